@@ -1,0 +1,7 @@
+using System.CommandLine;
+using Qmoe.Cli;
+
+// qmoe: one file per verb under Verbs/; each exposes a static Create() returning its Command.
+var root = new RootCommand("qmoe: sub-1-bit compression of mixture-of-experts models, and inference from the compressed form");
+foreach (var verb in Verbs.All()) root.Subcommands.Add(verb);
+return root.Parse(args).Invoke();
