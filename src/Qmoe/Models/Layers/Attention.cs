@@ -1,0 +1,54 @@
+using System.Numerics.Tensors;
+
+namespace Qmoe.Models.Layers;
+
+/// <summary>One sequence's share of a batched attention call.</summary>
+/// <param name="Row">first row of this sequence in the batch's q and output buffers</param>
+/// <param name="Count">number of query rows</param>
+/// <param name="Pos0">absolute position of the first query (its KV cache length before this call, for causal masks)</param>
+/// <param name="K">keys [KeyCount, kvHeads·headDim]</param>
+/// <param name="V">values, same shape</param>
+/// <param name="KeyCount">number of visible key rows</param>
+public readonly record struct AttentionSequence(int Row, int Count, int Pos0, float[] K, float[] V, int KeyCount);
+
+/// <summary>
+/// Scaled dot-product attention with optional additive bias, causal mask and grouped-query heads, shared by
+/// every model family. Softmax in f32 with max subtraction (masked keys are skipped: exp(-inf) = 0).
+/// </summary>
+public static class Attention
+{
+    /// <summary>
+    /// q: [rows, heads·headDim] for all sequences; output: same shape. Work is spread over (sequence, head) pairs.
+    /// Query head h reads key/value head h / (heads / kvHeads).
+    /// </summary>
+    public static void Forward(float[] q, IReadOnlyList<AttentionSequence> seqs, int heads, int kvHeads, int headDim,
+        float scale, bool causal, IAttentionBias? bias, float[] output)
+    {
+        if (heads % kvHeads != 0) throw new ArgumentException("heads must be a multiple of kvHeads");
+        int group = heads / kvHeads, qStride = heads * headDim, kvStride = kvHeads * headDim;
+        Threads.For(seqs.Count * heads, job =>
+        {
+            var s = seqs[job / heads];
+            int h = job % heads, kvh = h / group;
+            var scores = new float[s.KeyCount];
+            var acc = new float[headDim];
+            for (int i = 0; i < s.Count; i++)
+            {
+                int qPos = s.Pos0 + i;
+                int visible = causal ? Math.Min(s.KeyCount, qPos + 1) : s.KeyCount;
+                var qh = q.AsSpan((s.Row + i) * qStride + h * headDim, headDim);
+                var sc = scores.AsSpan(0, visible);
+                for (int j = 0; j < visible; j++)
+                    sc[j] = TensorPrimitives.Dot(qh, s.K.AsSpan(j * kvStride + kvh * headDim, headDim)) * scale;
+                bias?.AddTo(h, qPos, sc);
+                float max = TensorPrimitives.Max(sc);
+                float sum = 0;
+                for (int j = 0; j < visible; j++) { sc[j] = MathF.Exp(sc[j] - max); sum += sc[j]; }
+                acc.AsSpan().Clear();
+                for (int j = 0; j < visible; j++)
+                    TensorPrimitives.MultiplyAdd(s.V.AsSpan(j * kvStride + kvh * headDim, headDim), sc[j] / sum, acc, acc);
+                acc.CopyTo(output.AsSpan((s.Row + i) * qStride + h * headDim, headDim));
+            }
+        });
+    }
+}

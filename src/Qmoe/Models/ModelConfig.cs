@@ -1,0 +1,72 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Qmoe.Models;
+
+/// <summary>
+/// Reads a Hugging Face config.json and picks the model family from <c>model_type</c>. Helpers here read
+/// typed fields with one-line errors naming the file and the field.
+/// </summary>
+public sealed class ConfigReader
+{
+    public string Path { get; }
+    public JsonObject Json { get; }
+
+    private ConfigReader(string path, JsonObject json) { Path = path; Json = json; }
+
+    public static ConfigReader Load(string modelDir)
+    {
+        string path = System.IO.Path.Combine(modelDir, "config.json");
+        if (!File.Exists(path)) throw new QmoeException($"{modelDir}: no config.json (not a Hugging Face model directory)");
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) is JsonObject o
+                ? new ConfigReader(path, o)
+                : throw new QmoeException($"{path}: not a JSON object");
+        }
+        catch (JsonException e) { throw new QmoeException($"{path}: not valid JSON ({e.Message})"); }
+    }
+
+    public string ModelType => String("model_type");
+
+    public bool Has(string field) => Json.TryGetPropertyValue(field, out var v) && v != null;
+
+    public int Int(string field, int? fallback = null)
+    {
+        if (!Json.TryGetPropertyValue(field, out var v) || v == null)
+            return fallback ?? throw new QmoeException($"{Path}: missing field '{field}'");
+        try
+        {
+            int x = v.GetValue<int>();
+            return x >= 0 ? x : throw new QmoeException($"{Path}: field '{field}' = {x} must not be negative");
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new QmoeException($"{Path}: field '{field}' is not an integer"); }
+    }
+
+    public double Double(string field, double? fallback = null)
+    {
+        if (!Json.TryGetPropertyValue(field, out var v) || v == null)
+            return fallback ?? throw new QmoeException($"{Path}: missing field '{field}'");
+        try { return v.GetValue<double>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new QmoeException($"{Path}: field '{field}' is not a number"); }
+    }
+
+    public bool Bool(string field, bool fallback)
+    {
+        if (!Json.TryGetPropertyValue(field, out var v) || v == null) return fallback;
+        try { return v.GetValue<bool>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new QmoeException($"{Path}: field '{field}' is not a boolean"); }
+    }
+
+    public string String(string field, string? fallback = null)
+    {
+        if (!Json.TryGetPropertyValue(field, out var v) || v == null)
+            return fallback ?? throw new QmoeException($"{Path}: missing field '{field}'");
+        try { return v.GetValue<string>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new QmoeException($"{Path}: field '{field}' is not a string"); }
+    }
+}

@@ -1,0 +1,40 @@
+namespace Qmoe.Models.Moe;
+
+/// <summary>
+/// Runs routed tokens through their experts: gathers each expert's kept tokens into one contiguous batch,
+/// runs the expert once, and adds weight · expert(x) back to the token's output row. Dropped tokens get zero.
+/// </summary>
+public static class MoeDispatch
+{
+    /// <summary>x: [T, dim] (the normed MLP input); output: [T, dim], overwritten.</summary>
+    public static void Forward(ReadOnlySpan<float> x, Routing routing, IExperts experts, Span<float> output)
+    {
+        int dim = experts.Dim;
+        output[..(routing.Tokens * dim)].Clear();
+        var lists = routing.TokensPerExpert(experts.Count);
+        // Experts in ascending order, as HF accumulates (index_add_ per expert): a fixed summation order.
+        for (int e = 0; e < experts.Count; e++)
+        {
+            var toks = lists[e];
+            if (toks.Count == 0) continue;
+            var xin = new float[toks.Count * dim];
+            for (int i = 0; i < toks.Count; i++) x.Slice(toks[i] * dim, dim).CopyTo(xin.AsSpan(i * dim, dim));
+            var y = new float[toks.Count * dim];
+            experts.Forward(e, xin, toks.Count, y);
+            for (int i = 0; i < toks.Count; i++)
+            {
+                float w = WeightOf(routing, toks[i], e);
+                var dst = output.Slice(toks[i] * dim, dim);
+                var src = y.AsSpan(i * dim, dim);
+                for (int c = 0; c < dim; c++) dst[c] += w * src[c];
+            }
+        }
+    }
+
+    private static float WeightOf(Routing r, int token, int expert)
+    {
+        for (int j = 0; j < r.K; j++)
+            if (r.Expert[token * r.K + j] == expert) return r.Weight[token * r.K + j];
+        throw new InvalidOperationException("token not routed to expert");
+    }
+}

@@ -1,0 +1,34 @@
+namespace Qmoe.Models.Switch;
+
+/// <summary>Greedy decoding with a KV cache: the encoder runs once, then one decoder token per step.</summary>
+public static class SwitchGenerator
+{
+    /// <summary>
+    /// Returns the decoder ids, starting with decoder_start_token_id, up to and including eos or
+    /// <paramref name="maxNewTokens"/> new tokens (HF <c>generate</c> with greedy search).
+    /// </summary>
+    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens)
+    {
+        var cfg = model.Config;
+        var enc = model.Encode(new[] { inputIds });
+        var state = model.StartDecoder(enc, new Layers.SequenceBatch(new[] { inputIds.Length }));
+        var output = new List<int> { cfg.DecoderStartTokenId };
+        for (int step = 0; step < maxNewTokens; step++)
+        {
+            var h = model.DecodeHidden(new[] { new[] { output[^1] } }, state);
+            var logits = model.Logits(h, 1);
+            int next = ArgMax(logits);
+            output.Add(next);
+            if (next == cfg.EosTokenId) break;
+        }
+        return output.ToArray();
+    }
+
+    /// <summary>Index of the largest value; the first one on ties (as torch.argmax).</summary>
+    public static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+}
