@@ -9,7 +9,11 @@ namespace Qmoe.Cli;
 /// </summary>
 internal static class CliRunner
 {
-    public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = false,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     /// <summary>Runs a verb body that returns its JSON result (or null when it prints nothing structured).</summary>
     public static int Run(bool json, Func<TextWriter, JsonObject?> body)

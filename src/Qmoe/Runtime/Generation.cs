@@ -1,0 +1,20 @@
+using System.Diagnostics;
+
+namespace Qmoe.Runtime;
+
+/// <summary>A prompt run through greedy generation: ids in and out, decoded text, and speed.</summary>
+public sealed record GenerationResult(int[] InputIds, int[] OutputIds, string Text, double TokensPerSecond);
+
+public static class Generation
+{
+    /// <summary>Tokenises <paramref name="prompt"/> and decodes greedily; tokens/s counts new tokens over the whole call.</summary>
+    public static GenerationResult Run(IRunnableModel model, string prompt, int maxNewTokens)
+    {
+        var input = model.Tokenizer.Encode(prompt);
+        var sw = Stopwatch.StartNew();
+        var output = model.Generate(input, maxNewTokens);
+        double secs = sw.Elapsed.TotalSeconds;
+        int generated = model.Family == "switch_transformers" ? output.Length - 1 : output.Length - input.Length;
+        return new GenerationResult(input, output, model.Tokenizer.Decode(output), generated / Math.Max(secs, 1e-9));
+    }
+}

@@ -1,0 +1,18 @@
+using Qmoe.Text;
+
+namespace Qmoe.Runtime;
+
+/// <summary>What the eval/generate/bench verbs need of a model, whatever its family and storage (dense or compressed).</summary>
+public interface IRunnableModel : IDisposable
+{
+    /// <summary>"switch_transformers" or "mixtral".</summary>
+    string Family { get; }
+    int VocabSize { get; }
+    T5Tokenizer Tokenizer { get; }
+    /// <summary>Apply the config's expert capacity (Switch); false = unlimited.</summary>
+    bool UseCapacity { get; set; }
+    /// <summary>Mean CE on a split (span corruption for encoder-decoders, next-token for decoder-only).</summary>
+    EvalResult Evaluate(EvalSet set);
+    /// <summary>Greedy decoding; returns the generated ids (Switch: starting with decoder_start).</summary>
+    int[] Generate(int[] inputIds, int maxNewTokens);
+}
