@@ -1,0 +1,120 @@
+using System.Runtime.InteropServices;
+
+namespace Qmoe.Numerics;
+
+/// <summary>
+/// Multi-threaded, vectorised single-precision GEMM: C[m, n] = beta·C + alpha·op(A)·op(B), all row-major,
+/// op(X) = X or Xᵀ. Blocked as in GotoBLAS (packed B panels of KC×NC shared by all threads, packed A blocks of
+/// MC×KC per thread, a register-tiled micro-kernel). Threads split only the rows/columns of C, and every C
+/// element accumulates over k in the same fixed order, so the result is bitwise independent of the thread count.
+/// </summary>
+public static unsafe class Gemm
+{
+    internal const int KC = 256, MC = 96 * 2, NC = 4096;
+
+    /// <summary>
+    /// C[m, n] = beta·C + alpha·op(A)·op(B), where op(A) is [m, k] (A stored [m, lda] or, when
+    /// <paramref name="transA"/>, [k, lda]) and op(B) is [k, n] (B stored [k, ldb] or, when
+    /// <paramref name="transB"/>, [n, ldb]). <paramref name="threads"/>: 0 = all cores.
+    /// </summary>
+    public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc, int threads = 0)
+    {
+        CheckOperand("A", transA, m, k, a.Length, lda);
+        CheckOperand("B", transB, k, n, b.Length, ldb);
+        CheckOperand("C", false, m, n, c.Length, ldc);
+        fixed (float* pa = a, pb = b, pc = c)
+            Run(new GemmOperand(pa, lda, transA, false), new GemmOperand(pb, ldb, transB, false), m, n, k, alpha, beta, pc, ldc, threads, lowerOnly: false);
+    }
+
+    /// <summary>Checks that a [rows, cols] matrix (stored transposed when <paramref name="trans"/>) fits its span.</summary>
+    internal static void CheckOperand(string name, bool trans, int rows, int cols, int length, int ld)
+    {
+        if (rows < 0 || cols < 0) throw new ArgumentException($"GEMM {name}: negative size {rows}x{cols}");
+        int storedRows = trans ? cols : rows, storedCols = trans ? rows : cols;
+        if (storedRows == 0 || storedCols == 0) return;
+        if (ld < storedCols) throw new ArgumentException($"GEMM {name}: leading dimension {ld} < {storedCols}");
+        if ((long)(storedRows - 1) * ld + storedCols > length)
+            throw new ArgumentException($"GEMM {name}: span of {length} too short for {storedRows}x{storedCols} with ld {ld}");
+    }
+
+    /// <summary>
+    /// The blocked driver. With <paramref name="lowerOnly"/> micro-tiles lying entirely above the diagonal of C are
+    /// skipped (a SYRK-style update whose upper triangle is ignored by the caller; tiles crossing the diagonal are
+    /// computed whole).
+    /// </summary>
+    internal static void Run(GemmOperand A, GemmOperand B, int m, int n, int k, float alpha, float beta,
+        float* C, int ldc, int threads, bool lowerOnly)
+    {
+        if (m == 0 || n == 0) return;
+        if (beta != 1f)
+            for (int i = 0; i < m; i++)
+            {
+                var row = new Span<float>(C + (long)i * ldc, n);
+                if (beta == 0f) row.Clear();
+                else System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+            }
+        if (k == 0 || alpha == 0f) return;
+
+        threads = Threads.Resolve(threads);
+        int MR = GemmKernel.MR, NR = GemmKernel.NR;
+        int ncMax = Math.Min(NC, n), kcMax = Math.Min(KC, k);
+        int panelsMax = (ncMax + NR - 1) / NR;
+        float* bufB = (float*)NativeMemory.AlignedAlloc((nuint)(panelsMax * NR * kcMax * sizeof(float)), 64);
+        try
+        {
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc);
+                int panels = (nc + NR - 1) / NR;
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    int kc = Math.Min(KC, k - pc);
+                    // Pack B in parallel chunks of panels.
+                    int packChunks = Math.Min(panels, threads);
+                    var Bc = B; nint pB = (nint)bufB; int jc_ = jc, pc_ = pc;
+                    Threads.For(packChunks, threads, t =>
+                    {
+                        int first = panels * t / packChunks, last = panels * (t + 1) / packChunks;
+                        GemmPacking.PackB(Bc, pc_, kc, jc_, nc, NR, first, last - first, (float*)pB);
+                    });
+
+                    // Work units: (row block of MC) x (chunk of panels), enough of them to keep every thread busy.
+                    int mBlocks = (m + MC - 1) / MC;
+                    int nChunks = mBlocks >= 2 * threads ? 1 : Math.Min(panels, (2 * threads + mBlocks - 1) / mBlocks);
+                    var Ac = A; nint pC = (nint)C;
+                    Threads.For(mBlocks * nChunks, threads, u =>
+                    {
+                        int ib = u / nChunks, ch = u % nChunks;
+                        int i0 = ib * MC, mc = Math.Min(MC, m - i0);
+                        int q0 = panels * ch / nChunks, q1 = panels * (ch + 1) / nChunks;
+                        if (lowerOnly && jc_ + q0 * NR > i0 + mc - 1) return;
+                        float* bufA = ThreadBufferA();
+                        GemmPacking.PackA(Ac, i0, mc, pc_, kc, MR, bufA);
+                        for (int q = q0; q < q1; q++)
+                        {
+                            int j = jc_ + q * NR, nr = Math.Min(NR, jc_ + nc - j);
+                            float* bp = (float*)pB + (long)q * NR * kc;
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int i = i0 + ir, mr = Math.Min(MR, mc - ir);
+                                if (lowerOnly && j > i + mr - 1) continue;
+                                GemmKernel.Run(kc, bufA + ir * kc, bp, (float*)pC + (long)i * ldc + j, ldc, alpha, mr, nr);
+                            }
+                        }
+                    });
+                }
+            }
+        }
+        finally { NativeMemory.AlignedFree(bufB); }
+    }
+
+    [ThreadStatic] private static nint t_bufA;
+
+    // One packed-A block per thread, allocated once for the thread's lifetime (MC x KC floats, 64-byte aligned).
+    private static float* ThreadBufferA()
+    {
+        if (t_bufA == 0) t_bufA = (nint)NativeMemory.AlignedAlloc((nuint)((MC + 16) * KC * sizeof(float)), 64);
+        return (float*)t_bufA;
+    }
+}

@@ -1,0 +1,66 @@
+using Qmoe.Numerics;
+
+namespace Qmoe.Quantization;
+
+/// <summary>
+/// Accumulates GPTQ's H = 2/n · Σ x·xᵀ over batches of input rows X [tokens, cols]. Each chunk of up to
+/// <see cref="ChunkTokens"/> tokens is one f32 GEMM (lower triangle only); chunk sums are added in double, so the
+/// f32 error does not grow with the number of tokens (measured in <c>bench gptq</c>: pure f32 accumulation over
+/// 10^5+ tokens loses about 10x more precision than this hybrid).
+/// </summary>
+public sealed unsafe class HessianAccumulator
+{
+    /// <summary>Tokens per f32 GEMM before the partial sum is added to the double accumulator.</summary>
+    public const int ChunkTokens = 1024;
+    private readonly double[] _sum; // lower triangle of Σ x·xᵀ, [cols, cols]
+    private readonly float[] _chunk;
+    private readonly int _threads;
+
+    /// <summary>An empty accumulator for inputs of <paramref name="cols"/> features.</summary>
+    public HessianAccumulator(int cols, int threads = 0)
+    {
+        if (cols <= 0) throw new ArgumentException($"HessianAccumulator: cols {cols}");
+        Columns = cols;
+        _sum = new double[cols * cols];
+        _chunk = new float[cols * cols];
+        _threads = threads;
+    }
+
+    /// <summary>Input features (columns of W).</summary>
+    public int Columns { get; }
+
+    /// <summary>Tokens added so far (n).</summary>
+    public long Tokens { get; private set; }
+
+    /// <summary>Adds the rows of x [tokens, Columns].</summary>
+    public void Add(ReadOnlySpan<float> x, int tokens)
+    {
+        int cols = Columns;
+        if (tokens < 0 || (long)tokens * cols > x.Length) throw new ArgumentException($"HessianAccumulator: {x.Length} values for {tokens}x{cols}");
+        fixed (float* px = x, pc = _chunk)
+        {
+            for (int t0 = 0; t0 < tokens; t0 += ChunkTokens)
+            {
+                int nt = Math.Min(ChunkTokens, tokens - t0);
+                float* xs = px + (long)t0 * cols;
+                // chunk = Xsᵀ · Xs, lower triangle.
+                Gemm.Run(new GemmOperand(xs, cols, true, false), new GemmOperand(xs, cols, false, false), cols, cols, nt, 1f, 0f, pc, cols, _threads, lowerOnly: true);
+                for (int i = 0; i < cols; i++)
+                    for (int j = 0; j <= i; j++) _sum[i * cols + j] += pc[i * cols + j];
+            }
+        }
+        Tokens += tokens;
+    }
+
+    /// <summary>H = 2/n · Σ x·xᵀ as a full symmetric [Columns, Columns] f32 matrix (all zero when no tokens were added).</summary>
+    public float[] ToHessian()
+    {
+        int cols = Columns;
+        var h = new float[cols * cols];
+        if (Tokens == 0) return h;
+        double f = 2.0 / Tokens;
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j <= i; j++) h[i * cols + j] = h[j * cols + i] = (float)(_sum[i * cols + j] * f);
+        return h;
+    }
+}

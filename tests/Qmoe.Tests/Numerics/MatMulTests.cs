@@ -1,0 +1,57 @@
+using Qmoe.IO;
+using Qmoe.Numerics;
+
+namespace Qmoe.Tests.Numerics;
+
+public class MatMulTests
+{
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(1, 67, 301)]
+    [InlineData(3, 130, 47)]
+    [InlineData(8, 40, 64)]
+    [InlineData(9, 33, 65)]
+    [InlineData(150, 77, 129)]
+    public void MatchesReferenceForF32AndBf16(int m, int n, int k)
+    {
+        var rng = new Random(m + 7 * n + 13 * k);
+        var x = RandomMatrices.Uniform(rng, m * k);
+        var w = RandomMatrices.Uniform(rng, n * k);
+        var wb = new ushort[n * k];
+        BFloat16.FromFloat(w, wb);
+        var expectF = new float[m * n];
+        var expectB = new float[m * n];
+        NumericsReference.XWt(x, i => w[i], expectF, m, n, k);
+        NumericsReference.XWt(x, i => BFloat16.ToFloat(wb[i]), expectB, m, n, k);
+        var yF = new float[m * n];
+        var yB = new float[m * n];
+        foreach (int threads in new[] { 1, 2 })
+        {
+            MatMul.XWt(x, w, yF, m, n, k, threads);
+            MatMul.XWt(x, wb, yB, m, n, k, threads);
+            for (int i = 0; i < m * n; i++)
+            {
+                Assert.True(Math.Abs(yF[i] - expectF[i]) <= 2e-6f * k + 1e-6f, $"f32 {i}: {yF[i]} vs {expectF[i]}");
+                Assert.True(Math.Abs(yB[i] - expectB[i]) <= 2e-6f * k + 1e-6f, $"bf16 {i}: {yB[i]} vs {expectB[i]}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    [InlineData(40)]
+    public void ResultIsIndependentOfThreadCount(int m)
+    {
+        var rng = new Random(m);
+        int n = 333, k = 515;
+        var x = RandomMatrices.Uniform(rng, m * k);
+        var wb = new ushort[n * k];
+        BFloat16.FromFloat(RandomMatrices.Uniform(rng, n * k), wb);
+        var y1 = new float[m * n];
+        var y2 = new float[m * n];
+        MatMul.XWt(x, wb, y1, m, n, k, 1);
+        MatMul.XWt(x, wb, y2, m, n, k, 2);
+        Assert.Equal(y1, y2);
+    }
+}

@@ -1,0 +1,30 @@
+using Qmoe.Quantization;
+using Qmoe.Tests.Numerics;
+
+namespace Qmoe.Tests.Quantization;
+
+public class HessianTests
+{
+    [Fact]
+    public void MatchesDoubleReferenceAcrossBatchesAndChunks()
+    {
+        var rng = new Random(10);
+        int cols = 33, tokens = HessianAccumulator.ChunkTokens + 77;
+        var x = RandomMatrices.CorrelatedInputs(rng, tokens, cols);
+        var acc = new HessianAccumulator(cols, 2);
+        Assert.All(acc.ToHessian(), v => Assert.Equal(0f, v));
+        acc.Add(x.AsSpan(0, 5 * cols), 5);
+        acc.Add(x.AsSpan(5 * cols), tokens - 5);
+        Assert.Equal(tokens, acc.Tokens);
+        var h = acc.ToHessian();
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < cols; j++)
+            {
+                double s = 0;
+                for (int t = 0; t < tokens; t++) s += (double)x[t * cols + i] * x[t * cols + j];
+                s *= 2.0 / tokens;
+                Assert.True(Math.Abs(h[i * cols + j] - s) < 1e-5 * (1 + Math.Abs(s)), $"({i},{j}) {h[i * cols + j]} vs {s}");
+                Assert.Equal(h[i * cols + j], h[j * cols + i]);
+            }
+    }
+}
