@@ -63,6 +63,19 @@ public sealed class CodeDictionary
         return table;
     }
 
+    private byte[]? _tritCounts;
+
+    /// <summary>Per code: how many of its trits are 0, 1 and 2 ([65536, 3]).</summary>
+    internal ReadOnlySpan<byte> TritCounts => _tritCounts ??= BuildTritCounts();
+
+    private byte[] BuildTritCounts()
+    {
+        var counts = new byte[Size * 3];
+        for (int c = 0; c < Size; c++)
+            for (int i = 0; i < 2 * PairCount(c); i++) counts[3 * c + Trit(c, i)]++;
+        return counts;
+    }
+
     internal DictionaryTrie Trie => _trie ??= new DictionaryTrie(this);
 
     /// <summary>Packs a sequence of pair symbols (s = t0 + 3·t1, length 1–14) into the two entry words.</summary>
