@@ -1,0 +1,33 @@
+namespace Qmoe.Codec;
+
+/// <summary>
+/// Names and versions of the compressed model directory (SPEC §5, docs/FORMAT.md). For an expert group
+/// <c>G = &lt;layer prefix&gt;.experts.&lt;kind&gt;</c> the file holds <c>G.codes</c> U16 [total codes],
+/// <c>G.expert_offsets</c> I64 [E + 1], the row index (v1: <c>G.row_offsets</c> I32 [E, rows + 1] relative to the
+/// expert; v2: <c>G.row_counts</c> U8 or U16 [E, rows], codes per row) and <c>G.scales</c> BF16 [E, rows, 2];
+/// metadata <c>qmoe.shape.G</c> = "E,rows,cols"; one <c>qmoe.dictionary</c> U32 [65536, 2].
+/// </summary>
+public static class CompressedFormat
+{
+    public const int Version1 = 1;
+    /// <summary>v2: per-row code counts (U8 when every row of the group has ≤ 255 codes, else U16) instead of I32 offsets.</summary>
+    public const int Version2 = 2;
+    public const int LatestVersion = Version2;
+
+    public const string QuantMethod = "qmoe";
+    public const string Codebook = "dict16";
+    public const string WeightsFile = "model.safetensors";
+    public const string ConfigFile = "config.json";
+    public const string DictionaryTensor = "qmoe.dictionary";
+    public const string FormatVersionKey = "qmoe.format_version";
+    public const string ShapeKeyPrefix = "qmoe.shape.";
+
+    public static string Group(string prefix, string kind) => $"{prefix}.experts.{kind}";
+    public static string Codes(string group) => group + ".codes";
+    public static string ExpertOffsets(string group) => group + ".expert_offsets";
+    public static string RowOffsets(string group) => group + ".row_offsets";
+    public static string RowCounts(string group) => group + ".row_counts";
+    public static string Scales(string group) => group + ".scales";
+
+    public static bool IsKnownVersion(int v) => v is Version1 or Version2;
+}

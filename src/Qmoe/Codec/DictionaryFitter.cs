@@ -1,0 +1,45 @@
+namespace Qmoe.Codec;
+
+/// <summary>
+/// Chooses a dictionary for the model being written: builds candidates from the sample's statistics and keeps the
+/// one that encodes the sample into the fewest codes (greedy parsing with a 14-pair cap does not reward the most
+/// probable set exactly, so the choice is measured, not assumed).
+/// </summary>
+internal static class DictionaryFitter
+{
+    public static CodeDictionary Fit(IEnumerable<byte[]> sampleRows)
+    {
+        var rows = sampleRows.ToList();
+        if (rows.Count == 0) return CodeDictionary.Default;
+        var pairs = new long[PairModel.Symbols];
+        long zeros = 0, trits = 0;
+        foreach (var row in rows)
+        {
+            zeros += row.AsSpan().Count((byte)0);
+            trits += row.Length;
+            for (int i = 0; i + 1 < row.Length; i += 2) pairs[row[i] + 3 * row[i + 1]]++;
+        }
+        double p0 = Math.Clamp((double)zeros / trits, 0.01, 0.99);
+        var candidates = new List<Func<CodeDictionary>>
+        {
+            () => CodeDictionary.Default,
+            () => CodeDictionary.Build(PairModel.Fit(pairs), "fitted pair statistics"),
+        };
+        foreach (double delta in new[] { 0.0, -0.02, -0.04 })
+        {
+            double p = Math.Round(Math.Clamp(p0 + delta, 0.01, 0.99), 4);
+            candidates.Add(() => CodeDictionary.Build(PairModel.Iid(p), $"iid p0={p}"));
+        }
+        CodeDictionary? best = null;
+        long bestCodes = long.MaxValue;
+        var buffer = new ushort[rows.Max(r => TernaryEncoder.MaxCodesPerRow(r.Length))];
+        foreach (var make in candidates)
+        {
+            var dict = make();
+            long codes = 0;
+            foreach (var row in rows) codes += TernaryEncoder.EncodeRow(row, dict, buffer);
+            if (codes < bestCodes) { best = dict; bestCodes = codes; }
+        }
+        return best!;
+    }
+}
