@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
 
 namespace Qmoe.Text;
 
@@ -18,26 +17,23 @@ public sealed partial class T5Tokenizer
     public const int UnkId = 2;
     public const string ModelFileName = "spiece.model";
 
-    private readonly SentencePieceTokenizer _spm;
-
-    /// <summary>
-    /// Microsoft.ML.Tokenizers indexes its vocabulary with <c>trainer_spec.bos_id</c> and fails on T5's −1 (no
-    /// bos). Protobuf merges a repeated embedded message field, so appending <c>trainer_spec { bos_id: 0 }</c>
-    /// to the model bytes points that unused bos at the pad piece; bos is never emitted here.
-    /// Bytes: field 2 (TrainerSpec), length 3; field 41 (bos_id) varint tag 0xC8 0x02, value 0.
-    /// </summary>
-    private static readonly byte[] BosIdOverride = [0x12, 0x03, 0xC8, 0x02, 0x00];
+    private readonly SentencePieceModel _model;
+    private readonly SentencePieceNormalizer _normalizer;
+    private readonly UnigramViterbi _viterbi;
 
     /// <summary>Number of SentencePiece pieces (ids 0 .. PieceCount−1).</summary>
-    public int PieceCount { get; }
+    public int PieceCount => _model.Pieces.Count;
     /// <summary>Number of <c>&lt;extra_id_k&gt;</c> sentinels above the pieces (100 for Switch, 0 for Mixtral).</summary>
     public int SentinelCount { get; }
     /// <summary>PieceCount + SentinelCount: every valid id is below this.</summary>
     public int VocabSize => PieceCount + SentinelCount;
 
-    private T5Tokenizer(SentencePieceTokenizer spm, int pieceCount, int sentinelCount)
+    private T5Tokenizer(SentencePieceModel model, int sentinelCount)
     {
-        _spm = spm; PieceCount = pieceCount; SentinelCount = sentinelCount;
+        _model = model;
+        _normalizer = new SentencePieceNormalizer(model);
+        _viterbi = new UnigramViterbi(model);
+        SentinelCount = sentinelCount;
     }
 
     /// <summary>Loads <c>spiece.model</c> from <paramref name="modelDir"/>.</summary>
@@ -48,20 +44,23 @@ public sealed partial class T5Tokenizer
         ArgumentOutOfRangeException.ThrowIfNegative(sentinelCount);
         string path = Path.Combine(modelDir, ModelFileName);
         if (!File.Exists(path)) throw new QmoeException($"{modelDir}: no tokenizer ({ModelFileName} not found)");
-        SentencePieceTokenizer spm;
         try
         {
-            using var stream = new MemoryStream([.. File.ReadAllBytes(path), .. BosIdOverride]);
-            spm = SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
+            var model = SentencePieceModel.Parse(File.ReadAllBytes(path));
+            string? defect =
+                model.Pieces.Count <= UnkId ? $"only {model.Pieces.Count} pieces" :
+                model.ModelType != 1 ? $"model type {model.ModelType}, only unigram (1) is supported" :
+                model.PadId != PadId || model.EosId != EosId || model.UnkId != UnkId ? $"pad/eos/unk ids {model.PadId}/{model.EosId}/{model.UnkId}, T5 needs 0/1/2" :
+                model.BosId >= 0 ? $"bos id {model.BosId}, T5 has no bos" :
+                model.ByteFallback || model.TreatWhitespaceAsSuffix ? "byte fallback / whitespace-as-suffix are not supported" :
+                null;
+            if (defect != null) throw new QmoeException($"{modelDir}: {ModelFileName} is not a T5 vocabulary ({defect})");
+            return new T5Tokenizer(model, sentinelCount);
         }
         catch (Exception e) when (e is not QmoeException)
         {
             throw new QmoeException($"{modelDir}: unreadable tokenizer {ModelFileName} ({e.Message.ReplaceLineEndings(" ")})", e);
         }
-        int pieces = spm.Vocabulary.Values.Max() + 1; // the vocabulary also maps the absent bos piece "<s>" to 0
-        if (spm.EndOfSentenceId != EosId || spm.UnknownId != UnkId || pieces <= UnkId)
-            throw new QmoeException($"{modelDir}: {ModelFileName} is not a T5 vocabulary (eos {spm.EndOfSentenceId}, unk {spm.UnknownId}; expected eos 1, unk 2)");
-        return new T5Tokenizer(spm, pieces, sentinelCount);
     }
 
     /// <summary>The id of <c>&lt;extra_id_k&gt;</c>.</summary>
@@ -89,48 +88,35 @@ public sealed partial class T5Tokenizer
         int start = 0;
         foreach (Match m in SentinelMarker().Matches(text))
         {
-            EncodePieces(text.AsSpan(start, m.Index - start), ids);
+            EncodePieces(text[start..m.Index], ids);
             if (!int.TryParse(m.Groups[1].ValueSpan, out int k)) k = int.MaxValue;
             ids.Add(SentinelId(k));
             start = m.Index + m.Length;
         }
-        EncodePieces(text.AsSpan(start), ids);
+        EncodePieces(text[start..], ids);
     }
 
-    private void EncodePieces(ReadOnlySpan<char> chunk, List<int> ids)
-    {
-        if (chunk.IsWhiteSpace()) return; // SentencePiece strips outer whitespace: nothing to encode
-        ids.AddRange(_spm.EncodeToIds(chunk, addBeginningOfSentence: false, addEndOfSentence: false));
-    }
+    private void EncodePieces(string chunk, List<int> ids) => _viterbi.Encode(_normalizer.Normalize(chunk), ids);
 
     /// <summary>Text of <paramref name="ids"/>: pad and eos are skipped, sentinels rendered as <c>&lt;extra_id_k&gt;</c>.</summary>
     public string Decode(IEnumerable<int> ids)
     {
         var text = new StringBuilder();
-        var run = new List<int>();
-        void Flush()
-        {
-            if (run.Count == 0) return;
-            if (text.Length > 0) text.Append(' ');
-            text.Append(_spm.Decode(run));
-            run.Clear();
-        }
         foreach (int id in ids)
         {
             if ((uint)id >= (uint)VocabSize) throw new QmoeException($"token id {id} out of range [0, {VocabSize})");
-            if (id is PadId or EosId) continue;
-            if (IsSentinel(id))
-            {
-                Flush();
-                if (text.Length > 0) text.Append(' ');
-                text.Append("<extra_id_").Append(VocabSize - 1 - id).Append('>');
-            }
-            else run.Add(id);
+            if (IsSentinel(id)) text.Append(" <extra_id_").Append(VocabSize - 1 - id).Append("> ");
+            else if (id == UnkId) text.Append(_model.UnkSurface);
+            else if (_model.Pieces[id].Type != SentencePieceModel.PieceType.Control) text.Append(_model.Pieces[id].Text);
         }
-        Flush();
-        return text.ToString();
+        // '▁' marks a word start; the first one is the dummy prefix; spaces around sentinels collapse.
+        text.Replace(SentencePieceNormalizer.SpaceSymbol, ' ');
+        return MultipleSpaces().Replace(text.ToString(), " ").Trim();
     }
 
     [GeneratedRegex(@"<extra_id_(\d+)>")]
     private static partial Regex SentinelMarker();
+
+    [GeneratedRegex(" {2,}")]
+    private static partial Regex MultipleSpaces();
 }

@@ -72,6 +72,26 @@ public class T5TokenizerTests
     }
 
     [Fact]
+    public void Normalization_follows_the_models_nmt_nfkc_map()
+    {
+        // Control characters vanish (train.txt paragraph 12 starts with BEL BEL BEL), spaces collapse,
+        // compatibility forms fold (NFKC), so these pairs must encode identically.
+        Assert.Equal(Switch.Encode("*** NEWSFLASH ***"), Switch.Encode("\a\a\a *** NEWSFLASH ***"));
+        Assert.Equal(Switch.Encode("a b c"), Switch.Encode("  a \t b\u00a0\u00a0 c  "));
+        Assert.Equal(Switch.Encode("fine"), Switch.Encode("\ufb01ne"));
+        Assert.Equal(Switch.Encode("A"), Switch.Encode("\uff21"));
+        // An unknown character is one id, a run of them merges into one.
+        Assert.Equal([Switch.Encode("a")[0], T5Tokenizer.UnkId, T5Tokenizer.EosId], Switch.Encode("a\u4e00\u4e01\u4e02"));
+    }
+
+    [Fact]
+    public void Tied_segmentations_break_like_sentencepiece()
+    {
+        // "▁H"+"mm"+"m" and "▁H"+"m"+"mm" score exactly the same; the training data (block 87) has the former.
+        Assert.Equal([383, 1147, 69, 1], Switch.Encode("Hmmm"));
+    }
+
+    [Fact]
     public void Bad_input_is_refused()
     {
         Assert.Throws<QmoeException>(() => Switch.Decode([4000]));

@@ -1,0 +1,55 @@
+using System.IO.Compression;
+
+namespace Qmoe.Text;
+
+/// <summary>
+/// The fixtures' pre-training stream: every paragraph (one per line, blank lines skipped) is tokenised with
+/// eos appended (blank paragraphs are skipped), the ids are concatenated, and the stream is cut into consecutive blocks of
+/// <c>blockLength</c> tokens; a trailing partial block is dropped.
+/// </summary>
+public static class TokenBlocks
+{
+    /// <summary>The paragraphs of a text file (one per line; <c>.gz</c> is decompressed), blank lines skipped.</summary>
+    public static IEnumerable<string> ReadParagraphs(string path)
+    {
+        if (!File.Exists(path)) throw new QmoeException($"{path}: text file not found");
+        return Read(path);
+
+        static IEnumerable<string> Read(string path)
+        {
+            using Stream file = File.OpenRead(path);
+            using Stream text = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : file;
+            using var reader = new StreamReader(text);
+            string? line;
+            while (true)
+            {
+                try { line = reader.ReadLine(); }
+                catch (InvalidDataException e) { throw new QmoeException($"{path}: corrupt gzip data ({e.Message})", e); }
+                if (line == null) yield break;
+                if (!string.IsNullOrWhiteSpace(line)) yield return line;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Up to <paramref name="maxBlocks"/> blocks of <paramref name="blockLength"/> ids from <paramref name="paragraphs"/>
+    /// (fewer when the text runs out; tokenisation stops as soon as enough blocks are filled).
+    /// Returns [blocks, blockLength] row-major.
+    /// </summary>
+    public static int[] Build(T5Tokenizer tokenizer, IEnumerable<string> paragraphs, int blockLength, int maxBlocks, out int blocks)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(blockLength, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBlocks);
+        var stream = new List<int>();
+        long needed = (long)blockLength * maxBlocks;
+        foreach (string paragraph in paragraphs)
+        {
+            if (stream.Count >= needed) break;
+            if (string.IsNullOrWhiteSpace(paragraph)) continue;
+            tokenizer.EncodeTo(paragraph, stream);
+            stream.Add(T5Tokenizer.EosId);
+        }
+        blocks = (int)Math.Min(maxBlocks, stream.Count / blockLength);
+        return stream.GetRange(0, blocks * blockLength).ToArray();
+    }
+}
