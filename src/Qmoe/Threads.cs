@@ -1,27 +1,36 @@
 namespace Qmoe;
 
 /// <summary>
-/// The degree of parallelism used by every multi-threaded kernel (0 or unset = all cores). Results never
-/// depend on it: work is split so that each output element is computed by exactly one thread.
+/// The degree of parallelism of every multi-threaded kernel. <see cref="Count"/> is the process-wide default
+/// (the CLI's <c>--threads</c>; 0 = all cores); APIs that take a thread count treat ≤ 0 as that default.
+/// Results never depend on it: work is split so that each output element is computed by exactly one thread.
 /// </summary>
 public static class Threads
 {
     private static int _count;
 
-    /// <summary>Threads to use; values ≤ 0 mean <see cref="Environment.ProcessorCount"/>.</summary>
+    /// <summary>Threads to use by default; setting a value ≤ 0 means <see cref="Environment.ProcessorCount"/>.</summary>
     public static int Count
     {
         get => _count > 0 ? _count : Environment.ProcessorCount;
         set => _count = value;
     }
 
-    internal static ParallelOptions Options => new() { MaxDegreeOfParallelism = Count };
+    /// <summary>A requested thread count, with ≤ 0 meaning <see cref="Count"/>.</summary>
+    public static int Resolve(int threads) => threads > 0 ? threads : Count;
 
-    /// <summary>Runs body(i) for i in [0, n), on up to <see cref="Count"/> threads; inline when n is 1 or Count is 1.</summary>
-    public static void For(int n, Action<int> body)
+    /// <summary>Runs body(i) for i in [0, n) on up to <see cref="Count"/> threads (inline when one suffices).</summary>
+    public static void For(int n, Action<int> body) => For(n, 0, body);
+
+    /// <summary>Runs body(i) for i in [0, n) on up to <paramref name="threads"/> threads (≤ 0: <see cref="Count"/>).</summary>
+    public static void For(int n, int threads, Action<int> body)
     {
-        if (n <= 0) return;
-        if (n == 1 || Count == 1) { for (int i = 0; i < n; i++) body(i); return; }
-        Parallel.For(0, n, Options, body);
+        threads = Math.Min(Resolve(threads), n);
+        if (threads <= 1)
+        {
+            for (int i = 0; i < n; i++) body(i);
+            return;
+        }
+        Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
     }
 }

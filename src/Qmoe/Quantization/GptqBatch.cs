@@ -41,11 +41,11 @@ public static class GptqBatch
             ts[x] = tokens.IsEmpty ? -1 : tokens[x];
         }
 
-        int threads = Numerics.Threads.Resolve(options.Threads);
+        int threads = Threads.Resolve(options.Threads);
         int parallelExperts = Math.Min(e, threads);
         int threadsPerExpert = Math.Max(1, threads / Math.Max(1, parallelExperts));
         var results = new QuantizedWeight[e];
-        Numerics.Threads.For(e, parallelExperts, x =>
+        Threads.For(e, parallelExperts, x =>
         {
             results[x] = Gptq.Run(ws[x], rows, cols, hs[x], ts[x], options, threadsPerExpert);
             ws[x] = hs[x] = null!; // release the copies early
