@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Qmoe.Text;
@@ -69,14 +70,10 @@ internal sealed class SentencePieceNormalizer
             input = input[consumed..];
             if (!_removeExtraWhitespaces) prevSpace = false;
         }
+        ReadOnlySpan<byte> normalized = CollectionsMarshal.AsSpan(output);
         if (_removeExtraWhitespaces)
-        {
-            var bytes = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output);
-            int end = bytes.Length;
-            while (end >= space.Length && bytes[(end - space.Length)..end].SequenceEqual(space)) end -= space.Length;
-            return Encoding.UTF8.GetString(bytes[..end]);
-        }
-        return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output));
+            while (normalized.EndsWith(space)) normalized = normalized[..^space.Length];
+        return Encoding.UTF8.GetString(normalized);
     }
 
     /// <summary>The replacement of the longest mapped prefix of <paramref name="input"/>, or its first character unchanged.</summary>

@@ -8,7 +8,7 @@ namespace Qmoe.Text;
 /// <see cref="SentinelCount"/> sentinels <c>&lt;extra_id_k&gt;</c> = PieceCount + SentinelCount − 1 − k
 /// (= vocab_size − 1 − k for the Switch fixtures). Encoding appends eos (T5 convention); literal
 /// <c>&lt;extra_id_k&gt;</c> markers in the text become their sentinel ids and the text between them is
-/// encoded piece by piece, as Hugging Face's T5Tokenizer does.
+/// encoded piece by piece, as Hugging Face's T5Tokenizer does. Immutable and thread-safe.
 /// </summary>
 public sealed partial class T5Tokenizer
 {
@@ -53,6 +53,7 @@ public sealed partial class T5Tokenizer
                 model.PadId != PadId || model.EosId != EosId || model.UnkId != UnkId ? $"pad/eos/unk ids {model.PadId}/{model.EosId}/{model.UnkId}, T5 needs 0/1/2" :
                 model.BosId >= 0 ? $"bos id {model.BosId}, T5 has no bos" :
                 model.ByteFallback || model.TreatWhitespaceAsSuffix ? "byte fallback / whitespace-as-suffix are not supported" :
+                model.Pieces.Any(p => p.Type == SentencePieceModel.PieceType.UserDefined) ? "user-defined pieces are not supported" :
                 null;
             if (defect != null) throw new QmoeException($"{modelDir}: {ModelFileName} is not a T5 vocabulary ({defect})");
             return new T5Tokenizer(model, sentinelCount);

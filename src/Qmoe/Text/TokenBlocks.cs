@@ -52,4 +52,16 @@ public static class TokenBlocks
         blocks = (int)Math.Min(maxBlocks, stream.Count / blockLength);
         return stream.GetRange(0, blocks * blockLength).ToArray();
     }
+
+    /// <summary>Exactly <paramref name="samples"/> blocks [samples, length] from a paragraph file, or a one-line error saying why not.</summary>
+    public static int[] Read(string path, T5Tokenizer tokenizer, int samples, int length)
+    {
+        if (samples < 1) throw new QmoeException($"{path}: {samples} calibration samples requested, need at least 1");
+        if (length < 2) throw new QmoeException($"{path}: blocks of {length} tokens requested, need at least 2");
+        int[] blocks = Build(tokenizer, ReadParagraphs(path), length, samples, out int made);
+        if (made == samples) return blocks;
+        throw new QmoeException(made == 0
+            ? $"{path}: text too short for one block of {length} tokens"
+            : $"{path}: text makes only {made} blocks of {length} tokens, {samples} samples requested");
+    }
 }

@@ -9,7 +9,7 @@ internal sealed class UnigramViterbi
 {
     private const float UnknownPenalty = 10f;
 
-    // Normal and user-defined pieces by text; looked up by span to avoid substring allocations.
+    // Normal pieces by text; looked up by span to avoid substring allocations.
     private readonly Dictionary<string, (int Id, float Score)>.AlternateLookup<ReadOnlySpan<char>> _pieces;
     private readonly int _maxPieceLength;
     private readonly int _unkId;
@@ -22,10 +22,10 @@ internal sealed class UnigramViterbi
         for (int id = 0; id < model.Pieces.Count; id++)
         {
             var p = model.Pieces[id];
-            if (p.Type is not (SentencePieceModel.PieceType.Normal or SentencePieceModel.PieceType.UserDefined)) continue;
+            if (p.Type != SentencePieceModel.PieceType.Normal) continue; // control, unknown and unused pieces never match text
             pieces.TryAdd(p.Text, (id, p.Score));
             _maxPieceLength = Math.Max(_maxPieceLength, p.Text.Length);
-            if (p.Type == SentencePieceModel.PieceType.Normal) minScore = Math.Min(minScore, p.Score);
+            minScore = Math.Min(minScore, p.Score);
         }
         _pieces = pieces.GetAlternateLookup<ReadOnlySpan<char>>();
         _unkId = model.UnkId;
@@ -45,7 +45,7 @@ internal sealed class UnigramViterbi
         start[0] = 0;
         for (int s = 0; s < n; s++)
         {
-            if (start[s] < 0) continue; // unreachable (cannot happen: unknown covers every character)
+            if (start[s] < 0) continue; // inside a surrogate pair: no path ends here
             int charLength = char.IsHighSurrogate(text[s]) && s + 1 < n && char.IsLowSurrogate(text[s + 1]) ? 2 : 1;
             bool singleCharPiece = false;
             for (int len = 1; len <= _maxPieceLength && s + len <= n; len++)
@@ -62,7 +62,7 @@ internal sealed class UnigramViterbi
         for (int e = n; e > 0; e = start[e]) path.Add(lastId[e]);
         for (int i = path.Count - 1; i >= 0; i--)
         {
-            if (path[i] == _unkId && ids.Count > 0 && i < path.Count - 1 && path[i + 1] == _unkId) continue;
+            if (path[i] == _unkId && i < path.Count - 1 && path[i + 1] == _unkId) continue;
             ids.Add(path[i]);
         }
 

@@ -55,7 +55,7 @@ public class SpanCorruptionTests
     }
 
     /// <summary>Inverse of span corruption: put each sentinel's label tokens back in place of the sentinel.</summary>
-    private static int[] Reconstruct(ReadOnlySpan<int> inputs, ReadOnlySpan<int> labels)
+    internal static int[] Reconstruct(ReadOnlySpan<int> inputs, ReadOnlySpan<int> labels)
     {
         var spans = new Dictionary<int, List<int>>();
         List<int>? current = null;

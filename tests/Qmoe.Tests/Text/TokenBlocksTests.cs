@@ -36,12 +36,12 @@ public class TokenBlocksTests
         using var f = SafeTensorsFile.Open(Paths.EvalSets);
         int[] index = f.ReadInt32(split + ".block_index");
         int[] raw = f.ReadInt32(split + ".raw_blocks");
-        const int maxBlock = 1000; // ood_man is 6620 blocks; the first ones suffice and keep this fast
+        const int maxBlock = 400; // ood_man is 6620 blocks; the first 16 sampled ones suffice and keep this fast
         int[] blocks = TokenBlocks.Build(Switch, TokenBlocks.ReadParagraphs(Paths.Fixture("corpus", split + ".txt.gz")!), 141, maxBlock, out _);
         int compared = 0;
         for (int i = 0; i < index.Length && index[i] < maxBlock; i++, compared++)
             Assert.Equal(raw.AsSpan(i * 141, 141).ToArray(), blocks.AsSpan(index[i] * 141, 141).ToArray());
-        Assert.True(compared >= 38, $"{split}: compared only {compared} blocks");
+        Assert.True(compared >= 15, $"{split}: compared only {compared} blocks");
     }
 
     [Fact]
