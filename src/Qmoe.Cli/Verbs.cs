@@ -9,5 +9,6 @@ internal static class Verbs
     {
         EvalVerb.Create(),
         GenerateVerb.Create(),
+        CompressVerb.Create(),
     };
 }

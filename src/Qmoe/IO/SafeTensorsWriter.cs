@@ -15,6 +15,9 @@ public sealed class SafeTensorsWriter : IDisposable
 {
     public const string HashPrefix = "xxhash64.";
     private readonly string _path, _tmp;
+
+    /// <summary>The final file name.</summary>
+    public string Path => _path;
     private readonly Dictionary<string, string> _metadata;
     private readonly List<(string Name, DType DType, long[] Shape, long Bytes)> _decl = new();
     private FileStream? _fs;

@@ -22,11 +22,18 @@ public static class ModelLoader
         }
     }
 
-    /// <summary>The model's SentencePiece tokenizer; ids above its pieces are T5 sentinels.</summary>
+    /// <summary>T5 and Switch checkpoints have 100 sentinels <c>&lt;extra_id_0..99&gt;</c> above the SentencePiece pieces.</summary>
+    public const int T5Sentinels = 100;
+
+    /// <summary>
+    /// A T5/Switch model's tokenizer: the pieces plus 100 sentinels, which must fit in the vocabulary (HF pads
+    /// vocab_size beyond them, e.g. 32000 + 100 ≤ 32128).
+    /// </summary>
     public static T5Tokenizer LoadTokenizer(string dir, int vocabSize)
     {
-        int pieces = T5Tokenizer.Load(dir, 0).PieceCount;
-        if (vocabSize < pieces) throw new QmoeException($"{dir}: vocab_size {vocabSize} is smaller than the tokenizer's {pieces} pieces");
-        return T5Tokenizer.Load(dir, vocabSize - pieces);
+        var tokenizer = T5Tokenizer.Load(dir, T5Sentinels);
+        if (tokenizer.VocabSize > vocabSize)
+            throw new QmoeException($"{dir}: the tokenizer's {tokenizer.PieceCount} pieces + {T5Sentinels} sentinels exceed vocab_size {vocabSize}");
+        return tokenizer;
     }
 }

@@ -5,7 +5,7 @@ public class EvalGenerateCliTests
     [Fact]
     public void EvalPrintsSpecJson()
     {
-        var r = Cli.Run("eval", "--model", Paths.TinyModel, "--data", Paths.EvalSets, "--split", "validation", "--limit", "8", "--json");
+        var r = CliProcess.Run("eval", "--model", Paths.TinyModel, "--data", Paths.EvalSets, "--split", "validation", "--limit", "8", "--json");
         Assert.Equal(0, r.ExitCode);
         var j = r.Json;
         Assert.Equal(new[] { "split", "examples", "tokens", "mean_ce", "tokens_per_s" }, j.Select(kv => kv.Key));
@@ -18,7 +18,7 @@ public class EvalGenerateCliTests
     [Fact]
     public void GenerateMatchesReferenceAndPrintsSpecJson()
     {
-        var r = Cli.Run("generate", "--model", Paths.TinyModel, "--prompt", "The LORD is my shepherd; I shall not <extra_id_0>.", "--json");
+        var r = CliProcess.Run("generate", "--model", Paths.TinyModel, "--prompt", "The LORD is my shepherd; I shall not <extra_id_0>.", "--json");
         Assert.Equal(0, r.ExitCode);
         var j = r.Json;
         Assert.Equal(new[] { "input_ids", "output_ids", "text", "tokens_per_s" }, j.Select(kv => kv.Key));
@@ -33,7 +33,7 @@ public class EvalGenerateCliTests
         var w = Path.Combine(tmp.Path, "model.safetensors");
         var bytes = File.ReadAllBytes(w);
         File.WriteAllBytes(w, bytes[..(bytes.Length - 1000)]);
-        Cli.AssertRefused(Cli.Run("eval", "--model", tmp.Path, "--data", Paths.EvalSets, "--split", "validation"), "out of bounds");
+        CliProcess.AssertRefused(CliProcess.Run("eval", "--model", tmp.Path, "--data", Paths.EvalSets, "--split", "validation"), "out of bounds");
     }
 
     [Fact]
@@ -44,7 +44,7 @@ public class EvalGenerateCliTests
         var bytes = File.ReadAllBytes(w);
         BitConverter.GetBytes((long)bytes.Length).CopyTo(bytes, 0);
         File.WriteAllBytes(w, bytes);
-        Cli.AssertRefused(Cli.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "past the end");
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "past the end");
     }
 
     [Fact]
@@ -61,7 +61,7 @@ public class EvalGenerateCliTests
         var patched = header[..dt] + "\"I32\"" + header[(dt + 5)..];
         System.Text.Encoding.UTF8.GetBytes(patched).CopyTo(bytes, 8);
         File.WriteAllBytes(w, bytes);
-        Cli.AssertRefused(Cli.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "shared.weight");
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "shared.weight");
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public class EvalGenerateCliTests
     {
         using var tmp = CopyTinyModel();
         File.Delete(Path.Combine(tmp.Path, "spiece.model"));
-        Cli.AssertRefused(Cli.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "spiece.model");
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "spiece.model");
     }
 
     [Fact]
@@ -85,14 +85,14 @@ public class EvalGenerateCliTests
             ("s.input_ids", Qmoe.IO.DType.I32, new long[] { 2, 4 }, ids.SelectMany(BitConverter.GetBytes).ToArray()),
             ("s.labels", Qmoe.IO.DType.I32, new long[] { 2, 2 }, labels.SelectMany(BitConverter.GetBytes).ToArray()),
         });
-        Cli.AssertRefused(Cli.Run("eval", "--model", Paths.TinyModel, "--data", data, "--split", "s"), "token id 4000");
+        CliProcess.AssertRefused(CliProcess.Run("eval", "--model", Paths.TinyModel, "--data", data, "--split", "s"), "token id 4000");
     }
 
     [Fact]
     public void UnknownSplitAndMissingModelAreRefused()
     {
-        Cli.AssertRefused(Cli.Run("eval", "--model", Paths.TinyModel, "--data", Paths.EvalSets, "--split", "nope"), "split 'nope'");
-        Cli.AssertRefused(Cli.Run("eval", "--model", "/nonexistent/model", "--data", Paths.EvalSets, "--split", "validation"), "not found");
+        CliProcess.AssertRefused(CliProcess.Run("eval", "--model", Paths.TinyModel, "--data", Paths.EvalSets, "--split", "nope"), "split 'nope'");
+        CliProcess.AssertRefused(CliProcess.Run("eval", "--model", "/nonexistent/model", "--data", Paths.EvalSets, "--split", "validation"), "not found");
     }
 
     [Fact]
@@ -101,7 +101,7 @@ public class EvalGenerateCliTests
         using var tmp = CopyTinyModel();
         var cfg = Path.Combine(tmp.Path, "config.json");
         File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"feed_forward_proj\": \"relu\"", "\"feed_forward_proj\": \"gated-gelu\""));
-        Cli.AssertRefused(Cli.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "feed_forward_proj");
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "feed_forward_proj");
     }
 
     public static Paths.TempDir CopyTinyModel()

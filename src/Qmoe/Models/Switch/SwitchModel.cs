@@ -20,6 +20,10 @@ public sealed class SwitchModel : IDisposable
     public TensorStore Store { get; }
     public SwitchBlock[] Encoder { get; }
     public SwitchBlock[] Decoder { get; }
+    /// <summary>The encoder's bidirectional relative position bias (shared by its blocks).</summary>
+    public RelativePositionBias EncoderBias => _encBias;
+    /// <summary>The decoder's causal relative position bias.</summary>
+    public RelativePositionBias DecoderBias => _decBias;
     /// <summary>Apply the config's expert capacity (default); false = unlimited (<c>--no-capacity</c>).</summary>
     public bool UseCapacity { get; set; } = true;
     /// <summary>Called with (block, routing) after every sparse feed-forward (tests, statistics).</summary>
@@ -90,7 +94,7 @@ public sealed class SwitchModel : IDisposable
     }
 
     /// <summary>The encoder's final norm, in place.</summary>
-    public void EncoderFinalNorm(float[] h, int tokens) => _encFinal.Forward(h, tokens, h);
+    public void EncoderFinalNorm(Span<float> h, int tokens) => _encFinal.Forward(h, tokens, h);
 
     /// <summary>Encoder output [tokens of all sequences, d_model] (after the final norm).</summary>
     public float[] Encode(IReadOnlyList<int[]> inputIds)

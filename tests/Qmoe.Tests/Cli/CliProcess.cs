@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace Qmoe.Tests.Cli;
 
 /// <summary>Runs the real CLI (Qmoe.Cli.dll beside the tests) as a child process.</summary>
-public static class Cli
+public static class CliProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
@@ -26,14 +26,17 @@ public static class Cli
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    /// <summary>Asserts a clean refusal: non-zero exit, a single "error: ..." line containing <paramref name="expected"/>, no stack trace.</summary>
+    /// <summary>
+    /// Asserts a clean refusal: non-zero exit and stderr ending in exactly one "error: ..."
+    /// line containing <paramref name="expected"/> (progress lines may precede it), no stack trace.
+    /// </summary>
     public static void AssertRefused(Result r, string expected)
     {
         Assert.NotEqual(0, r.ExitCode);
         var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one error line, got:\n{r.Stderr}");
-        Assert.StartsWith("error: ", lines[0]);
-        Assert.Contains(expected, lines[0]);
+        Assert.True(lines.Length > 0 && lines.Count(l => l.StartsWith("error: ")) == 1 && lines[^1].StartsWith("error: "),
+            $"expected one final error line, got:\n{r.Stderr}");
+        Assert.Contains(expected, lines[^1]);
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 }

@@ -1,0 +1,71 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Qmoe.Compression;
+using Qmoe.Quantization;
+
+namespace Qmoe.Cli;
+
+/// <summary>
+/// <c>compress --model M --out DIR [--calib-text FILE | --calib F --split S] [--samples N] [--method gptq|rtn]
+/// [--bits ternary|2|3|4] [--premask] [--fake-quant] [--memory-budget GB] [--resume]</c>.
+/// </summary>
+internal static class CompressVerb
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var output = new Option<string>("--out") { Description = "output directory (must not exist)", Required = true };
+        var calibText = new Option<string?>("--calib-text") { Description = "calibration text, one paragraph per line (.gz accepted)" };
+        var calib = new Option<string?>("--calib") { Description = "calibration token file (safetensors with S.input_ids / S.labels)" };
+        var split = new Option<string?>("--split") { Description = "split of --calib" };
+        var samples = new Option<int>("--samples") { Description = "calibration samples", DefaultValueFactory = _ => 128 };
+        var method = new Option<string>("--method") { Description = "gptq or rtn", DefaultValueFactory = _ => "gptq" };
+        var bits = new Option<string>("--bits") { Description = "ternary, 2, 3 or 4", DefaultValueFactory = _ => "ternary" };
+        var damp = new Option<double?>("--damp") { Description = "GPTQ damping (default 0.1 ternary, 0.01 n-bit)" };
+        var premask = new Option<bool>("--premask") { Description = "exclude sentinel positions from the Hessians" };
+        var fakeQuant = new Option<bool>("--fake-quant") { Description = "write a dense HF checkpoint with dequantized experts" };
+        var budget = new Option<double>("--memory-budget") { Description = "GiB of activations held in RAM (beyond: spill files)", DefaultValueFactory = _ => 4.0 };
+        var resume = new Option<bool>("--resume") { Description = "continue an interrupted run" };
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json();
+        var cmd = new Command("compress", "compress a model's experts (QMoE: GPTQ ternary + dictionary code)")
+            { model, output, calibText, calib, split, samples, method, bits, damp, premask, fakeQuant, budget, resume, threads, json };
+        cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(p.GetValue(json), human =>
+        {
+            CommonOptions.ApplyThreads(p.GetValue(threads));
+            string modelDir = p.GetValue(model)!;
+            int n = p.GetValue(samples);
+            if (n <= 0) throw new QmoeException($"--samples {n} must be positive");
+            double gib = p.GetValue(budget);
+            if (!(gib > 0)) throw new QmoeException($"--memory-budget {gib} must be positive");
+            var options = new CompressionOptions
+            {
+                Type = QuantTypeInfo.Parse(p.GetValue(bits)!).Type,
+                Method = p.GetValue(method) switch
+                {
+                    "gptq" => QuantMethod.Gptq,
+                    "rtn" => QuantMethod.Rtn,
+                    var m => throw new QmoeException($"--method {m}: expected gptq or rtn"),
+                },
+                Damp = p.GetValue(damp),
+                Premask = p.GetValue(premask),
+                FakeQuant = p.GetValue(fakeQuant),
+                MemoryBudgetBytes = (long)(gib * (1L << 30)),
+                Resume = p.GetValue(resume),
+            };
+            var data = CalibrationLoader.Load(modelDir, p.GetValue(calibText), p.GetValue(calib), p.GetValue(split), n, options.Premask);
+            human.WriteLine($"calibration: {data.Samples} samples from {data.Source}");
+            var r = PipelineProgressView.Run(human, progress => CompressionPipeline.Run(modelDir, p.GetValue(output)!, data, options, progress, ct));
+            var rep = r.Report;
+            human.WriteLine($"wrote {r.Out} in {r.Seconds:F1} s; peak RSS {r.PeakRssBytes / (1 << 20)} MiB; expert bits/param {r.ExpertBitsPerParam:F3}; " +
+                            $"{r.Fallbacks} RTN fallbacks, {rep.Capped.Count} capped experts");
+            foreach (var (stage, s) in rep.StageSeconds) human.WriteLine($"  {stage,-10} {s,8:F1} s");
+            return new JsonObject
+            {
+                ["out"] = r.Out, ["seconds"] = r.Seconds, ["peak_rss_bytes"] = r.PeakRssBytes,
+                ["expert_bits_per_param"] = r.ExpertBitsPerParam, ["fallbacks"] = r.Fallbacks,
+            };
+        })));
+        return cmd;
+    }
+}

@@ -1,0 +1,33 @@
+using Qmoe.Quantization;
+
+namespace Qmoe.Compression;
+
+/// <summary>Settings of one compression run (the <c>compress</c> verb's flags).</summary>
+public sealed record CompressionOptions
+{
+    public QuantType Type { get; init; } = QuantType.Ternary;
+    public QuantMethod Method { get; init; } = QuantMethod.Gptq;
+    /// <summary>GPTQ damping (fraction of mean diag H); null = the type's default (0.1 ternary, 0.01 n-bit).</summary>
+    public double? Damp { get; init; }
+    public int BlockSize { get; init; } = 128;
+    public bool ActOrder { get; init; }
+    /// <summary>Exclude sentinel positions from the Hessians (QMoE's pre-masking).</summary>
+    public bool Premask { get; init; }
+    /// <summary>Write a dense HF checkpoint with dequantized experts instead of the compressed format.</summary>
+    public bool FakeQuant { get; init; }
+    /// <summary>Activations held in RAM; beyond it they go to memory-mapped spill files.</summary>
+    public long MemoryBudgetBytes { get; init; } = 4L << 30;
+    /// <summary>Experts get at most this many times the mean tokens per expert (≤ 0: no cap).</summary>
+    public double TokenCapFactor { get; init; } = 4.0;
+    /// <summary>Experts per GPTQ group; null = chosen from the memory budget.</summary>
+    public int? GroupSize { get; init; }
+    /// <summary>Calibration sequences run through a block at once.</summary>
+    public int ChunkSequences { get; init; } = 16;
+    /// <summary>Continue from the checkpoint of an interrupted run with the same settings.</summary>
+    public bool Resume { get; init; }
+    /// <summary>Dictionary code: format version of the compressed output.</summary>
+    public int FormatVersion { get; init; } = 2;
+
+    public GptqOptions Gptq => new() { Type = Type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder };
+    public double EffectiveDamp => Damp ?? QuantTypeInfo.Of(Type).DefaultDamp;
+}

@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Qmoe.Codec;
+using Qmoe.IO;
+using Qmoe.Models;
+using Qmoe.Models.Switch;
+using Qmoe.Quantization;
+
+namespace Qmoe.Compression;
+
+/// <summary>Outcome of <see cref="CompressionPipeline.Run"/> (the JSON of <c>qmoe compress</c>).</summary>
+public sealed record CompressionResult(string Out, double Seconds, long PeakRssBytes, double ExpertBitsPerParam, int Fallbacks, CompressionReport Report);
+
+/// <summary>
+/// <c>qmoe compress</c>: runs the sequential pass over a checkpoint and assembles the output directory —
+/// the compressed format (SPEC §5) or, with fake-quant, a dense HF checkpoint holding the dequantized
+/// experts. The output appears atomically (built under a temporary name, renamed when complete); the work
+/// directory keeps a checkpoint after every block so an interrupted run resumes to the same bytes.
+/// </summary>
+public static class CompressionPipeline
+{
+    /// <summary>Files copied from the input directory when present.</summary>
+    public static readonly string[] TokenizerFiles =
+        ["spiece.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.json"];
+
+    public static CompressionResult Run(string modelDir, string outDir, CalibrationData calib, CompressionOptions options,
+        Action<PipelineProgress>? progress = null, CancellationToken ct = default)
+    {
+        var total = Stopwatch.StartNew();
+        outDir = Path.GetFullPath(outDir);
+        if (Directory.Exists(outDir) || File.Exists(outDir))
+            throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
+        if (options.FakeQuant == false && options.Type != QuantType.Ternary)
+            throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: only ternary is stored compressed (SPEC §5); add --fake-quant for a dense checkpoint");
+        if (calib.Samples == 0) throw new QmoeException("no calibration samples");
+        var config = ConfigReader.Load(modelDir);
+        if (config.ModelType != "switch_transformers")
+            throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' cannot be compressed (supported: switch_transformers)");
+        var cfg = SwitchConfig.From(config);
+        if (cfg.NumSparseEncoderLayers + cfg.NumSparseDecoderLayers == 0 || cfg.NumExperts == 0)
+            throw new QmoeException($"{config.Path}: the model has no experts to compress (no sparse layers)");
+
+        var work = new CompressionWorkDir(outDir);
+        bool resumed = options.Resume && Directory.Exists(work.Path);
+        if (Directory.Exists(work.Path) && !options.Resume)
+            throw new QmoeException($"{work.Path}: an interrupted run's checkpoint exists; pass --resume to continue it, or delete it to start over");
+        Directory.CreateDirectory(work.Path);
+        var stageSeconds = new Dictionary<string, double>();
+        using var model = SwitchModel.Load(modelDir);
+        string fingerprint = Fingerprint(model.Store, config, options, calib);
+        var budget = new MemoryBudget(options.MemoryBudgetBytes, work.SpillDirectory);
+        string tmpOut = $"{outDir}.tmp-{Environment.ProcessId}";
+        try
+        {
+            var compressor = new SwitchCompressor(model, options, budget, work, progress);
+            var layers = compressor.Run(calib, fingerprint, stageSeconds, ct);
+
+            progress?.Invoke(new PipelineProgress(-1, -1, "write", $"writing {outDir}"));
+            var sw = Stopwatch.StartNew();
+            if (Directory.Exists(tmpOut)) Directory.Delete(tmpOut, true);
+            Directory.CreateDirectory(tmpOut);
+            var prefixes = compressor.SparsePrefixes.ToList();
+            double bits = options.FakeQuant
+                ? WriteFakeQuant(model.Store, compressor.Layout, prefixes, work, tmpOut, cfg.NumExperts, options.Type)
+                : WriteCompressed(model.Store, compressor.Layout, prefixes, work, tmpOut, config, options, calib, cfg.NumExperts);
+            foreach (var f in TokenizerFiles)
+                if (File.Exists(Path.Combine(modelDir, f))) File.Copy(Path.Combine(modelDir, f), Path.Combine(tmpOut, f));
+            stageSeconds["write"] = sw.Elapsed.TotalSeconds;
+
+            long peak = PeakRss();
+            var report = new CompressionReport
+            {
+                Model = Path.GetFullPath(modelDir), Out = outDir,
+                Format = options.FakeQuant ? "fake-quant" : $"qmoe-v{options.FormatVersion}",
+                Method = options.Method.ToString().ToLowerInvariant(),
+                Bits = QuantTypeInfo.Of(options.Type).Name,
+                Damp = options.EffectiveDamp,
+                Calibration = calib.Source, Samples = calib.Samples, Premask = options.Premask,
+                TokenCapFactor = options.TokenCapFactor,
+                Seconds = total.Elapsed.TotalSeconds, StageSeconds = stageSeconds,
+                PeakRssBytes = peak, MemoryBudgetBytes = options.MemoryBudgetBytes,
+                ExpertBitsPerParam = bits, Resumed = resumed,
+                Fallbacks = layers.SelectMany(l => l.Fallbacks).ToList(),
+                Capped = layers.SelectMany(l => l.Caps).ToList(),
+                Layers = layers.SelectMany(l => l.Matrices).ToList(),
+            };
+            AtomicFile.WriteAllText(Path.Combine(tmpOut, "qmoe_report.json"), JsonSerializer.Serialize(report, ReportJson.Options));
+            Directory.Move(tmpOut, outDir);
+            work.Delete();
+            return new CompressionResult(outDir, report.Seconds, peak, bits, report.Fallbacks.Count, report);
+        }
+        catch
+        {
+            try { if (Directory.Exists(tmpOut)) Directory.Delete(tmpOut, true); } catch (IOException) { }
+            throw;
+        }
+        finally { work.DeleteSpill(); }
+    }
+
+    /// <summary>Peak resident set size of this process so far (VmHWM).</summary>
+    public static long PeakRss()
+    {
+        using var p = Process.GetCurrentProcess();
+        p.Refresh();
+        return p.PeakWorkingSet64;
+    }
+
+    /// <summary>Identity of a run for resuming: model tensors, config, result-affecting settings, calibration ids.</summary>
+    private static string Fingerprint(TensorStore store, ConfigReader config, CompressionOptions o, CalibrationData calib)
+    {
+        var h = new System.IO.Hashing.XxHash64();
+        void Add(string s) => h.Append(System.Text.Encoding.UTF8.GetBytes(s + "\n"));
+        Add(config.Json.ToJsonString());
+        foreach (var name in store.Names.OrderBy(n => n, StringComparer.Ordinal))
+        {
+            var t = store.Info(name);
+            Add($"{name} {t.DType} {t.ShapeText} {t.Offset}");
+        }
+        Add($"{o.Type} {o.Method} {o.EffectiveDamp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.FakeQuant} {o.TokenCapFactor} {o.ChunkSequences} {o.FormatVersion}");
+        Add(calib.Fingerprint().ToString("x16"));
+        return h.GetCurrentHashAsUInt64().ToString("x16");
+    }
+
+    private static double WriteCompressed(TensorStore store, IExpertLayout layout, List<string> prefixes, CompressionWorkDir work,
+        string outDir, ConfigReader config, CompressionOptions o, CalibrationData calib, int experts)
+    {
+        var expertNames = ExpertWeightNames(layout, prefixes, experts);
+        var settings = new JsonObject
+        {
+            ["bits"] = QuantTypeInfo.Of(o.Type).Name,
+            ["method"] = o.Method.ToString().ToLowerInvariant(),
+            ["damp"] = o.EffectiveDamp,
+            ["calibration"] = new JsonObject { ["source"] = calib.Source, ["samples"] = calib.Samples, ["premask"] = o.Premask },
+        };
+        using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion))
+        {
+            foreach (var f in store.Files)
+                foreach (var name in f.Names)
+                {
+                    if (expertNames.ContainsKey(name)) continue;
+                    var t = f.Info(name);
+                    var file = f;
+                    writer.AddTensor(new PlainTensor(name, t.DType, t.Shape, () => file.Bytes(t)));
+                }
+            foreach (var prefix in prefixes)
+            {
+                using var layer = SafeTensorsFile.Open(work.LayerFile(prefix));
+                foreach (var kind in layout.Kinds)
+                {
+                    var (rows, cols) = layout.Shape(kind);
+                    var matrices = new List<TernaryMatrix>(experts);
+                    for (int e = 0; e < experts; e++)
+                    {
+                        var trits = new byte[(long)rows * cols];
+                        TritPacking.Unpack(layer.Bytes($"{e}.{kind}.trits"), trits);
+                        matrices.Add(new TernaryMatrix(rows, cols, trits, layer.Span<ushort>($"{e}.{kind}.scales", DType.BF16).ToArray()));
+                    }
+                    writer.AddExpertGroup(prefix, kind, matrices);
+                }
+            }
+            writer.Complete();
+        }
+        using var written = CompressedModel.Open(outDir);
+        return ModelStatistics.Compute(written).ExpertBitsPerParam;
+    }
+
+    /// <summary>
+    /// Writes the input checkpoint with each expert matrix replaced by its dequantized copy. Returns the bits per
+    /// expert parameter the quantized weights would need in a plain fixed-width code: the type's bits plus two
+    /// 16-bit grid parameters per row.
+    /// </summary>
+    private static double WriteFakeQuant(TensorStore store, IExpertLayout layout, List<string> prefixes, CompressionWorkDir work,
+        string outDir, int experts, QuantType type)
+    {
+        var expertNames = ExpertWeightNames(layout, prefixes, experts);
+        var layers = prefixes.ToDictionary(p => p, p => SafeTensorsFile.Open(work.LayerFile(p)));
+        try
+        {
+            var order = store.Files.SelectMany(f => f.Names.Select(n => (File: f, Name: n))).ToList();
+            TensorInfo Source(string name, out SafeTensorsFile file)
+            {
+                if (expertNames.TryGetValue(name, out var src)) { file = layers[src.Prefix]; return file.Info(src.Tensor); }
+                file = store.FileOf(name);
+                return file.Info(name);
+            }
+            using var w = new SafeTensorsWriter(Path.Combine(outDir, "model.safetensors"), new Dictionary<string, string> { ["format"] = "pt" });
+            foreach (var (_, name) in order)
+            {
+                var t = Source(name, out _);
+                w.Declare(name, t.DType, expertNames.ContainsKey(name) ? store.Info(name).Shape : t.Shape);
+            }
+            foreach (var (_, name) in order)
+            {
+                var t = Source(name, out var file);
+                w.Write(file.Bytes(t));
+            }
+            w.Complete();
+        }
+        finally { foreach (var l in layers.Values) l.Dispose(); }
+        File.Copy(Path.Combine(store.Directory, "config.json"), Path.Combine(outDir, "config.json"));
+        double bits = QuantTypeInfo.Of(type).Bits;
+        long weights = layout.Kinds.Sum(k => (long)layout.Shape(k).Rows * layout.Shape(k).Cols);
+        long rows = layout.Kinds.Sum(k => (long)layout.Shape(k).Rows);
+        return bits + 32.0 * rows / weights;
+    }
+
+    /// <summary>HF expert weight name → (layer prefix, tensor in the layer file).</summary>
+    private static Dictionary<string, (string Prefix, string Tensor)> ExpertWeightNames(IExpertLayout layout, List<string> prefixes, int experts)
+    {
+        var map = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
+        foreach (var p in prefixes)
+            for (int e = 0; e < experts; e++)
+                foreach (var kind in layout.Kinds)
+                    map[layout.WeightName(p, e, kind)] = (p, $"{e}.{kind}.weight");
+        return map;
+    }
+}

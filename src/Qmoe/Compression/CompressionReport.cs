@@ -1,0 +1,26 @@
+namespace Qmoe.Compression;
+
+/// <summary>qmoe_report.json: settings, timings, memory and per-layer outcomes of a compression run.</summary>
+public sealed record CompressionReport
+{
+    public required string Model { get; init; }
+    public required string Out { get; init; }
+    public required string Format { get; init; }
+    public required string Method { get; init; }
+    public required string Bits { get; init; }
+    public required double Damp { get; init; }
+    public required string Calibration { get; init; }
+    public required int Samples { get; init; }
+    public required bool Premask { get; init; }
+    public required double TokenCapFactor { get; init; }
+    public required double Seconds { get; init; }
+    public required Dictionary<string, double> StageSeconds { get; init; }
+    public required long PeakRssBytes { get; init; }
+    public required long MemoryBudgetBytes { get; init; }
+    /// <summary>Expert storage in bits per expert parameter, every byte counted (compressed), or the grid's nominal bits (fake-quant).</summary>
+    public required double ExpertBitsPerParam { get; init; }
+    public required bool Resumed { get; init; }
+    public required IReadOnlyList<FallbackRecord> Fallbacks { get; init; }
+    public required IReadOnlyList<CapRecord> Capped { get; init; }
+    public required IReadOnlyList<LayerStatistics> Layers { get; init; }
+}

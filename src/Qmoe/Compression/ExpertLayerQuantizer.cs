@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using Qmoe.IO;
+using Qmoe.Models.Moe;
+using Qmoe.Quantization;
+
+namespace Qmoe.Compression;
+
+/// <summary>
+/// Quantizes all experts of one sparse layer from their list buffers, a group of experts at a time:
+/// per stage, build each expert's Hessian from its stage inputs, fetch the group's weights from the
+/// memory-mapped checkpoint, run batched GPTQ (or RTN), and keep the dequantized weights (in budgeted
+/// activation buffers) for recomputing the layer's outputs. The group's results go to the layer file
+/// expert by expert; weights and Hessians are released when the group is done.
+/// </summary>
+public sealed class ExpertLayerQuantizer
+{
+    /// <summary>The dequantized experts of a finished layer (one buffer per matrix kind, [E·rows, cols]).</summary>
+    public sealed class QuantizedLayer : IDisposable
+    {
+        public required Dictionary<string, ActivationBuffer> Dequantized { get; init; }
+        public required IExpertLayout Layout { get; init; }
+        public required int Experts { get; init; }
+
+        public IExperts CreateExperts() => Layout.CreateExperts(Experts,
+            (e, kind) => Dequantized[kind].Matrix((long)e * Layout.Shape(kind).Rows, Layout.Shape(kind).Rows));
+
+        public void Dispose() { foreach (var b in Dequantized.Values) b.Dispose(); }
+    }
+
+    private readonly CompressionOptions _options;
+    private readonly MemoryBudget _budget;
+    private readonly Action<string>? _progress;
+
+    public ExpertLayerQuantizer(CompressionOptions options, MemoryBudget budget, Action<string>? progress)
+    {
+        _options = options; _budget = budget; _progress = progress;
+    }
+
+    public (QuantizedLayer Layer, LayerReport Report) Run(string prefix, IExpertLayout layout, TensorStore store,
+        ExpertListBuffers lists, LayerResultFile output, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        int E = lists.Experts;
+        var caps = lists.Cap(_options.TokenCapFactor)
+            .Select(c => new CapRecord($"{prefix}.experts.expert_{c.Expert}", c.Tokens, c.Cap)).ToList();
+        var deq = layout.Kinds.ToDictionary(k => k, k =>
+            new ActivationBuffer((long)E * layout.Shape(k).Rows, layout.Shape(k).Cols, _budget, $"deq-{k}"));
+        var layer = new QuantizedLayer { Dequantized = deq, Layout = layout, Experts = E };
+        try
+        {
+            var fallbacks = new List<FallbackRecord>();
+            var err = layout.Kinds.ToDictionary(k => k, _ => (num: 0.0, den: 0.0));
+            var zeros = layout.Kinds.ToDictionary(k => k, _ => 0L);
+            var tokens = new int[E];
+            int group = GroupSize(layout, lists);
+            for (int g0 = 0; g0 < E; g0 += group)
+            {
+                ct.ThrowIfCancellationRequested();
+                int g1 = Math.Min(E, g0 + group);
+                _progress?.Invoke($"{prefix}: experts {g0}–{g1 - 1} of {E}");
+                var results = QuantizeGroup(prefix, layout, store, lists, g0, g1, tokens, fallbacks, err);
+                for (int e = g0; e < g1; e++)
+                {
+                    foreach (var (kind, q) in results[e - g0])
+                    {
+                        var (rows, _) = layout.Shape(kind);
+                        q.Dequantized.CopyTo(deq[kind].Slice((long)e * rows, rows));
+                        zeros[kind] += q.Dequantized.Count(v => v == 0f);
+                    }
+                    output.WriteExpert(results[e - g0]);
+                }
+            }
+            var stats = layout.Kinds.Select(k => new LayerStatistics
+            {
+                Name = $"{prefix}.experts.{k}",
+                Experts = E,
+                Rows = layout.Shape(k).Rows,
+                Cols = layout.Shape(k).Cols,
+                TokensPerExpert = tokens,
+                RelativeError = err[k].den > 0 ? err[k].num / err[k].den : 0,
+                ZeroFraction = (double)zeros[k] / ((long)E * layout.Shape(k).Rows * layout.Shape(k).Cols),
+            }).ToList();
+            return (layer, new LayerReport(prefix, stats, fallbacks, caps, sw.Elapsed.TotalSeconds));
+        }
+        catch
+        {
+            layer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Experts per group: as many as the free budget holds (weights ×3, Hessians ×2, inputs), at most 16.</summary>
+    private int GroupSize(IExpertLayout layout, ExpertListBuffers lists)
+    {
+        if (_options.GroupSize is int g) return Math.Clamp(g, 1, lists.Experts);
+        long maxTokens = Enumerable.Range(0, lists.Experts).Max(lists.Count);
+        long perExpert = layout.Kinds.Sum(k => 3L * layout.Shape(k).Rows * layout.Shape(k).Cols * 4)
+                       + layout.Stages.Sum(s => 2L * layout.Shape(s[0]).Cols * layout.Shape(s[0]).Cols * 4
+                                              + maxTokens * layout.Shape(s[0]).Cols * 4);
+        long free = _budget.Limit - _budget.Used;
+        return (int)Math.Clamp(free / Math.Max(1, perExpert), 1, Math.Min(16, lists.Experts));
+    }
+
+    private List<Dictionary<string, QuantizedWeight>> QuantizeGroup(string prefix, IExpertLayout layout, TensorStore store,
+        ExpertListBuffers lists, int g0, int g1, int[] tokens, List<FallbackRecord> fallbacks,
+        Dictionary<string, (double num, double den)> err)
+    {
+        int G = g1 - g0;
+        var results = Enumerable.Range(0, G).Select(_ => new Dictionary<string, QuantizedWeight>()).ToList();
+        var x = new float[G][];
+        var n = new int[G];
+        for (int i = 0; i < G; i++)
+        {
+            x[i] = lists.Gather(g0 + i);
+            n[i] = x[i].Length / layout.Dim;
+            tokens[g0 + i] = n[i];
+        }
+        for (int s = 0; s < layout.Stages.Count; s++)
+        {
+            var kinds = layout.Stages[s];
+            int cols = layout.Shape(kinds[0]).Cols;
+            // H [G, cols, cols]: one Hessian per expert, shared by the stage's matrices.
+            var h = new float[(long)G * cols * cols];
+            for (int i = 0; i < G; i++)
+            {
+                var input = s == 0 ? x[i] : layout.StageInput(s, x[i], n[i],
+                    kind => new Models.Layers.Matrix(results[i][kind].Dequantized, layout.Shape(kind).Rows, layout.Shape(kind).Cols));
+                var acc = new HessianAccumulator(cols);
+                acc.Add(input, n[i]);
+                acc.ToHessian().CopyTo(h.AsSpan(i * cols * cols, cols * cols));
+            }
+            foreach (var kind in kinds)
+            {
+                var (rows, _) = layout.Shape(kind);
+                var w = new float[(long)G * rows * cols];
+                var names = new string[G];
+                for (int i = 0; i < G; i++)
+                {
+                    names[i] = layout.WeightName(prefix, g0 + i, kind);
+                    var t = store.Info(names[i]);
+                    store.CheckShape(t, new long[] { rows, cols });
+                    store.FileOf(names[i]).ReadFloat32(t, w.AsSpan(i * rows * cols, rows * cols));
+                }
+                IReadOnlyList<QuantizedWeight> q;
+                if (_options.Method == QuantMethod.Rtn)
+                    q = Enumerable.Range(0, G).Select(i => Rtn.Quantize(_options.Type, w.AsSpan(i * rows * cols, rows * cols), rows, cols)).ToList();
+                else
+                {
+                    var r = GptqBatch.Quantize(w, h, rows, cols, names, n.Select(v => (long)v).ToArray(), _options.Gptq);
+                    q = r.Experts;
+                    fallbacks.AddRange(r.Fallbacks.Select(f => new FallbackRecord(f.Name, f.Reason)));
+                }
+                for (int i = 0; i < G; i++)
+                {
+                    results[i][kind] = q[i];
+                    if (n[i] == 0) continue;
+                    var wi = w.AsSpan(i * rows * cols, rows * cols);
+                    var hi = h.AsSpan(i * cols * cols, cols * cols);
+                    var (num, den) = err[kind];
+                    err[kind] = (num + LayerError.Compute(wi, q[i].Dequantized, rows, cols, hi),
+                                 den + LayerError.Compute(wi, new float[rows * cols], rows, cols, hi));
+                }
+            }
+        }
+        return results;
+    }
+}

@@ -1,0 +1,54 @@
+namespace Qmoe.Compression;
+
+/// <summary>
+/// The per-expert list buffers of one sparse layer: for each expert, the rows of the layer input that its
+/// router sent it (kept tokens; with pre-masking only those allowed into the Hessian), appended while the
+/// calibration samples stream through the block and gathered into one contiguous [n, Dim] batch per expert
+/// when its group is quantized. Rows live in an <see cref="ActivationBuffer"/> (RAM or spill file); the lists
+/// hold row indices. Experts are capped at <c>cap</c> tokens (the first ones in sample order) so one popular
+/// expert cannot dominate time and memory.
+/// </summary>
+public sealed class ExpertListBuffers
+{
+    private readonly List<long>[] _rows;
+    private readonly ActivationBuffer _input;
+
+    public ExpertListBuffers(int experts, ActivationBuffer layerInput)
+    {
+        _rows = Enumerable.Range(0, experts).Select(_ => new List<long>()).ToArray();
+        _input = layerInput;
+    }
+
+    public int Experts => _rows.Length;
+
+    public void Append(int expert, long row) => _rows[expert].Add(row);
+
+    /// <summary>Tokens routed to the expert (before the cap).</summary>
+    public int Count(int expert) => _rows[expert].Count;
+
+    /// <summary>Applies the token cap: factor × mean tokens per expert (≤ 0: no cap). Returns the capped experts.</summary>
+    public IReadOnlyList<(int Expert, int Tokens, int Cap)> Cap(double factor)
+    {
+        var capped = new List<(int, int, int)>();
+        if (factor <= 0) return capped;
+        double mean = _rows.Average(r => (double)r.Count);
+        int cap = Math.Max(1, (int)Math.Ceiling(factor * mean));
+        for (int e = 0; e < _rows.Length; e++)
+            if (_rows[e].Count > cap)
+            {
+                capped.Add((e, _rows[e].Count, cap));
+                _rows[e].RemoveRange(cap, _rows[e].Count - cap);
+            }
+        return capped;
+    }
+
+    /// <summary>The expert's rows as one contiguous batch X [n, Dim].</summary>
+    public float[] Gather(int expert)
+    {
+        var list = _rows[expert];
+        int d = _input.Width;
+        var x = new float[list.Count * d];
+        for (int i = 0; i < list.Count; i++) _input.Slice(list[i], 1).CopyTo(x.AsSpan(i * d, d));
+        return x;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using Qmoe.IO;
+
+namespace Qmoe.Compression;
+
+/// <summary>
+/// The resume point of a compression run, saved after every block in the work directory: the index of the
+/// next block and the hidden states it starts from (raw f32 files). A run with <c>--resume</c> continues from
+/// here; the fingerprint (model, settings, calibration) must match, so a resumed run computes exactly what
+/// the interrupted one would have.
+/// </summary>
+public sealed class PipelineCheckpoint(string workDir)
+{
+    private sealed record State(string Fingerprint, int NextBlock, string[] Buffers);
+
+    private string StatePath => Path.Combine(workDir, "checkpoint.json");
+    private string BufferPath(string name) => Path.Combine(workDir, $"{name}.f32");
+
+    public bool Exists => File.Exists(StatePath);
+
+    /// <summary>Saves named buffers, then (last, atomically) the state that makes them the resume point.</summary>
+    public void Save(string fingerprint, int nextBlock, IReadOnlyDictionary<string, ActivationBuffer> buffers)
+    {
+        foreach (var (name, buf) in buffers)
+            AtomicFile.Write(BufferPath(name), fs =>
+            {
+                const int rowsPerWrite = 256;
+                for (long r = 0; r < buf.Rows; r += rowsPerWrite)
+                    fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes<float>(buf.Slice(r, (int)Math.Min(rowsPerWrite, buf.Rows - r))));
+            });
+        AtomicFile.WriteAllText(StatePath, JsonSerializer.Serialize(new State(fingerprint, nextBlock, buffers.Keys.ToArray())));
+    }
+
+    /// <summary>The next block to run, after filling <paramref name="buffers"/> (those the checkpoint holds) from disk.</summary>
+    public int Load(string fingerprint, IReadOnlyDictionary<string, ActivationBuffer> buffers)
+    {
+        State state;
+        try { state = JsonSerializer.Deserialize<State>(File.ReadAllText(StatePath)) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw new QmoeException($"{StatePath}: corrupt checkpoint ({e.Message})"); }
+        if (state.Fingerprint != fingerprint)
+            throw new QmoeException($"{StatePath}: the checkpoint belongs to a run with another model, settings or calibration data; delete {workDir} to start over");
+        foreach (var name in state.Buffers)
+        {
+            if (!buffers.TryGetValue(name, out var buf)) continue;
+            string path = BufferPath(name);
+            long expected = buf.Bytes;
+            if (!File.Exists(path) || new FileInfo(path).Length != expected)
+                throw new QmoeException($"{path}: checkpoint buffer missing or of the wrong size (expected {expected} bytes)");
+            using var fs = File.OpenRead(path);
+            const int rowsPerRead = 256;
+            for (long r = 0; r < buf.Rows; r += rowsPerRead)
+                fs.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(buf.Slice(r, (int)Math.Min(rowsPerRead, buf.Rows - r))));
+        }
+        return state.NextBlock;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.Json.Nodes;
+using Qmoe.Tests.Cli;
+
+namespace Qmoe.Tests.Compression;
+
+/// <summary>The whole compression pipeline on the embedded tiny model, through the real CLI.</summary>
+public class PipelineTests
+{
+    private static string[] CompressArgs(string outDir, params string[] extra) =>
+        ["compress", "--model", Paths.TinyModel, "--out", outDir, "--calib-text", Paths.CalibrationText, "--samples", "24", "--json", .. extra];
+
+    [Fact]
+    public void KilledRunResumesToIdenticalBytes()
+    {
+        using var tmp = Paths.Temp();
+        string clean = tmp.File("clean"), killed = tmp.File("killed");
+        var r = CliProcess.Run(CompressArgs(clean));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        // Killed (SIGKILL, no cleanup) right after the checkpoint of block 1, the encoder's sparse block.
+        var k = CliProcess.RunWithEnv(new Dictionary<string, string> { ["QMOE_TEST_KILL_AFTER_BLOCK"] = "1" }, CompressArgs(killed));
+        Assert.NotEqual(0, k.ExitCode);
+        Assert.False(Directory.Exists(killed), "nothing may appear under the output name before the run completes");
+        Assert.True(Directory.Exists(killed + ".qmoe-work"));
+
+        // Without --resume the checkpoint is not silently discarded.
+        CliProcess.AssertRefused(CliProcess.Run(CompressArgs(killed)), "--resume");
+
+        var resumed = CliProcess.Run(CompressArgs(killed, "--resume"));
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains("resuming at block 2", resumed.Stderr);
+        Assert.False(Directory.Exists(killed + ".qmoe-work"), "work directory removed after success");
+        foreach (var f in new[] { "model.safetensors", "config.json" })
+            Assert.True(File.ReadAllBytes(Path.Combine(clean, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(killed, f))), $"{f} differs after resume");
+        Assert.True((bool)JsonNode.Parse(File.ReadAllText(Path.Combine(killed, "qmoe_report.json")))!["resumed"]!);
+    }
+
+    [Fact]
+    public void ReportAndJsonHaveTheSpecFields()
+    {
+        using var tmp = Paths.Temp();
+        string outDir = tmp.File("out");
+        var r = CliProcess.Run(CompressArgs(outDir, "--premask"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var j = r.Json;
+        Assert.Equal(new[] { "out", "seconds", "peak_rss_bytes", "expert_bits_per_param", "fallbacks" }, j.Select(kv => kv.Key));
+        Assert.True((long)j["peak_rss_bytes"]! > 0);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "qmoe_report.json")))!.AsObject();
+        Assert.True((bool)report["premask"]!);
+        Assert.Equal(4, report["layers"]!.AsArray().Count); // 2 sparse layers × (wi, wo)
+        foreach (var layer in report["layers"]!.AsArray())
+        {
+            double zero = (double)layer!["zero_fraction"]!, err = (double)layer["relative_error"]!;
+            Assert.InRange(zero, 0.3, 0.99);
+            Assert.InRange(err, 1e-6, 0.5);
+        }
+        foreach (var f in new[] { "config.json", "model.safetensors", "spiece.model", "qmoe_report.json" })
+            Assert.True(File.Exists(Path.Combine(outDir, f)), f);
+        Assert.DoesNotContain(Directory.GetFileSystemEntries(tmp.Path), p => p.Contains(".tmp-") || p.EndsWith(".qmoe-work"));
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!;
+        Assert.Equal("qmoe", (string)cfg["quantization_config"]!["quant_method"]!);
+    }
+
+    [Fact]
+    public void BadInputsAreRefusedAndLeaveNothing()
+    {
+        using var tmp = Paths.Temp();
+        string outDir = tmp.File("out");
+        CliProcess.AssertRefused(CliProcess.Run("compress", "--model", Paths.TinyModel, "--out", outDir, "--calib-text", tmp.File("missing.txt")), "not found");
+        var shortText = tmp.File("short.txt");
+        File.WriteAllText(shortText, "Too short for a block.\n");
+        CliProcess.AssertRefused(CliProcess.Run("compress", "--model", Paths.TinyModel, "--out", outDir, "--calib-text", shortText), "short");
+        CliProcess.AssertRefused(CliProcess.Run("compress", "--model", Paths.TinyModel, "--out", outDir, "--calib", Paths.EvalSets, "--split", "validation", "--samples", "9999"), "9999 requested");
+        CliProcess.AssertRefused(CliProcess.Run("compress", "--model", Paths.TinyModel, "--out", outDir, "--calib-text", Paths.CalibrationText, "--bits", "3"), "--fake-quant");
+
+        using var dense = EvalGenerateCliTests.CopyTinyModel();
+        var cfg = Path.Combine(dense.Path, "config.json");
+        File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"num_sparse_encoder_layers\": 1", "\"num_sparse_encoder_layers\": 0")
+            .Replace("\"num_sparse_decoder_layers\": 1", "\"num_sparse_decoder_layers\": 0"));
+        CliProcess.AssertRefused(CliProcess.Run("compress", "--model", dense.Path, "--out", outDir, "--calib-text", Paths.CalibrationText), "no experts");
+
+        CliProcess.AssertRefused(CliProcess.Run("compress", "--model", Paths.TinyModel, "--out", Paths.TinyModel, "--calib-text", Paths.CalibrationText), "already exists");
+        Assert.DoesNotContain(Directory.GetFileSystemEntries(tmp.Path), p => p.Contains("out"));
+    }
+}
