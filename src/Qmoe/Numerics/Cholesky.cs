@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Qmoe.Numerics;
@@ -74,6 +75,7 @@ public static unsafe class Cholesky
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool FactorUnblocked(float* a, int n, int ld)
     {
         for (int j = 0; j < n; j++)

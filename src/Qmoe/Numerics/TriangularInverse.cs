@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Qmoe.Numerics;
 
 /// <summary>Inverse of a lower-triangular matrix, recursive so that almost all work is GEMM.</summary>
@@ -34,6 +35,7 @@ public static unsafe class TriangularInverse
     }
 
     // Column by column from the right: column j of X is -X[j+1:, j+1:] · L[j+1:, j] / L[j, j].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool InvertUnblocked(float* a, int n, int ld)
     {
         for (int j = n - 1; j >= 0; j--)

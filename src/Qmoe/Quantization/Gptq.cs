@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Qmoe.Numerics;
 
 namespace Qmoe.Quantization;
@@ -94,34 +95,43 @@ public static unsafe class Gptq
             int count = Math.Min(bs, cols - i1), i2 = i1 + count;
             Threads.For(units, threads, u =>
             {
-                int r0 = u * RowsPerUnit, r1 = Math.Min(rows, r0 + RowsPerUnit), nr = r1 - r0;
-                for (int r = r0; r < r1; r++)
-                    for (int c = 0; c < count; c++) Wb[c * rows + r] = W[r * cols + i1 + c];
-                for (int i = 0; i < count; i++)
-                {
-                    int col = i1 + i;
-                    float d = hinv[col * cols + col];
-                    var w = Wb.AsSpan(i * rows + r0, nr);
-                    var err = Eb.AsSpan(i * rows + r0, nr);
-                    for (int r = 0; r < nr; r++)
-                    {
-                        int idx = (r0 + r) * cols + col;
-                        float q = grid.Quantize(r0 + r, w[r], out codes[idx]);
-                        Q[idx] = q;
-                        err[r] = (w[r] - q) / d;
-                    }
-                    for (int j = i + 1; j < count; j++)
-                    {
-                        var wj = Wb.AsSpan(j * rows + r0, nr);
-                        TensorPrimitives.MultiplyAdd(err, -hinv[col * cols + i1 + j], wj, wj);
-                    }
-                }
+                int r0 = u * RowsPerUnit;
+                QuantizeBlockRows(W, Q, codes, hinv, grid, Wb, Eb, rows, cols, i1, count, r0, Math.Min(rows, r0 + RowsPerUnit));
             });
             if (i2 < cols)
                 fixed (float* pe = Eb, ph = hinv, pw = W)
                     // W[:, i2:] -= Ebᵀ · Hinv[i1:i2, i2:]
                     Gemm.Run(new GemmOperand(pe, rows, true, false), new GemmOperand(ph + (long)i1 * cols + i2, cols, false, false),
                         rows, cols - i2, count, -1f, 1f, pw + i2, cols, threads, false);
+        }
+    }
+
+    // Rows r0..r1 of one block: quantize column by column, propagating each column's error within the block.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs a handful of times per call: skip the tier-0 JIT
+    private static void QuantizeBlockRows(float[] W, float[] Q, byte[] codes, float[] hinv, RowGrid grid, float[] Wb, float[] Eb,
+        int rows, int cols, int i1, int count, int r0, int r1)
+    {
+        int nr = r1 - r0;
+        for (int r = r0; r < r1; r++)
+            for (int c = 0; c < count; c++) Wb[c * rows + r] = W[r * cols + i1 + c];
+        for (int i = 0; i < count; i++)
+        {
+            int col = i1 + i;
+            float d = hinv[col * cols + col];
+            var w = Wb.AsSpan(i * rows + r0, nr);
+            var err = Eb.AsSpan(i * rows + r0, nr);
+            for (int r = 0; r < nr; r++)
+            {
+                int idx = (r0 + r) * cols + col;
+                float q = grid.Quantize(r0 + r, w[r], out codes[idx]);
+                Q[idx] = q;
+                err[r] = (w[r] - q) / d;
+            }
+            for (int j = i + 1; j < count; j++)
+            {
+                var wj = Wb.AsSpan(j * rows + r0, nr);
+                TensorPrimitives.MultiplyAdd(err, -hinv[col * cols + i1 + j], wj, wj);
+            }
         }
     }
 
