@@ -127,6 +127,18 @@ public class GptqTests
     }
 
     [Fact]
+    public void NonFiniteWeightsNameTheExpert()
+    {
+        int rows = 2, cols = 3;
+        var w = new float[2 * rows * cols];
+        w[rows * cols + 4] = float.NaN;
+        var h = new float[2 * cols * cols];
+        for (int i = 0; i < cols; i++) h[i * cols + i] = h[cols * cols + i * cols + i] = 1f;
+        var e = Assert.Throws<QmoeException>(() => GptqBatch.Quantize(w, h, rows, cols, ["ok", "bad.wi"], [], new GptqOptions { Threads = 2 }));
+        Assert.StartsWith("bad.wi: ", e.Message);
+    }
+
+    [Fact]
     public void RaisedDampingRescuesANearlySingularHessian()
     {
         int rows = 4, cols = 30;
