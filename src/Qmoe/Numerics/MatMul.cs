@@ -45,7 +45,7 @@ public static unsafe class MatMul
         if (m == 0 || n == 0) return;
         if (m > DotPathMaxRows)
         {
-            Gemm.Run(new GemmOperand(x, k, false, false), new GemmOperand(w, k, true, bf16), m, n, k, 1f, 0f, y, n, threads, false);
+            Gemm.Run(new GemmOperand(x, k, false, false), new GemmOperand(w, k, true, bf16), m, n, k, 1f, 0f, y, n, threads);
             return;
         }
         nint px = (nint)x, pw = (nint)w, py = (nint)y;

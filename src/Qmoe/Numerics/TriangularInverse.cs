@@ -28,8 +28,8 @@ public static unsafe class TriangularInverse
         var t = new float[n2 * n1];
         fixed (float* pt = t)
         {
-            Gemm.Run(new GemmOperand(l21, ld, false, false), new GemmOperand(a, ld, false, false), n2, n1, n1, 1f, 0f, pt, n1, threads, false);
-            Gemm.Run(new GemmOperand(a + (long)n1 * ld + n1, ld, false, false), new GemmOperand(pt, n1, false, false), n2, n1, n2, -1f, 0f, l21, ld, threads, false);
+            Gemm.Run(new GemmOperand(l21, ld, false, false), new GemmOperand(a, ld, false, false), n2, n1, n1, 1f, 0f, pt, n1, threads, GemmStructure.LowerB);
+            Gemm.Run(new GemmOperand(a + (long)n1 * ld + n1, ld, false, false), new GemmOperand(pt, n1, false, false), n2, n1, n2, -1f, 0f, l21, ld, threads, GemmStructure.LowerA);
         }
         return true;
     }

@@ -100,7 +100,7 @@ public static unsafe class Gptq
                 fixed (float* pe = Eb, ph = hinv, pw = W)
                     // W[:, i2:] -= Ebᵀ · Hinv[i1:i2, i2:]
                     Gemm.Run(new GemmOperand(pe, rows, true, false), new GemmOperand(ph + (long)i1 * cols + i2, cols, false, false),
-                        rows, cols - i2, count, -1f, 1f, pw + i2, cols, threads, false);
+                        rows, cols - i2, count, -1f, 1f, pw + i2, cols, threads);
         }
     }
 
