@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Running;
 
-// BenchmarkDotNet micro-benchmarks: dotnet run -c Release --project bench/Qmoe.Bench -- --filter '*'
+// BenchmarkDotNet micro-benchmarks: dotnet run -c Release --project bench/Qmoe.Bench -- --filter '*Gptq*'
+// (or no arguments for a menu).
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -31,6 +31,14 @@ public static class Threads
             for (int i = 0; i < n; i++) body(i);
             return;
         }
-        Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
+        try
+        {
+            Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // Rethrow a body's exception as itself (e.g. a QmoeException naming the bad tensor), not wrapped.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
     }
 }

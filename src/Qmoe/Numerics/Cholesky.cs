@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Qmoe.Numerics;
@@ -64,16 +65,17 @@ public static unsafe class Cholesky
                 {
                     for (int i = 0; i < rest; i++)
                         new ReadOnlySpan<float>(a21 + (long)i * n, kb).CopyTo(new Span<float>(pp + i * kb, kb));
-                    Gemm.Run(new GemmOperand(pp, kb, false, false), new GemmOperand(pinv, kb, true, false), rest, kb, kb, 1f, 0f, a21, n, threads, false);
+                    Gemm.Run(new GemmOperand(pp, kb, false, false), new GemmOperand(pinv, kb, true, false), rest, kb, kb, 1f, 0f, a21, n, threads);
                 }
                 // Trailing update, lower triangle only: A22 -= L21 · L21ᵀ.
                 Gemm.Run(new GemmOperand(a21, n, false, false), new GemmOperand(a21, n, true, false), rest, rest, kb, -1f, 1f,
-                    a + (long)(k0 + kb) * n + k0 + kb, n, threads, lowerOnly: true);
+                    a + (long)(k0 + kb) * n + k0 + kb, n, threads, GemmStructure.LowerC);
             }
         }
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool FactorUnblocked(float* a, int n, int ld)
     {
         for (int j = 0; j < n; j++)

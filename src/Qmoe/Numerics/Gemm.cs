@@ -24,7 +24,7 @@ public static unsafe class Gemm
         CheckOperand("B", transB, k, n, b.Length, ldb);
         CheckOperand("C", false, m, n, c.Length, ldc);
         fixed (float* pa = a, pb = b, pc = c)
-            Run(new GemmOperand(pa, lda, transA, false), new GemmOperand(pb, ldb, transB, false), m, n, k, alpha, beta, pc, ldc, threads, lowerOnly: false);
+            Run(new GemmOperand(pa, lda, transA, false), new GemmOperand(pb, ldb, transB, false), m, n, k, alpha, beta, pc, ldc, threads);
     }
 
     /// <summary>Checks that a [rows, cols] matrix (stored transposed when <paramref name="trans"/>) fits its span.</summary>
@@ -39,12 +39,14 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// The blocked driver. With <paramref name="lowerOnly"/> micro-tiles lying entirely above the diagonal of C are
-    /// skipped (a SYRK-style update whose upper triangle is ignored by the caller; tiles crossing the diagonal are
-    /// computed whole).
+    /// The blocked driver. <paramref name="structure"/> lets it skip micro-tiles: <see cref="GemmStructure.LowerC"/>
+    /// those entirely above the diagonal of C (a SYRK-style update whose upper triangle the caller ignores; tiles
+    /// crossing the diagonal are computed whole), <see cref="GemmStructure.LowerA"/> / <see cref="GemmStructure.LowerB"/>
+    /// those whose k-block of op(A) / op(B) lies in that operand's zero upper triangle (skipping exact zero terms, so
+    /// the result is the same as without the flag).
     /// </summary>
     internal static void Run(GemmOperand A, GemmOperand B, int m, int n, int k, float alpha, float beta,
-        float* C, int ldc, int threads, bool lowerOnly)
+        float* C, int ldc, int threads, GemmStructure structure = GemmStructure.General)
     {
         if (m == 0 || n == 0) return;
         if (beta != 1f)
@@ -57,6 +59,7 @@ public static unsafe class Gemm
         if (k == 0 || alpha == 0f) return;
 
         threads = Threads.Resolve(threads);
+        bool lowerA = (structure & GemmStructure.LowerA) != 0, lowerB = (structure & GemmStructure.LowerB) != 0, lowerC = (structure & GemmStructure.LowerC) != 0;
         int MR = GemmKernel.MR, NR = GemmKernel.NR;
         int ncMax = Math.Min(NC, n), kcMax = Math.Min(KC, k);
         int panelsMax = (ncMax + NR - 1) / NR;
@@ -88,7 +91,14 @@ public static unsafe class Gemm
                         int ib = u / nChunks, ch = u % nChunks;
                         int i0 = ib * MC, mc = Math.Min(MC, m - i0);
                         int q0 = panels * ch / nChunks, q1 = panels * (ch + 1) / nChunks;
-                        if (lowerOnly && jc_ + q0 * NR > i0 + mc - 1) return;
+                        if (lowerC && jc_ + q0 * NR > i0 + mc - 1) return;
+                        if (lowerA && pc_ > i0 + mc - 1) return;
+                        if (lowerB)
+                        {
+                            int lastCol = pc_ + kc - 1 - jc_; // panels starting beyond it are zero in this k-block
+                            q1 = lastCol < 0 ? q0 : Math.Min(q1, lastCol / NR + 1);
+                            if (q1 <= q0) return;
+                        }
                         float* bufA = ThreadBufferA();
                         GemmPacking.PackA(Ac, i0, mc, pc_, kc, MR, bufA);
                         for (int q = q0; q < q1; q++)
@@ -98,7 +108,7 @@ public static unsafe class Gemm
                             for (int ir = 0; ir < mc; ir += MR)
                             {
                                 int i = i0 + ir, mr = Math.Min(MR, mc - ir);
-                                if (lowerOnly && j > i + mr - 1) continue;
+                                if ((lowerC && j > i + mr - 1) || (lowerA && pc_ > i + mr - 1)) continue;
                                 GemmKernel.Run(kc, bufA + ir * kc, bp, (float*)pC + (long)i * ldc + j, ldc, alpha, mr, nr);
                             }
                         }
@@ -117,4 +127,17 @@ public static unsafe class Gemm
         if (t_bufA == 0) t_bufA = (nint)NativeMemory.AlignedAlloc((nuint)((MC + 16) * KC * sizeof(float)), 64);
         return (float*)t_bufA;
     }
+}
+
+/// <summary>Triangular structure a GEMM may exploit (see <see cref="Gemm.Run"/>).</summary>
+[Flags]
+internal enum GemmStructure
+{
+    General = 0,
+    /// <summary>Only the lower triangle of C is wanted.</summary>
+    LowerC = 1,
+    /// <summary>op(A) is lower triangular (zero above its diagonal).</summary>
+    LowerA = 2,
+    /// <summary>op(B) is lower triangular (zero above its diagonal).</summary>
+    LowerB = 4,
 }

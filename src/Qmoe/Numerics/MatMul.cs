@@ -45,7 +45,7 @@ public static unsafe class MatMul
         if (m == 0 || n == 0) return;
         if (m > DotPathMaxRows)
         {
-            Gemm.Run(new GemmOperand(x, k, false, false), new GemmOperand(w, k, true, bf16), m, n, k, 1f, 0f, y, n, threads, false);
+            Gemm.Run(new GemmOperand(x, k, false, false), new GemmOperand(w, k, true, bf16), m, n, k, 1f, 0f, y, n, threads);
             return;
         }
         nint px = (nint)x, pw = (nint)w, py = (nint)y;
@@ -64,6 +64,7 @@ public static unsafe class MatMul
     }
 
     // y[r * ldy] = x[r, :] · w for r < rows (rows <= DotRows), W row read once.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotF32(float* x, float* w, int k, int rows, float* y, int ldy)
     {
         int p = 0;
@@ -105,6 +106,7 @@ public static unsafe class MatMul
         Store(y, ldy, rows, s0, s1, s2, s3);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotBf16(float* x, ushort* w, int k, int rows, float* y, int ldy)
     {
         int p = 0;

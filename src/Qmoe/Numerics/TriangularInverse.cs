@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Qmoe.Numerics;
 
 /// <summary>Inverse of a lower-triangular matrix, recursive so that almost all work is GEMM.</summary>
@@ -27,13 +28,14 @@ public static unsafe class TriangularInverse
         var t = new float[n2 * n1];
         fixed (float* pt = t)
         {
-            Gemm.Run(new GemmOperand(l21, ld, false, false), new GemmOperand(a, ld, false, false), n2, n1, n1, 1f, 0f, pt, n1, threads, false);
-            Gemm.Run(new GemmOperand(a + (long)n1 * ld + n1, ld, false, false), new GemmOperand(pt, n1, false, false), n2, n1, n2, -1f, 0f, l21, ld, threads, false);
+            Gemm.Run(new GemmOperand(l21, ld, false, false), new GemmOperand(a, ld, false, false), n2, n1, n1, 1f, 0f, pt, n1, threads, GemmStructure.LowerB);
+            Gemm.Run(new GemmOperand(a + (long)n1 * ld + n1, ld, false, false), new GemmOperand(pt, n1, false, false), n2, n1, n2, -1f, 0f, l21, ld, threads, GemmStructure.LowerA);
         }
         return true;
     }
 
     // Column by column from the right: column j of X is -X[j+1:, j+1:] · L[j+1:, j] / L[j, j].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool InvertUnblocked(float* a, int n, int ld)
     {
         for (int j = n - 1; j >= 0; j--)

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Qmoe.Numerics;
 
 namespace Qmoe.Quantization;
@@ -84,45 +85,55 @@ public static unsafe class Gptq
     private static void Blocks(float[] W, float[] Q, byte[] codes, float[] hinv, RowGrid grid, int rows, int cols, int blockSize, int threads)
     {
         int bs = Math.Min(blockSize, cols);
-        // Wb, Eb: [count, rows] — the block's columns of W and their scaled errors, transposed so that a column is contiguous.
         var Wb = new float[bs * rows];
         var Eb = new float[bs * rows];
-        const int RowsPerUnit = 256;
-        int units = (rows + RowsPerUnit - 1) / RowsPerUnit;
+        var Qb = new float[bs * rows];
+        var Cb = new byte[bs * rows];
+        // One contiguous row range per thread (rows are independent); ranges of at least 64 rows.
+        int units = Math.Clamp(rows / 64, 1, Threads.Resolve(threads));
         for (int i1 = 0; i1 < cols; i1 += bs)
         {
             int count = Math.Min(bs, cols - i1), i2 = i1 + count;
             Threads.For(units, threads, u =>
-            {
-                int r0 = u * RowsPerUnit, r1 = Math.Min(rows, r0 + RowsPerUnit), nr = r1 - r0;
-                for (int r = r0; r < r1; r++)
-                    for (int c = 0; c < count; c++) Wb[c * rows + r] = W[r * cols + i1 + c];
-                for (int i = 0; i < count; i++)
-                {
-                    int col = i1 + i;
-                    float d = hinv[col * cols + col];
-                    var w = Wb.AsSpan(i * rows + r0, nr);
-                    var err = Eb.AsSpan(i * rows + r0, nr);
-                    for (int r = 0; r < nr; r++)
-                    {
-                        int idx = (r0 + r) * cols + col;
-                        float q = grid.Quantize(r0 + r, w[r], out codes[idx]);
-                        Q[idx] = q;
-                        err[r] = (w[r] - q) / d;
-                    }
-                    for (int j = i + 1; j < count; j++)
-                    {
-                        var wj = Wb.AsSpan(j * rows + r0, nr);
-                        TensorPrimitives.MultiplyAdd(err, -hinv[col * cols + i1 + j], wj, wj);
-                    }
-                }
-            });
+                QuantizeBlockRows(W, Q, codes, hinv, grid, Wb, Eb, Qb, Cb, rows, cols, i1, count, rows * u / units, rows * (u + 1) / units));
             if (i2 < cols)
                 fixed (float* pe = Eb, ph = hinv, pw = W)
                     // W[:, i2:] -= Ebᵀ · Hinv[i1:i2, i2:]
                     Gemm.Run(new GemmOperand(pe, rows, true, false), new GemmOperand(ph + (long)i1 * cols + i2, cols, false, false),
-                        rows, cols - i2, count, -1f, 1f, pw + i2, cols, threads, false);
+                        rows, cols - i2, count, -1f, 1f, pw + i2, cols, threads);
         }
+    }
+
+    // Rows r0..r1 of one block: quantize column by column, propagating each column's error within the block.
+    // Wb, Eb, Qb, Cb: [count, rows], the block transposed so that a column is contiguous.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs a handful of times per call: skip the tier-0 JIT
+    private static void QuantizeBlockRows(float[] W, float[] Q, byte[] codes, float[] hinv, RowGrid grid,
+        float[] Wb, float[] Eb, float[] Qb, byte[] Cb, int rows, int cols, int i1, int count, int r0, int r1)
+    {
+        int nr = r1 - r0;
+        for (int r = r0; r < r1; r++)
+            for (int c = 0; c < count; c++) Wb[c * rows + r] = W[r * cols + i1 + c];
+        for (int i = 0; i < count; i++)
+        {
+            int col = i1 + i;
+            var w = Wb.AsSpan(i * rows + r0, nr);
+            var q = Qb.AsSpan(i * rows + r0, nr);
+            var err = Eb.AsSpan(i * rows + r0, nr);
+            grid.QuantizeRows(r0, w, q, Cb.AsSpan(i * rows + r0, nr));
+            TensorPrimitives.Subtract(w, q, err);
+            TensorPrimitives.Divide(err, hinv[col * cols + col], err);
+            for (int j = i + 1; j < count; j++)
+            {
+                var wj = Wb.AsSpan(j * rows + r0, nr);
+                TensorPrimitives.MultiplyAdd(err, -hinv[col * cols + i1 + j], wj, wj);
+            }
+        }
+        for (int r = r0; r < r1; r++)
+            for (int c = 0; c < count; c++)
+            {
+                Q[r * cols + i1 + c] = Qb[c * rows + r];
+                codes[r * cols + i1 + c] = Cb[c * rows + r];
+            }
     }
 
     private static T[] PermuteColumns<T>(T[] a, int rows, int cols, int[] perm)

@@ -14,7 +14,8 @@ public sealed record GptqBatchResult(IReadOnlyList<QuantizedWeight> Experts, IRe
 /// GPTQ over a group of experts of one layer: W [E, rows, cols], H [E, cols, cols]. On a CPU the batch dimension
 /// is spread over threads (each expert on its own thread(s)), which keeps every core busy through GPTQ's
 /// sequential column loop; since <see cref="Gptq"/> is bitwise independent of its thread count, the results are
-/// identical to one-at-a-time runs. Never throws for a bad expert: it falls back to RTN and is listed.
+/// identical to one-at-a-time runs. An expert without tokens or with a hopeless Hessian falls back to RTN and is
+/// listed; only non-finite weights (a corrupt checkpoint) throw, as a <see cref="QmoeException"/> naming the expert.
 /// </summary>
 public static class GptqBatch
 {
@@ -47,7 +48,14 @@ public static class GptqBatch
         var results = new QuantizedWeight[e];
         Threads.For(e, parallelExperts, x =>
         {
-            results[x] = Gptq.Run(ws[x], rows, cols, hs[x], ts[x], options, threadsPerExpert);
+            try
+            {
+                results[x] = Gptq.Run(ws[x], rows, cols, hs[x], ts[x], options, threadsPerExpert);
+            }
+            catch (QmoeException ex)
+            {
+                throw new QmoeException($"{names[x]}: {ex.Message}", ex);
+            }
             ws[x] = hs[x] = null!; // release the copies early
         });
         var fallbacks = new List<GptqFallback>();

@@ -44,7 +44,7 @@ public sealed unsafe class HessianAccumulator
                 int nt = Math.Min(ChunkTokens, tokens - t0);
                 float* xs = px + (long)t0 * cols;
                 // chunk = Xsᵀ · Xs, lower triangle.
-                Gemm.Run(new GemmOperand(xs, cols, true, false), new GemmOperand(xs, cols, false, false), cols, cols, nt, 1f, 0f, pc, cols, _threads, lowerOnly: true);
+                Gemm.Run(new GemmOperand(xs, cols, true, false), new GemmOperand(xs, cols, false, false), cols, cols, nt, 1f, 0f, pc, cols, _threads, GemmStructure.LowerC);
                 for (int i = 0; i < cols; i++)
                     for (int j = 0; j <= i; j++) _sum[i * cols + j] += pc[i * cols + j];
             }

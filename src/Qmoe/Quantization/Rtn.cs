@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Qmoe.Quantization;
 
 /// <summary>Round-to-nearest quantization: every weight to the nearest point of its row's grid (the baseline).</summary>
@@ -7,6 +8,7 @@ public static class Rtn
     public static QuantizedWeight Quantize(QuantType type, ReadOnlySpan<float> w, int rows, int cols) =>
         Quantize(RowGrid.Fit(type, w, rows, cols), w, cols, null);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static QuantizedWeight Quantize(RowGrid grid, ReadOnlySpan<float> w, int cols, string? fallback)
     {
         int rows = grid.Rows;

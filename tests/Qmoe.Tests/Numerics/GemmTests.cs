@@ -29,8 +29,8 @@ public class GemmTests
                     Gemm.Multiply(ta, tb, m, n, k, -0.75f, a, lda, b, ldb, 0.5f, c, ldc, threads);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++)
-                            Assert.True(Math.Abs(c[i * ldc + j] - expected[i * ldc + j]) <= 2e-6f * k + 1e-6f,
-                                $"ta={ta} tb={tb} threads={threads} ({i},{j}): {c[i * ldc + j]} vs {expected[i * ldc + j]}");
+                            if (!(Math.Abs(c[i * ldc + j] - expected[i * ldc + j]) <= 2e-6f * k + 1e-6f))
+                                Assert.Fail($"ta={ta} tb={tb} threads={threads} ({i},{j}): {c[i * ldc + j]} vs {expected[i * ldc + j]}");
                     // Padding columns of C untouched.
                     for (int i = 0; i < m; i++) Assert.Equal(c0[i * ldc + n], c[i * ldc + n]);
                 }
@@ -64,5 +64,36 @@ public class GemmTests
     {
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 2, 2, 1f, new float[3], 2, new float[4], 2, 0f, new float[4], 2));
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 2, 2, 1f, new float[4], 1, new float[4], 2, 0f, new float[4], 2));
+    }
+}
+
+public class GemmStructureTests
+{
+    // Skipping zero triangles must give bitwise the same result as the general product.
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(1)]
+    public unsafe void SkippingZeroTrianglesChangesNothing(int flag)
+    {
+        var structure = (GemmStructure)flag; // LowerC = 1, LowerA = 2, LowerB = 4
+        var rng = new Random((int)structure);
+        int m = 290, n = 300, k = 600; // several k-blocks and row blocks
+        if (structure == GemmStructure.LowerA) m = k;
+        if (structure == GemmStructure.LowerB) n = k;
+        var a = RandomMatrices.Uniform(rng, m * k);
+        var b = RandomMatrices.Uniform(rng, k * n);
+        if (structure == GemmStructure.LowerA) for (int i = 0; i < m; i++) for (int p = i + 1; p < k; p++) a[i * k + p] = 0f;
+        if (structure == GemmStructure.LowerB) for (int p = 0; p < k; p++) for (int j = p + 1; j < n; j++) b[p * n + j] = 0f;
+        var general = RandomMatrices.Uniform(rng, m * n);
+        var skipping = (float[])general.Clone();
+        fixed (float* pa = a, pb = b, pg = general, ps = skipping)
+        {
+            Gemm.Run(new GemmOperand(pa, k, false, false), new GemmOperand(pb, n, false, false), m, n, k, -1f, 1f, pg, n, 2);
+            Gemm.Run(new GemmOperand(pa, k, false, false), new GemmOperand(pb, n, false, false), m, n, k, -1f, 1f, ps, n, 2, structure);
+        }
+        if (structure == GemmStructure.LowerC)
+            for (int i = 0; i < m; i++) for (int j = i + 1; j < n; j++) skipping[i * n + j] = general[i * n + j];
+        Assert.Equal(general, skipping);
     }
 }

@@ -31,8 +31,8 @@ public class MatMulTests
             MatMul.XWt(x, wb, yB, m, n, k, threads);
             for (int i = 0; i < m * n; i++)
             {
-                Assert.True(Math.Abs(yF[i] - expectF[i]) <= 2e-6f * k + 1e-6f, $"f32 {i}: {yF[i]} vs {expectF[i]}");
-                Assert.True(Math.Abs(yB[i] - expectB[i]) <= 2e-6f * k + 1e-6f, $"bf16 {i}: {yB[i]} vs {expectB[i]}");
+                if (!(Math.Abs(yF[i] - expectF[i]) <= 2e-6f * k + 1e-6f)) Assert.Fail($"f32 {i}: {yF[i]} vs {expectF[i]}");
+                if (!(Math.Abs(yB[i] - expectB[i]) <= 2e-6f * k + 1e-6f)) Assert.Fail($"bf16 {i}: {yB[i]} vs {expectB[i]}");
             }
         }
     }

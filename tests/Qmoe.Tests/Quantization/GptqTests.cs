@@ -50,7 +50,7 @@ public class GptqTests
         var gptq = Gptq.Quantize(w, rows, cols, h, new GptqOptions { Type = type, BlockSize = 64, ActOrder = actOrder, Threads = 2 }, tokens);
         double eR = LayerError.Compute(w, rtn.Dequantized, rows, cols, h);
         double eG = LayerError.Compute(w, gptq.Dequantized, rows, cols, h);
-        Assert.True(eG < 0.8 * eR, $"GPTQ {eG} vs RTN {eR}");
+        if (!(eG < 0.8 * eR)) Assert.Fail($"GPTQ {eG} vs RTN {eR}");
         AssertOnGrid(gptq);
     }
 
@@ -61,8 +61,7 @@ public class GptqTests
             {
                 int i = r * q.Cols + c;
                 float v = q.Grid.Quantize(r, q.Dequantized[i], out byte code); // a grid point maps to itself
-                Assert.Equal(q.Dequantized[i], v);
-                Assert.Equal(q.Codes[i], code);
+                if (v != q.Dequantized[i] || code != q.Codes[i]) Assert.Fail($"({r},{c}): {q.Dequantized[i]} (code {q.Codes[i]}) is not on the grid");
             }
     }
 
@@ -128,6 +127,18 @@ public class GptqTests
     }
 
     [Fact]
+    public void NonFiniteWeightsNameTheExpert()
+    {
+        int rows = 2, cols = 3;
+        var w = new float[2 * rows * cols];
+        w[rows * cols + 4] = float.NaN;
+        var h = new float[2 * cols * cols];
+        for (int i = 0; i < cols; i++) h[i * cols + i] = h[cols * cols + i * cols + i] = 1f;
+        var e = Assert.Throws<QmoeException>(() => GptqBatch.Quantize(w, h, rows, cols, ["ok", "bad.wi"], [], new GptqOptions { Threads = 2 }));
+        Assert.StartsWith("bad.wi: ", e.Message);
+    }
+
+    [Fact]
     public void RaisedDampingRescuesANearlySingularHessian()
     {
         int rows = 4, cols = 30;
@@ -152,13 +163,13 @@ public class GptqTests
         int tokens = (int)f.Info("X").Shape[0], cols = (int)f.Info("X").Shape[1], rows = (int)f.Info("wi").Shape[0];
         var h = HessianOf(x, (int)tokens, cols);
         var hRef = f.ReadFloat32("H");
-        for (int i = 0; i < h.Length; i++) Assert.True(Math.Abs(h[i] - hRef[i]) <= 1e-4f * (1 + Math.Abs(hRef[i])), $"H[{i}]");
+        for (int i = 0; i < h.Length; i++) if (!(Math.Abs(h[i] - hRef[i]) <= 1e-4f * (1 + Math.Abs(hRef[i])))) Assert.Fail($"H[{i}]");
         foreach (var type in Enum.GetValues<QuantType>())
         {
             var rtn = Rtn.Quantize(type, wi, rows, cols);
             var gptq = Gptq.Quantize(wi, rows, cols, h, new GptqOptions { Type = type, Threads = 2 }, tokens);
             double ratio = LayerError.Compute(wi, gptq.Dequantized, rows, cols, h) / LayerError.Compute(wi, rtn.Dequantized, rows, cols, h);
-            Assert.True(ratio < 0.9, $"{type}: GPTQ/RTN objective {ratio}");
+            if (!(ratio < 0.9)) Assert.Fail($"{type}: GPTQ/RTN objective {ratio}");
             AssertOnGrid(gptq);
         }
     }
