@@ -7,5 +7,7 @@ internal static class Verbs
 {
     public static IEnumerable<Command> All() => new Command[]
     {
+        InspectVerb.Create(),
+        VerifyVerb.Create(),
     };
 }

@@ -81,7 +81,7 @@ public sealed class CompressedModel : IDisposable
         var store = TensorStore.Open(dir);
         try
         {
-            var dict = ReadDictionary(store);
+            var dict = ReadDictionary(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
             var groups = ReadGroups(store, config, version);
             return new CompressedModel(dir, config, version, store, dict, groups);
         }
@@ -122,15 +122,22 @@ public sealed class CompressedModel : IDisposable
         return n is JsonValue v && v.TryGetValue(out i);
     }
 
-    private static CodeDictionary ReadDictionary(TensorStore store)
+    private static CodeDictionary ReadDictionary(TensorStore store, int version, string? source)
     {
-        if (!store.Contains(CompressedFormat.DictionaryTensor)) throw new QmoeException($"{store.Directory}: tensor '{CompressedFormat.DictionaryTensor}' missing");
-        var f = store.FileOf(CompressedFormat.DictionaryTensor);
-        var t = f.Info(CompressedFormat.DictionaryTensor);
+        string name = CompressedFormat.DictionaryTensorOf(version);
+        if (!store.Contains(name)) throw new QmoeException($"{store.Directory}: tensor '{name}' missing");
+        var f = store.FileOf(name);
+        var t = f.Info(name);
         string where = $"{f.Path}: tensor '{t.Name}'";
-        if (t.DType != DType.U32 || t.Shape is not [CodeDictionary.Size, 2])
-            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
-        return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where);
+        if (version == CompressedFormat.Version1)
+        {
+            if (t.DType != DType.U32 || t.Shape is not [CodeDictionary.Size, 2])
+                throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
+            return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where, source);
+        }
+        if (t.DType != DType.U8 || t.Shape is not [DictionaryTrieMask.Bytes])
+            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [{DictionaryTrieMask.Bytes}]");
+        return DictionaryTrieMask.Decode(f.Bytes(t), where, source);
     }
 
     private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version)
@@ -265,7 +272,7 @@ public sealed class CompressedModel : IDisposable
     public IEnumerable<TensorInfo> PlainTensors()
     {
         var grouped = Groups.SelectMany(g => g.Tensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        grouped.Add(CompressedFormat.DictionaryTensor);
+        grouped.Add(CompressedFormat.DictionaryTensorOf(FormatVersion));
         return Store.Names.Where(n => !grouped.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).Select(Store.Info);
     }
 

@@ -132,7 +132,9 @@ public sealed class CompressedModelWriter : IDisposable
         if (_done) throw new InvalidOperationException("writer already completed");
         try
         {
-            Dictionary = _choice == DictionaryChoice.Default ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
+            var dict = _choice == DictionaryChoice.Default ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
+            // v2 stores the trie mask, which numbers codes in breadth-first order: encode with that numbering.
+            Dictionary = _formatVersion == CompressedFormat.Version1 ? dict : dict.Canonical();
             var encoded = EncodeGroups(Dictionary);
             WriteSafeTensors(encoded, Dictionary);
             WriteConfig(Dictionary);
@@ -206,7 +208,13 @@ public sealed class CompressedModelWriter : IDisposable
             else w.Declare(CompressedFormat.RowCounts(name), g.IndexType, experts, rows);
             w.Declare(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
         }
-        w.Declare(CompressedFormat.DictionaryTensor, DType.U32, CodeDictionary.Size, 2);
+        byte[]? trieMask = null;
+        if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.DictionaryTensor, DType.U32, CodeDictionary.Size, 2);
+        else
+        {
+            trieMask = DictionaryTrieMask.Encode(dict);
+            w.Declare(CompressedFormat.DictionaryTrieTensor, DType.U8, trieMask.Length);
+        }
 
         foreach (var t in _plain)
         {
@@ -238,7 +246,7 @@ public sealed class CompressedModelWriter : IDisposable
             }
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        w.Write(dict.AsBytes());
+        w.Write(trieMask ?? dict.AsBytes());
         w.Complete();
     }
 

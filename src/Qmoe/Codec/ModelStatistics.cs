@@ -44,7 +44,7 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
             groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodesTensor.ByteLength, index,
                 g.ScalesTensor.ByteLength, trits));
         }
-        long dictBytes = model.Store.Info(CompressedFormat.DictionaryTensor).ByteLength;
+        long dictBytes = model.Store.Info(CompressedFormat.DictionaryTensorOf(model.FormatVersion)).ByteLength;
         var plain = model.PlainTensors().ToList();
         return new ModelStatistics(groups,
             ExpertParameters: groups.Sum(g => g.Parameters),

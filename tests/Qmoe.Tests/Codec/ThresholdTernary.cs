@@ -9,7 +9,7 @@ namespace Qmoe.Tests.Codec;
 /// Test data from real weights without GPTQ: each row of an expert matrix ternarized by a threshold (|w| below the
 /// row's <c>keep</c>-quantile → 0, else the sign's level), levels = the row's bf16-rounded min and max.
 /// </summary>
-internal static partial class ThresholdTernary
+public static partial class ThresholdTernary
 {
     public static TernaryMatrix Ternarize(float[] w, int rows, int cols, double zeroQuantile = 0.85)
     {
