@@ -72,7 +72,14 @@ public sealed class CodeDictionary
     {
         var counts = new byte[Size * 3];
         for (int c = 0; c < Size; c++)
-            for (int i = 0; i < 2 * PairCount(c); i++) counts[3 * c + Trit(c, i)]++;
+        {
+            ulong pairs = (_entries[2 * c] >> 4) | (ulong)(_entries[2 * c + 1] >> 4) << 28; // 14 nibbles
+            for (int j = PairCount(c); j > 0; j--, pairs >>= 4)
+            {
+                counts[3 * c + (int)(pairs & 3)]++;
+                counts[3 * c + (int)((pairs >> 2) & 3)]++;
+            }
+        }
         return counts;
     }
 
@@ -168,6 +175,9 @@ public sealed class CodeDictionary
         }
         return new CodeDictionary(words.ToArray(), source ?? where);
     }
+
+    /// <summary>Wraps entry words known to be well formed (built here), without re-checking them.</summary>
+    internal static CodeDictionary FromValidEntries(uint[] words, string source) => new(words, source);
 
     /// <summary>Pair symbol j (s = t0 + 3·t1) of entry <paramref name="code"/>.</summary>
     public int Symbol(int code, int j) => Trit(code, 2 * j) + 3 * Trit(code, 2 * j + 1);

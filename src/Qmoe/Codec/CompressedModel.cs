@@ -96,8 +96,11 @@ public sealed class CompressedModel : IDisposable
     {
         string path = Path.Combine(dir, CompressedFormat.ConfigFile);
         if (!File.Exists(path)) throw new QmoeException($"{path}: file not found");
+        byte[] bytes = File.ReadAllBytes(path);
+        // JsonNode checks string contents lazily: refuse bad UTF-8 up front so later reads cannot throw.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new QmoeException($"{path}: not valid UTF-8");
         JsonObject config;
-        try { config = JsonNode.Parse(File.ReadAllBytes(path)) as JsonObject ?? throw new QmoeException($"{path}: not a JSON object"); }
+        try { config = JsonNode.Parse(bytes) as JsonObject ?? throw new QmoeException($"{path}: not a JSON object"); }
         catch (JsonException e) { throw new QmoeException($"{path}: not valid JSON ({e.Message})"); }
         if (config["quantization_config"] is not JsonObject q) throw new QmoeException($"{path}: no quantization_config (not a compressed model)");
         if (!TryString(q["quant_method"], out var method) || method != CompressedFormat.QuantMethod)

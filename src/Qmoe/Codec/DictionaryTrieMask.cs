@@ -35,36 +35,28 @@ public static class DictionaryTrieMask
     {
         if (mask.Length != Bytes) throw new QmoeException($"{where}: dictionary trie has {mask.Length} bytes, expected {Bytes}");
         var words = new uint[2 * CodeDictionary.Size];
-        var symbols = new byte[CodeDictionary.MaxPairs];
         int next = 0; // codes assigned so far
         for (int node = 0; node <= CodeDictionary.Size; node++)
         {
             if (node > next) throw new QmoeException($"{where}: dictionary trie node {node} is unreachable (only {next} entries)");
-            int depth = 0;
-            if (node > 0) depth = (int)(words[2 * (node - 1)] & 15);
+            // A child's words are its parent's with one more pair nibble and the length raised by one.
+            uint w0 = node > 0 ? words[2 * (node - 1)] : 0, w1 = node > 0 ? words[2 * (node - 1) + 1] : 0;
+            int depth = (int)(w0 & 15);
             for (int s = 0; s < PairModel.Symbols; s++)
             {
                 int bit = node * PairModel.Symbols + s;
                 if ((mask[bit >> 3] >> (bit & 7) & 1) == 0) continue;
                 if (depth == CodeDictionary.MaxPairs) throw new QmoeException($"{where}: dictionary trie has an entry longer than 14 pairs");
                 if (next == CodeDictionary.Size) throw new QmoeException($"{where}: dictionary trie has more than {CodeDictionary.Size} entries");
-                for (int j = 0; j < depth; j++) symbols[j] = (byte)SymbolOf(words, node - 1, j);
-                symbols[depth] = (byte)s;
-                var (w0, w1) = CodeDictionary.Pack(symbols.AsSpan(0, depth + 1));
-                words[2 * next] = w0;
-                words[2 * next + 1] = w1;
+                uint nibble = (uint)(s % 3 | (s / 3) << 2);
+                words[2 * next] = (w0 & ~15u) + (uint)(depth + 1) | (depth < 7 ? nibble << (4 + 4 * depth) : 0);
+                words[2 * next + 1] = w1 | (depth >= 7 ? nibble << (4 + 4 * (depth - 7)) : 0);
                 next++;
             }
         }
         if (next != CodeDictionary.Size) throw new QmoeException($"{where}: dictionary trie has {next} entries, expected {CodeDictionary.Size}");
         for (int bit = (CodeDictionary.Size + 1) * PairModel.Symbols; bit < 8 * Bytes; bit++)
             if ((mask[bit >> 3] >> (bit & 7) & 1) != 0) throw new QmoeException($"{where}: dictionary trie has stray padding bits");
-        return CodeDictionary.FromEntries(words, where, source);
-    }
-
-    private static int SymbolOf(uint[] words, int code, int j)
-    {
-        uint nibble = (words[2 * code + (j >= 7 ? 1 : 0)] >> (4 + 4 * (j % 7))) & 15;
-        return (int)(nibble & 3) + 3 * (int)(nibble >> 2);
+        return CodeDictionary.FromValidEntries(words, source ?? where);
     }
 }
