@@ -82,7 +82,7 @@ public sealed class CompressedModel : IDisposable
         try
         {
             var dict = ReadDictionary(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
-            var groups = ReadGroups(store, config, version);
+            var groups = ReadGroups(store, config, version, dict);
             return new CompressedModel(dir, config, version, store, dict, groups);
         }
         catch
@@ -143,7 +143,7 @@ public sealed class CompressedModel : IDisposable
         return DictionaryTrieMask.Decode(f.Bytes(t), where, source);
     }
 
-    private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version)
+    private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version, CodeDictionary dict)
     {
         var groups = new List<ExpertGroup>();
         var shapes = new Dictionary<string, (SafeTensorsFile File, string Value)>(StringComparer.Ordinal);
@@ -160,11 +160,12 @@ public sealed class CompressedModel : IDisposable
             if (name.EndsWith(".codes", StringComparison.Ordinal) && !shapes.ContainsKey(name[..^".codes".Length]))
                 throw new QmoeException($"{store.FileOf(name).Path}: tensor '{name}' has no {CompressedFormat.ShapeKeyPrefix} metadata");
         foreach (var (name, (file, value)) in shapes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            groups.Add(ReadGroup(store, config, version, name, file, value));
+            groups.Add(ReadGroup(store, config, version, dict, name, file, value));
         return groups;
     }
 
-    private static ExpertGroup ReadGroup(TensorStore store, JsonObject config, int version, string name, SafeTensorsFile meta, string shapeText)
+    private static ExpertGroup ReadGroup(TensorStore store, JsonObject config, int version, CodeDictionary dict, string name,
+        SafeTensorsFile meta, string shapeText)
     {
         int marker = name.LastIndexOf(".experts.", StringComparison.Ordinal);
         var parts = shapeText.Split(',');
@@ -201,28 +202,33 @@ public sealed class CompressedModel : IDisposable
         if (eo[experts] != codes.Shape[0]) throw new QmoeException($"{eoWhere}: offsets end at {eo[experts]}, codes has {codes.Shape[0]}");
 
         int[]? rowOffsets = null;
-        TensorInfo index;
+        TensorInfo? index;
         if (version == CompressedFormat.Version1)
         {
             index = Tensor(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1L);
             RowIndex.CheckOffsets(MemoryMarshal.Cast<byte, int>(store.FileOf(index.Name).Bytes(index)), experts, rows, eo,
                 $"{store.FileOf(index.Name).Path}: tensor '{index.Name}'");
         }
-        else
+        else if (store.Contains(CompressedFormat.RowCounts(name)))
         {
             string countsName = CompressedFormat.RowCounts(name);
-            if (!store.Contains(countsName)) throw new QmoeException($"{store.Directory}: tensor '{countsName}' missing");
             index = store.Info(countsName);
             if (index.DType is not (DType.U8 or DType.U16 or DType.I32)) throw new QmoeException($"{store.FileOf(countsName).Path}: tensor '{countsName}' has dtype {index.DType}, expected U8, U16 or I32");
             index = Tensor(countsName, index.DType, experts, rows);
             rowOffsets = RowIndex.FromCounts(store.FileOf(index.Name).Bytes(index), index.DType, experts, rows, eo,
                 $"{store.FileOf(index.Name).Path}: tensor '{index.Name}'");
         }
+        else
+        {
+            index = null;
+            rowOffsets = RowIndex.FromCodes(MemoryMarshal.Cast<byte, ushort>(store.FileOf(codes.Name).Bytes(codes)), eo, experts, rows, cols,
+                dict, $"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}'");
+        }
         return new ExpertGroup
         {
             Name = name, Prefix = name[..marker], Kind = name[(marker + ".experts.".Length)..],
             Experts = experts, Rows = rows, Cols = cols,
-            Tensors = [codes, expertOffsetsT, index, scales],
+            Tensors = index == null ? [codes, expertOffsetsT, scales] : [codes, expertOffsetsT, index, scales],
             CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales,
             RowOffsets = rowOffsets, RowOffsetsTensor = rowOffsets == null ? index : null,
         };

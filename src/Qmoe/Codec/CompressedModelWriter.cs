@@ -39,6 +39,7 @@ public sealed class CompressedModelWriter : IDisposable
     private readonly JsonObject _settings;
     private readonly DictionaryChoice _choice;
     private readonly int _formatVersion, _threads;
+    private readonly RowIndexKind _rowIndex;
     private readonly List<PlainTensor> _plain = new();
     private readonly List<GroupEntry> _groups = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
@@ -55,8 +56,11 @@ public sealed class CompressedModelWriter : IDisposable
     /// <param name="dictionary">the default dictionary, or one fitted to the model at <see cref="Complete"/></param>
     /// <param name="formatVersion">1 (SPEC §5: I32 row offsets) or 2 (per-row code counts; docs/FORMAT.md)</param>
     /// <param name="threads">encoder threads (≤ 0: all cores)</param>
+    /// <param name="storeRowCounts">v2 only: store per-row code counts (cheaper open for huge models) instead of
+    /// leaving row boundaries implied by the codes</param>
     public CompressedModelWriter(string outDir, JsonObject inputConfig, JsonObject? settings = null,
-        DictionaryChoice dictionary = DictionaryChoice.Default, int formatVersion = CompressedFormat.LatestVersion, int threads = 0)
+        DictionaryChoice dictionary = DictionaryChoice.Default, int formatVersion = CompressedFormat.LatestVersion, int threads = 0,
+        bool storeRowCounts = false)
     {
         if (!CompressedFormat.IsKnownVersion(formatVersion)) throw new QmoeException($"unknown format_version {formatVersion}");
         Directory.CreateDirectory(outDir);
@@ -66,6 +70,7 @@ public sealed class CompressedModelWriter : IDisposable
         _choice = dictionary;
         _formatVersion = formatVersion;
         _threads = threads;
+        _rowIndex = formatVersion == CompressedFormat.Version1 ? RowIndexKind.Offsets : storeRowCounts ? RowIndexKind.Counts : RowIndexKind.Implicit;
         _tritSpoolPath = Path.Combine(outDir, $".qmoe-trits.tmp-{Environment.ProcessId}");
         _codeSpoolPath = Path.Combine(outDir, $".qmoe-codes.tmp-{Environment.ProcessId}");
     }
@@ -178,7 +183,7 @@ public sealed class CompressedModelWriter : IDisposable
                 e++;
             }
             long indexOffset = spool.Position;
-            DType indexType = RowIndex.Write(spool, rowOffsets, _formatVersion);
+            DType indexType = RowIndex.Write(spool, rowOffsets, _rowIndex);
             long scalesOffset = spool.Position;
             foreach (var s in scales) spool.Write(MemoryMarshal.AsBytes(s.AsSpan()));
             result.Add(new EncodedGroup(g, codesOffset, expertOffsets[^1], expertOffsets, indexOffset, indexType,
@@ -204,8 +209,8 @@ public sealed class CompressedModelWriter : IDisposable
             var (name, experts, rows) = (g.Group.Name, (long)g.Group.Experts, (long)g.Group.Rows);
             w.Declare(CompressedFormat.Codes(name), DType.U16, g.Codes);
             w.Declare(CompressedFormat.ExpertOffsets(name), DType.I64, experts + 1);
-            if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1);
-            else w.Declare(CompressedFormat.RowCounts(name), g.IndexType, experts, rows);
+            if (_rowIndex == RowIndexKind.Offsets) w.Declare(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1);
+            else if (_rowIndex == RowIndexKind.Counts) w.Declare(CompressedFormat.RowCounts(name), g.IndexType, experts, rows);
             w.Declare(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
         }
         byte[]? trieMask = null;
