@@ -35,7 +35,7 @@ internal static class InspectVerb
                 ["bytes"] = g.Bytes,
                 ["bits_per_param"] = g.BitsPerParam,
                 ["code_bits_per_param"] = g.CodeBitsPerParam,
-                ["index_bits_per_param"] = 8.0 * g.IndexBytes / g.Parameters,
+                ["offset_bits_per_param"] = 8.0 * g.OffsetBytes / g.Parameters,
                 ["scale_bits_per_param"] = 8.0 * g.ScaleBytes / g.Parameters,
                 ["entropy_bits_per_param"] = g.Trits.EntropyBits,
                 ["zero_fraction"] = g.Trits.ZeroFraction,
@@ -66,11 +66,11 @@ internal static class InspectVerb
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(human), Ansi = AnsiSupport.No });
         console.Profile.Width = 200; // never wrap tensor names, also when piped
         var table = new Table().Title($"{model.Directory} (format v{model.FormatVersion}, dictionary {model.Dictionary.Source})");
-        foreach (var c in new[] { "tensor", "experts", "rows x cols", "bits/param", "code", "row index", "scales", "entropy", "zeros" })
+        foreach (var c in new[] { "tensor", "experts", "rows x cols", "bits/param", "code", "offsets", "scales", "entropy", "zeros" })
             table.AddColumn(new TableColumn(c).RightAligned());
         foreach (var g in s.Groups)
             table.AddRow(g.Name, g.Experts.ToString(), $"{g.Rows} x {g.Cols}", $"{g.BitsPerParam:F4}", $"{g.CodeBitsPerParam:F4}",
-                $"{8.0 * g.IndexBytes / g.Parameters:F4}", $"{8.0 * g.ScaleBytes / g.Parameters:F4}", $"{g.Trits.EntropyBits:F4}", $"{g.Trits.ZeroFraction:P2}");
+                $"{8.0 * g.OffsetBytes / g.Parameters:F4}", $"{8.0 * g.ScaleBytes / g.Parameters:F4}", $"{g.Trits.EntropyBits:F4}", $"{g.Trits.ZeroFraction:P2}");
         console.Write(table);
         human.WriteLine($"experts:  {s.ExpertParameters:N0} params, {s.ExpertBytes:N0} bytes (dictionary {s.DictionaryBytes:N0}) = {s.ExpertBitsPerParam:F4} bits/param");
         human.WriteLine($"  code {s.CodeBitsPerParam:F4} bits/param vs entropy bound {s.EntropyBitsPerParam:F4} ({s.CodeBitsPerParam / s.EntropyBitsPerParam:F3}x), zero fraction {s.ZeroFraction:P2}");

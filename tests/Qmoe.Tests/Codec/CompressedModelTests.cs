@@ -50,7 +50,7 @@ public class CompressedModelTests
     public void DisposeWithoutCompleteLeavesNothing()
     {
         using var tmp = Paths.Temp();
-        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject()))
+        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject(), dictionary: DictionaryChoice.Default))
         {
             w.AddExpertGroup("l", "wi", [SmallModel.Matrix(new Random(1), 4, 6)]);
         }
@@ -113,7 +113,8 @@ internal static class SmallModel
         var rnd = new Random(3);
         var plain = new byte[4 * 12];
         rnd.NextBytes(plain);
-        using var w = new CompressedModelWriter(dir, config ?? new JsonObject { ["num_experts"] = 3 }, formatVersion: version, storeRowCounts: rowCounts);
+        using var w = new CompressedModelWriter(dir, config ?? new JsonObject { ["num_experts"] = 3 }, dictionary: DictionaryChoice.Default, formatVersion: version,
+            storeRowCounts: rowCounts);
         w.AddTensor(new PlainTensor("shared.weight", DType.F32, [3, 4], () => plain));
         w.AddExpertGroup("a", "wi", [.. Enumerable.Range(0, 3).Select(_ => Matrix(rnd, 9, 37))]);
         w.AddExpertGroup("b", "wo", [.. Enumerable.Range(0, 3).Select(_ => Matrix(rnd, 37, 9))]);
