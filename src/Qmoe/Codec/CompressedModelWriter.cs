@@ -55,7 +55,7 @@ public sealed class CompressedModelWriter : IDisposable
     /// <param name="settings">compression settings for <c>quantization_config</c> (method, damp, calibration...)</param>
     /// <param name="dictionary">a dictionary fitted to the model at <see cref="Complete"/> (default; 3-4% fewer code
     /// bits on real weights), or QMoE's default</param>
-    /// <param name="formatVersion">1 (SPEC §5: I32 row offsets) or 2 (per-row code counts; docs/FORMAT.md)</param>
+    /// <param name="formatVersion">1 (SPEC §5) or 2 (row boundaries implied by the codes, trie-mask dictionary; docs/FORMAT.md)</param>
     /// <param name="threads">encoder threads (≤ 0: all cores)</param>
     /// <param name="storeRowCounts">v2 only: store per-row code counts (cheaper open for huge models) instead of
     /// leaving row boundaries implied by the codes</param>
