@@ -11,5 +11,7 @@ internal static class Verbs
         GenerateVerb.Create(),
         CompressVerb.Create(),
         BenchVerb.Create(),
+        InspectVerb.Create(),
+        VerifyVerb.Create(),
     };
 }

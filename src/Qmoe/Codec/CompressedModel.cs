@@ -81,8 +81,8 @@ public sealed class CompressedModel : IDisposable
         var store = TensorStore.Open(dir);
         try
         {
-            var dict = ReadDictionary(store);
-            var groups = ReadGroups(store, config, version);
+            var dict = ReadDictionary(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
+            var groups = ReadGroups(store, config, version, dict);
             return new CompressedModel(dir, config, version, store, dict, groups);
         }
         catch
@@ -96,8 +96,11 @@ public sealed class CompressedModel : IDisposable
     {
         string path = Path.Combine(dir, CompressedFormat.ConfigFile);
         if (!File.Exists(path)) throw new QmoeException($"{path}: file not found");
+        byte[] bytes = File.ReadAllBytes(path);
+        // JsonNode checks string contents lazily: refuse bad UTF-8 up front so later reads cannot throw.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new QmoeException($"{path}: not valid UTF-8");
         JsonObject config;
-        try { config = JsonNode.Parse(File.ReadAllBytes(path)) as JsonObject ?? throw new QmoeException($"{path}: not a JSON object"); }
+        try { config = JsonNode.Parse(bytes) as JsonObject ?? throw new QmoeException($"{path}: not a JSON object"); }
         catch (JsonException e) { throw new QmoeException($"{path}: not valid JSON ({e.Message})"); }
         if (config["quantization_config"] is not JsonObject q) throw new QmoeException($"{path}: no quantization_config (not a compressed model)");
         if (!TryString(q["quant_method"], out var method) || method != CompressedFormat.QuantMethod)
@@ -122,18 +125,25 @@ public sealed class CompressedModel : IDisposable
         return n is JsonValue v && v.TryGetValue(out i);
     }
 
-    private static CodeDictionary ReadDictionary(TensorStore store)
+    private static CodeDictionary ReadDictionary(TensorStore store, int version, string? source)
     {
-        if (!store.Contains(CompressedFormat.DictionaryTensor)) throw new QmoeException($"{store.Directory}: tensor '{CompressedFormat.DictionaryTensor}' missing");
-        var f = store.FileOf(CompressedFormat.DictionaryTensor);
-        var t = f.Info(CompressedFormat.DictionaryTensor);
+        string name = CompressedFormat.DictionaryTensorOf(version);
+        if (!store.Contains(name)) throw new QmoeException($"{store.Directory}: tensor '{name}' missing");
+        var f = store.FileOf(name);
+        var t = f.Info(name);
         string where = $"{f.Path}: tensor '{t.Name}'";
-        if (t.DType != DType.U32 || t.Shape is not [CodeDictionary.Size, 2])
-            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
-        return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where);
+        if (version == CompressedFormat.Version1)
+        {
+            if (t.DType != DType.U32 || t.Shape is not [CodeDictionary.Size, 2])
+                throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
+            return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where, source);
+        }
+        if (t.DType != DType.U8 || t.Shape is not [DictionaryTrieMask.Bytes])
+            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [{DictionaryTrieMask.Bytes}]");
+        return DictionaryTrieMask.Decode(f.Bytes(t), where, source);
     }
 
-    private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version)
+    private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version, CodeDictionary dict)
     {
         var groups = new List<ExpertGroup>();
         var shapes = new Dictionary<string, (SafeTensorsFile File, string Value)>(StringComparer.Ordinal);
@@ -150,11 +160,12 @@ public sealed class CompressedModel : IDisposable
             if (name.EndsWith(".codes", StringComparison.Ordinal) && !shapes.ContainsKey(name[..^".codes".Length]))
                 throw new QmoeException($"{store.FileOf(name).Path}: tensor '{name}' has no {CompressedFormat.ShapeKeyPrefix} metadata");
         foreach (var (name, (file, value)) in shapes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            groups.Add(ReadGroup(store, config, version, name, file, value));
+            groups.Add(ReadGroup(store, config, version, dict, name, file, value));
         return groups;
     }
 
-    private static ExpertGroup ReadGroup(TensorStore store, JsonObject config, int version, string name, SafeTensorsFile meta, string shapeText)
+    private static ExpertGroup ReadGroup(TensorStore store, JsonObject config, int version, CodeDictionary dict, string name,
+        SafeTensorsFile meta, string shapeText)
     {
         int marker = name.LastIndexOf(".experts.", StringComparison.Ordinal);
         var parts = shapeText.Split(',');
@@ -191,28 +202,33 @@ public sealed class CompressedModel : IDisposable
         if (eo[experts] != codes.Shape[0]) throw new QmoeException($"{eoWhere}: offsets end at {eo[experts]}, codes has {codes.Shape[0]}");
 
         int[]? rowOffsets = null;
-        TensorInfo index;
+        TensorInfo? index;
         if (version == CompressedFormat.Version1)
         {
             index = Tensor(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1L);
             RowIndex.CheckOffsets(MemoryMarshal.Cast<byte, int>(store.FileOf(index.Name).Bytes(index)), experts, rows, eo,
                 $"{store.FileOf(index.Name).Path}: tensor '{index.Name}'");
         }
-        else
+        else if (store.Contains(CompressedFormat.RowCounts(name)))
         {
             string countsName = CompressedFormat.RowCounts(name);
-            if (!store.Contains(countsName)) throw new QmoeException($"{store.Directory}: tensor '{countsName}' missing");
             index = store.Info(countsName);
             if (index.DType is not (DType.U8 or DType.U16 or DType.I32)) throw new QmoeException($"{store.FileOf(countsName).Path}: tensor '{countsName}' has dtype {index.DType}, expected U8, U16 or I32");
             index = Tensor(countsName, index.DType, experts, rows);
             rowOffsets = RowIndex.FromCounts(store.FileOf(index.Name).Bytes(index), index.DType, experts, rows, eo,
                 $"{store.FileOf(index.Name).Path}: tensor '{index.Name}'");
         }
+        else
+        {
+            index = null;
+            rowOffsets = RowIndex.FromCodes(MemoryMarshal.Cast<byte, ushort>(store.FileOf(codes.Name).Bytes(codes)), eo, experts, rows, cols,
+                dict, $"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}'");
+        }
         return new ExpertGroup
         {
             Name = name, Prefix = name[..marker], Kind = name[(marker + ".experts.".Length)..],
             Experts = experts, Rows = rows, Cols = cols,
-            Tensors = [codes, expertOffsetsT, index, scales],
+            Tensors = index == null ? [codes, expertOffsetsT, scales] : [codes, expertOffsetsT, index, scales],
             CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales,
             RowOffsets = rowOffsets, RowOffsetsTensor = rowOffsets == null ? index : null,
         };
@@ -265,7 +281,7 @@ public sealed class CompressedModel : IDisposable
     public IEnumerable<TensorInfo> PlainTensors()
     {
         var grouped = Groups.SelectMany(g => g.Tensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        grouped.Add(CompressedFormat.DictionaryTensor);
+        grouped.Add(CompressedFormat.DictionaryTensorOf(FormatVersion));
         return Store.Names.Where(n => !grouped.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).Select(Store.Info);
     }
 

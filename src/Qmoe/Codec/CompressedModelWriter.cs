@@ -39,6 +39,7 @@ public sealed class CompressedModelWriter : IDisposable
     private readonly JsonObject _settings;
     private readonly DictionaryChoice _choice;
     private readonly int _formatVersion, _threads;
+    private readonly RowIndexKind _rowIndex;
     private readonly List<PlainTensor> _plain = new();
     private readonly List<GroupEntry> _groups = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
@@ -52,11 +53,15 @@ public sealed class CompressedModelWriter : IDisposable
     /// <param name="outDir">created if missing</param>
     /// <param name="inputConfig">the input model's config.json (copied, plus <c>quantization_config</c>)</param>
     /// <param name="settings">compression settings for <c>quantization_config</c> (method, damp, calibration...)</param>
-    /// <param name="dictionary">the default dictionary, or one fitted to the model at <see cref="Complete"/></param>
-    /// <param name="formatVersion">1 (SPEC §5: I32 row offsets) or 2 (per-row code counts; docs/FORMAT.md)</param>
+    /// <param name="dictionary">a dictionary fitted to the model at <see cref="Complete"/> (default; 3-4% fewer code
+    /// bits on real weights), or QMoE's default</param>
+    /// <param name="formatVersion">1 (SPEC §5) or 2 (row boundaries implied by the codes, trie-mask dictionary; docs/FORMAT.md)</param>
     /// <param name="threads">encoder threads (≤ 0: all cores)</param>
+    /// <param name="storeRowCounts">v2 only: store per-row code counts (cheaper open for huge models) instead of
+    /// leaving row boundaries implied by the codes</param>
     public CompressedModelWriter(string outDir, JsonObject inputConfig, JsonObject? settings = null,
-        DictionaryChoice dictionary = DictionaryChoice.Default, int formatVersion = CompressedFormat.LatestVersion, int threads = 0)
+        DictionaryChoice dictionary = DictionaryChoice.Fitted, int formatVersion = CompressedFormat.LatestVersion, int threads = 0,
+        bool storeRowCounts = false)
     {
         if (!CompressedFormat.IsKnownVersion(formatVersion)) throw new QmoeException($"unknown format_version {formatVersion}");
         Directory.CreateDirectory(outDir);
@@ -66,6 +71,7 @@ public sealed class CompressedModelWriter : IDisposable
         _choice = dictionary;
         _formatVersion = formatVersion;
         _threads = threads;
+        _rowIndex = formatVersion == CompressedFormat.Version1 ? RowIndexKind.Offsets : storeRowCounts ? RowIndexKind.Counts : RowIndexKind.Implicit;
         _tritSpoolPath = Path.Combine(outDir, $".qmoe-trits.tmp-{Environment.ProcessId}");
         _codeSpoolPath = Path.Combine(outDir, $".qmoe-codes.tmp-{Environment.ProcessId}");
     }
@@ -132,7 +138,9 @@ public sealed class CompressedModelWriter : IDisposable
         if (_done) throw new InvalidOperationException("writer already completed");
         try
         {
-            Dictionary = _choice == DictionaryChoice.Default ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
+            var dict = _choice == DictionaryChoice.Default ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
+            // v2 stores the trie mask, which numbers codes in breadth-first order: encode with that numbering.
+            Dictionary = _formatVersion == CompressedFormat.Version1 ? dict : dict.Canonical();
             var encoded = EncodeGroups(Dictionary);
             WriteSafeTensors(encoded, Dictionary);
             WriteConfig(Dictionary);
@@ -176,7 +184,7 @@ public sealed class CompressedModelWriter : IDisposable
                 e++;
             }
             long indexOffset = spool.Position;
-            DType indexType = RowIndex.Write(spool, rowOffsets, _formatVersion);
+            DType indexType = RowIndex.Write(spool, rowOffsets, _rowIndex);
             long scalesOffset = spool.Position;
             foreach (var s in scales) spool.Write(MemoryMarshal.AsBytes(s.AsSpan()));
             result.Add(new EncodedGroup(g, codesOffset, expertOffsets[^1], expertOffsets, indexOffset, indexType,
@@ -202,11 +210,17 @@ public sealed class CompressedModelWriter : IDisposable
             var (name, experts, rows) = (g.Group.Name, (long)g.Group.Experts, (long)g.Group.Rows);
             w.Declare(CompressedFormat.Codes(name), DType.U16, g.Codes);
             w.Declare(CompressedFormat.ExpertOffsets(name), DType.I64, experts + 1);
-            if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1);
-            else w.Declare(CompressedFormat.RowCounts(name), g.IndexType, experts, rows);
+            if (_rowIndex == RowIndexKind.Offsets) w.Declare(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1);
+            else if (_rowIndex == RowIndexKind.Counts) w.Declare(CompressedFormat.RowCounts(name), g.IndexType, experts, rows);
             w.Declare(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
         }
-        w.Declare(CompressedFormat.DictionaryTensor, DType.U32, CodeDictionary.Size, 2);
+        byte[]? trieMask = null;
+        if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.DictionaryTensor, DType.U32, CodeDictionary.Size, 2);
+        else
+        {
+            trieMask = DictionaryTrieMask.Encode(dict);
+            w.Declare(CompressedFormat.DictionaryTrieTensor, DType.U8, trieMask.Length);
+        }
 
         foreach (var t in _plain)
         {
@@ -238,7 +252,7 @@ public sealed class CompressedModelWriter : IDisposable
             }
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        w.Write(dict.AsBytes());
+        w.Write(trieMask ?? dict.AsBytes());
         w.Complete();
     }
 

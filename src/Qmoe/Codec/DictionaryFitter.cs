@@ -25,21 +25,23 @@ internal static class DictionaryFitter
             () => CodeDictionary.Default,
             () => CodeDictionary.Build(PairModel.Fit(pairs), "fitted pair statistics"),
         };
-        foreach (double delta in new[] { 0.0, -0.02, -0.04 })
+        // Measured on real and i.i.d. ternary weights: dictionaries built for 2-6 points fewer zeros than measured
+        // parse best (greedy longest match does not reward the most probable set exactly), so try a small grid.
+        foreach (double delta in new[] { 0.0, -0.02, -0.04, -0.06 })
         {
             double p = Math.Round(Math.Clamp(p0 + delta, 0.01, 0.99), 4);
             candidates.Add(() => CodeDictionary.Build(PairModel.Iid(p), $"iid p0={p}"));
         }
-        CodeDictionary? best = null;
-        long bestCodes = long.MaxValue;
-        var buffer = new ushort[rows.Max(r => TernaryEncoder.MaxCodesPerRow(r.Length))];
-        foreach (var make in candidates)
+        var codes = new long[candidates.Count];
+        var dicts = new CodeDictionary[candidates.Count];
+        Parallel.For(0, candidates.Count, i =>
         {
-            var dict = make();
-            long codes = 0;
-            foreach (var row in rows) codes += TernaryEncoder.EncodeRow(row, dict, buffer);
-            if (codes < bestCodes) { best = dict; bestCodes = codes; }
-        }
-        return best!;
+            dicts[i] = candidates[i]();
+            var buffer = new ushort[rows.Max(r => TernaryEncoder.MaxCodesPerRow(r.Length))];
+            foreach (var row in rows) codes[i] += TernaryEncoder.EncodeRow(row, dicts[i], buffer);
+        });
+        int best = 0; // ties keep the earlier candidate (the default first)
+        for (int i = 1; i < codes.Length; i++) if (codes[i] < codes[best]) best = i;
+        return dicts[best];
     }
 }

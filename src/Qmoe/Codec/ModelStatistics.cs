@@ -4,10 +4,10 @@ namespace Qmoe.Codec;
 
 /// <summary>Size and content statistics of one expert group (every stored byte of the group counted).</summary>
 public sealed record GroupStatistics(string Name, int Experts, int Rows, int Cols, long Codes, long CodeBytes,
-    long IndexBytes, long ScaleBytes, TritStatistics Trits)
+    long OffsetBytes, long ScaleBytes, TritStatistics Trits)
 {
     public long Parameters => (long)Experts * Rows * Cols;
-    public long Bytes => CodeBytes + IndexBytes + ScaleBytes;
+    public long Bytes => CodeBytes + OffsetBytes + ScaleBytes;
     public double BitsPerParam => 8.0 * Bytes / Parameters;
     public double CodeBitsPerParam => 16.0 * Codes / Parameters;
 }
@@ -44,7 +44,7 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
             groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodesTensor.ByteLength, index,
                 g.ScalesTensor.ByteLength, trits));
         }
-        long dictBytes = model.Store.Info(CompressedFormat.DictionaryTensor).ByteLength;
+        long dictBytes = model.Store.Info(CompressedFormat.DictionaryTensorOf(model.FormatVersion)).ByteLength;
         var plain = model.PlainTensors().ToList();
         return new ModelStatistics(groups,
             ExpertParameters: groups.Sum(g => g.Parameters),

@@ -4,16 +4,20 @@ using Qmoe.IO;
 namespace Qmoe.Codec;
 
 /// <summary>
-/// Where each row's codes start, per expert. v1 stores I32 offsets [E, rows + 1] relative to the expert; v2 stores
-/// the codes per row [E, rows] in the narrowest of U8 / U16 / I32 that holds the group's largest count, and the
-/// reader rebuilds the offsets (a prefix sum, 4 bytes per row in memory).
+/// Where each row's codes start, per expert. v1 stores I32 offsets [E, rows + 1] relative to the expert. v2 stores
+/// either nothing — row boundaries are implied by the codes, since each row's codes cover exactly its width — or,
+/// optionally, the codes per row [E, rows] in the narrowest of U8 / U16 / I32; the reader rebuilds the offsets
+/// (4 bytes per row in memory) by a scan of the code lengths or a prefix sum of the counts.
 /// </summary>
+internal enum RowIndexKind { Offsets, Counts, Implicit }
+
 internal static class RowIndex
 {
     /// <summary>Writes the row index of one group (per expert: offsets [rows + 1]); returns the stored dtype.</summary>
-    public static DType Write(Stream s, int[][] rowOffsets, int version)
+    public static DType Write(Stream s, int[][] rowOffsets, RowIndexKind kind)
     {
-        if (version == CompressedFormat.Version1)
+        if (kind == RowIndexKind.Implicit) return DType.U8; // nothing stored
+        if (kind == RowIndexKind.Offsets)
         {
             foreach (var o in rowOffsets) s.Write(MemoryMarshal.AsBytes(o.AsSpan()));
             return DType.I32;
@@ -65,6 +69,35 @@ internal static class RowIndex
                 offsets[baseIndex + r + 1] = (int)sum;
             }
             if (sum != codes) throw new QmoeException($"{where}: expert {e}: row counts add up to {sum}, the expert has {codes} codes");
+        }
+        return offsets;
+    }
+
+    /// <summary>
+    /// Rebuilds v2 offsets [E, rows + 1] from the codes alone: row r ends with the code that brings its covered
+    /// width to ≥ cols. Also proves every row decodable; <paramref name="where"/> names the codes tensor in errors.
+    /// </summary>
+    public static int[] FromCodes(ReadOnlySpan<ushort> codes, ReadOnlySpan<long> expertOffsets, int experts, int rows, int cols,
+        CodeDictionary dict, string where)
+    {
+        var entries = dict.Entries;
+        var offsets = new int[(long)experts * (rows + 1)];
+        for (int e = 0; e < experts; e++)
+        {
+            int start = (int)expertOffsets[e], end = (int)expertOffsets[e + 1], k = start;
+            int baseIndex = e * (rows + 1);
+            for (int r = 0; r < rows; r++)
+            {
+                long covered = 0;
+                while (covered < cols)
+                {
+                    if (k == end) throw new QmoeException($"{where}: expert {e} codes end inside row {r}");
+                    covered += 2 * (entries[2 * codes[k]] & 15);
+                    k++;
+                }
+                offsets[baseIndex + r + 1] = k - start;
+            }
+            if (k != end) throw new QmoeException($"{where}: expert {e} has {end - k} codes past its last row");
         }
         return offsets;
     }

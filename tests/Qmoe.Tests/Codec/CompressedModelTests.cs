@@ -7,13 +7,13 @@ namespace Qmoe.Tests.Codec;
 public class CompressedModelTests
 {
     [Theory]
-    [InlineData(CompressedFormat.Version1, DictionaryChoice.Default)]
-    [InlineData(CompressedFormat.Version2, DictionaryChoice.Default)]
-    [InlineData(CompressedFormat.Version2, DictionaryChoice.Fitted)]
-    public void TinyModelRoundTripsThroughTheContainer(int version, DictionaryChoice choice)
+    [InlineData(CompressedFormat.Version1, DictionaryChoice.Default, false)]
+    [InlineData(CompressedFormat.Version2, DictionaryChoice.Default, true)]
+    [InlineData(CompressedFormat.Version2, DictionaryChoice.Fitted, false)]
+    public void TinyModelRoundTripsThroughTheContainer(int version, DictionaryChoice choice, bool rowCounts)
     {
         using var tmp = Paths.Temp();
-        var written = ThresholdTernary.Compress(Paths.TinyModel, tmp.Path, version, choice);
+        var written = ThresholdTernary.Compress(Paths.TinyModel, tmp.Path, version, choice, rowCounts);
         Assert.Equal(new[] { "config.json", "model.safetensors" }, Directory.GetFiles(tmp.Path).Select(Path.GetFileName).Order());
 
         using var model = CompressedModel.Open(tmp.Path);
@@ -42,13 +42,15 @@ public class CompressedModelTests
         var all = written.Values.Aggregate(default(TritStatistics), (a, m) => a + TritStatistics.Of(m.Trits));
         Assert.Equal(all, stats.Trits);
         Assert.Equal(written.Values.Sum(m => (long)m.Trits.Length), stats.ExpertParameters);
+        string[] index = [.. model.Store.Names.Where(n => n.EndsWith(".row_offsets") || n.EndsWith(".row_counts"))];
+        Assert.Equal(version == 1 || rowCounts ? 4 : 0, index.Length);
     }
 
     [Fact]
     public void DisposeWithoutCompleteLeavesNothing()
     {
         using var tmp = Paths.Temp();
-        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject()))
+        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject(), dictionary: DictionaryChoice.Default))
         {
             w.AddExpertGroup("l", "wi", [SmallModel.Matrix(new Random(1), 4, 6)]);
         }
@@ -106,12 +108,13 @@ internal static class SmallModel
         return new TernaryMatrix(rows, cols, RandomTrits.Iid(rnd, rows * cols, 0.85), scales);
     }
 
-    public static void Write(string dir, JsonObject? config = null, int version = CompressedFormat.LatestVersion)
+    public static void Write(string dir, JsonObject? config = null, int version = CompressedFormat.LatestVersion, bool rowCounts = false)
     {
         var rnd = new Random(3);
         var plain = new byte[4 * 12];
         rnd.NextBytes(plain);
-        using var w = new CompressedModelWriter(dir, config ?? new JsonObject { ["num_experts"] = 3 }, formatVersion: version);
+        using var w = new CompressedModelWriter(dir, config ?? new JsonObject { ["num_experts"] = 3 }, dictionary: DictionaryChoice.Default, formatVersion: version,
+            storeRowCounts: rowCounts);
         w.AddTensor(new PlainTensor("shared.weight", DType.F32, [3, 4], () => plain));
         w.AddExpertGroup("a", "wi", [.. Enumerable.Range(0, 3).Select(_ => Matrix(rnd, 9, 37))]);
         w.AddExpertGroup("b", "wo", [.. Enumerable.Range(0, 3).Select(_ => Matrix(rnd, 37, 9))]);

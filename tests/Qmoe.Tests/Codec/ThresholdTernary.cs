@@ -9,7 +9,7 @@ namespace Qmoe.Tests.Codec;
 /// Test data from real weights without GPTQ: each row of an expert matrix ternarized by a threshold (|w| below the
 /// row's <c>keep</c>-quantile → 0, else the sign's level), levels = the row's bf16-rounded min and max.
 /// </summary>
-internal static partial class ThresholdTernary
+public static partial class ThresholdTernary
 {
     public static TernaryMatrix Ternarize(float[] w, int rows, int cols, double zeroQuantile = 0.85)
     {
@@ -54,14 +54,15 @@ internal static partial class ThresholdTernary
     /// ternary matrices written, by (prefix, kind, expert).
     /// </summary>
     public static Dictionary<(string, string, int), TernaryMatrix> Compress(string modelDir, string outDir,
-        int formatVersion = CompressedFormat.LatestVersion, DictionaryChoice dictionary = DictionaryChoice.Default)
+        int formatVersion = CompressedFormat.LatestVersion, DictionaryChoice dictionary = DictionaryChoice.Default, bool rowCounts = false)
     {
         using var store = TensorStore.Open(modelDir);
         var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(modelDir, "config.json")))!;
         var groups = ExpertGroups(store);
         var expertNames = groups.Values.SelectMany(g => g.Values).ToHashSet();
         var written = new Dictionary<(string, string, int), TernaryMatrix>();
-        using var w = new CompressedModelWriter(outDir, config, new JsonObject { ["method"] = "threshold" }, dictionary, formatVersion);
+        using var w = new CompressedModelWriter(outDir, config, new JsonObject { ["method"] = "threshold" }, dictionary, formatVersion,
+            storeRowCounts: rowCounts);
         foreach (var name in store.Names.Where(n => !expertNames.Contains(n)).OrderBy(n => n, StringComparer.Ordinal))
         {
             var f = store.FileOf(name);
