@@ -1,0 +1,164 @@
+using System.Runtime.InteropServices;
+
+namespace Qmoe.Codec;
+
+/// <summary>
+/// The "dict16" code of SPEC §5: 2^16 entries, each a sequence of 1–14 pair symbols (2–28 trits). Entry c is two
+/// uint32 at <c>Entries[2c]</c>, <c>Entries[2c + 1]</c>: word0 = pairs 0..6 packed 4 bits each (bits 0–1 the
+/// pair's first trit, bits 2–3 its second), shifted left by 4, OR the sequence length; word1 = pairs 7..13 packed
+/// the same way, shifted left by 4, low nibble 0. Nibbles past the length are 0.
+/// </summary>
+public sealed class CodeDictionary
+{
+    /// <summary>Number of entries (codes are ushort).</summary>
+    public const int Size = 1 << 16;
+    /// <summary>Longest entry in pairs (two words of seven 4-bit pairs).</summary>
+    public const int MaxPairs = 14;
+    /// <summary>Bytes per entry in <see cref="DecodeTable"/>.</summary>
+    public const int DecodeStride = 32;
+
+    private readonly uint[] _entries;
+    private byte[]? _decodeTable;
+    private DictionaryTrie? _trie;
+
+    /// <summary>The [65536, 2] entry words (word0, word1 per code).</summary>
+    public ReadOnlySpan<uint> Entries => _entries;
+
+    /// <summary>Human-readable origin ("iid p0=0.885", "fitted", or the file it was read from).</summary>
+    public string Source { get; }
+
+    private CodeDictionary(uint[] entries, string source) { _entries = entries; Source = source; }
+
+    private static readonly Lazy<CodeDictionary> s_default = new(() => Build(PairModel.Iid(PairModel.DefaultP0), $"iid p0={PairModel.DefaultP0}"));
+
+    /// <summary>QMoE's default dictionary: built for independent trits with P(zero) = 0.885.</summary>
+    public static CodeDictionary Default => s_default.Value;
+
+    /// <summary>Number of pairs (1–14) of entry <paramref name="code"/>.</summary>
+    public int PairCount(int code) => (int)(_entries[2 * code] & 15);
+
+    /// <summary>Trit i (0..27, below 2·PairCount) of entry <paramref name="code"/>.</summary>
+    public int Trit(int code, int i)
+    {
+        int pair = i >> 1;
+        uint word = _entries[2 * code + (pair >= 7 ? 1 : 0)];
+        int shift = 4 + 4 * (pair % 7) + 2 * (i & 1);
+        return (int)((word >> shift) & 3);
+    }
+
+    /// <summary>
+    /// Every entry expanded to trits, one byte each: <see cref="DecodeStride"/> bytes per code, the first
+    /// 2·PairCount meaningful, the rest 0 (so a decoder may copy a whole stride and overwrite the excess).
+    /// </summary>
+    public ReadOnlySpan<byte> DecodeTable => _decodeTable ??= BuildDecodeTable();
+
+    private byte[] BuildDecodeTable()
+    {
+        var table = new byte[Size * DecodeStride];
+        for (int c = 0; c < Size; c++)
+        {
+            int n = 2 * PairCount(c);
+            for (int i = 0; i < n; i++) table[c * DecodeStride + i] = (byte)Trit(c, i);
+        }
+        return table;
+    }
+
+    internal DictionaryTrie Trie => _trie ??= new DictionaryTrie(this);
+
+    /// <summary>Packs a sequence of pair symbols (s = t0 + 3·t1, length 1–14) into the two entry words.</summary>
+    public static (uint Word0, uint Word1) Pack(ReadOnlySpan<byte> pairSymbols)
+    {
+        if (pairSymbols.Length is < 1 or > MaxPairs) throw new ArgumentException("entry length must be 1..14 pairs", nameof(pairSymbols));
+        uint w0 = (uint)pairSymbols.Length, w1 = 0;
+        for (int j = 0; j < pairSymbols.Length; j++)
+        {
+            int s = pairSymbols[j];
+            if (s >= PairModel.Symbols) throw new ArgumentException($"pair symbol {s} out of range", nameof(pairSymbols));
+            uint nibble = (uint)(s % 3 | (s / 3) << 2);
+            if (j < 7) w0 |= nibble << (4 + 4 * j);
+            else w1 |= nibble << (4 + 4 * (j - 7));
+        }
+        return (w0, w1);
+    }
+
+    /// <summary>
+    /// Builds the dictionary for <paramref name="model"/>: codes 0..8 are the nine single pairs (so every row is
+    /// encodable), then, in order of code, the most probable sequences of 2–14 pairs. Order (the tie rule):
+    /// cost Σ round(−log2 P(s) · 2^32) ascending, then length ascending, then the symbol sequence in
+    /// lexicographic order. Every prefix of a sequence costs strictly less (or is shorter at equal cost), so the
+    /// set is prefix-closed and greedy longest match along a trie always succeeds. For a model under which the
+    /// single pairs are among the 65,536 most probable sequences (the default p0 = 0.885 and any fitted model of
+    /// real weights), the set is exactly the 65,536 most probable sequences of length ≤ 14.
+    /// </summary>
+    public static CodeDictionary Build(PairModel model, string? source = null)
+    {
+        long[] cost = model.IntegerCosts();
+        var entries = new uint[2 * Size];
+        var symbols = new byte[MaxPairs];
+        // Sequence packed most-significant symbol first: symbol j at bits 60-4j (so same-length lexicographic
+        // order is numeric order).
+        var heap = new PriorityQueue<ulong, SequenceKey>(Size * 4);
+        int code = 0;
+        void Emit(ulong packed, int length, long c)
+        {
+            for (int j = 0; j < length; j++) symbols[j] = (byte)((packed >> (60 - 4 * j)) & 15);
+            var (w0, w1) = Pack(symbols.AsSpan(0, length));
+            entries[2 * code] = w0;
+            entries[2 * code + 1] = w1;
+            code++;
+            if (length < MaxPairs)
+                for (int s = 0; s < PairModel.Symbols; s++)
+                {
+                    ulong child = packed | (ulong)s << (60 - 4 * length);
+                    heap.Enqueue(child, new SequenceKey(c + cost[s], length + 1, child));
+                }
+        }
+        for (int s = 0; s < PairModel.Symbols; s++) Emit((ulong)s << 60, 1, cost[s]);
+        while (code < Size)
+        {
+            heap.TryDequeue(out ulong packed, out var key);
+            Emit(packed, key.Length, key.Cost);
+        }
+        return new CodeDictionary(entries, source ?? "built");
+    }
+
+    private readonly record struct SequenceKey(long Cost, int Length, ulong Packed) : IComparable<SequenceKey>
+    {
+        public int CompareTo(SequenceKey other)
+        {
+            int c = Cost.CompareTo(other.Cost);
+            if (c != 0) return c;
+            c = Length.CompareTo(other.Length);
+            return c != 0 ? c : Packed.CompareTo(other.Packed);
+        }
+    }
+
+    /// <summary>
+    /// Wraps stored entry words ([65536, 2]) after checking every entry: length 1–14, trits ≤ 2, nibbles past the
+    /// length and word1's low nibble zero. <paramref name="where"/> names the source in error messages.
+    /// </summary>
+    public static CodeDictionary FromEntries(ReadOnlySpan<uint> words, string where)
+    {
+        if (words.Length != 2 * Size) throw new QmoeException($"{where}: dictionary has {words.Length / 2} entries, expected {Size}");
+        for (int c = 0; c < Size; c++)
+        {
+            uint w0 = words[2 * c], w1 = words[2 * c + 1];
+            int n = (int)(w0 & 15);
+            if (n is < 1 or > MaxPairs) throw new QmoeException($"{where}: dictionary entry {c} has length {n} (must be 1..14)");
+            if ((w1 & 15) != 0) throw new QmoeException($"{where}: dictionary entry {c} has a non-zero low nibble in word1");
+            for (int j = 0; j < MaxPairs; j++)
+            {
+                uint nibble = ((j < 7 ? w0 : w1) >> (4 + 4 * (j % 7))) & 15;
+                if (j >= n ? nibble != 0 : (nibble & 3) == 3 || (nibble >> 2) == 3)
+                    throw new QmoeException($"{where}: dictionary entry {c} has an invalid pair at position {j}");
+            }
+        }
+        return new CodeDictionary(words.ToArray(), where);
+    }
+
+    /// <summary>Byte view of the entries, as stored in <c>qmoe.dictionary</c> (little-endian U32 [65536, 2]).</summary>
+    public ReadOnlySpan<byte> AsBytes() => MemoryMarshal.AsBytes(_entries.AsSpan());
+
+    /// <summary>True when both dictionaries hold the same entries.</summary>
+    public bool SameEntries(CodeDictionary other) => _entries.AsSpan().SequenceEqual(other._entries);
+}
