@@ -7,5 +7,6 @@ internal static class Verbs
 {
     public static IEnumerable<Command> All() => new Command[]
     {
+        BenchVerb.Create(),
     };
 }

@@ -10,14 +10,17 @@ namespace Qmoe.Kernels;
 /// </summary>
 public sealed class DecodeTable
 {
-    public const int Entries = 65536;
+    public const int Size = 65536;
     /// <summary>Most weights one codeword covers (14 pairs).</summary>
     public const int MaxWeights = 28;
 
-    /// <summary>[65536] entries as described above.</summary>
-    public ulong[] Masks { get; }
+    /// <summary>Bit position of the length in pairs in an entry.</summary>
+    public const int PairsShift = 56;
 
-    private DecodeTable(ulong[] masks) => Masks = masks;
+    /// <summary>[65536] entries as described above.</summary>
+    public ulong[] Entries { get; }
+
+    private DecodeTable(ulong[] entries) => Entries = entries;
 
     /// <summary>Sequence length in pairs (1..14) of a SPEC dictionary word.</summary>
     public static int Pairs(uint word0) => (int)(word0 & 15);
@@ -29,24 +32,23 @@ public sealed class DecodeTable
     /// <summary>Builds the table from the file's dictionary; refuses entries of bad length or with trit value 3.</summary>
     public static DecodeTable FromDictionary(ReadOnlySpan<uint> dictionary)
     {
-        if (dictionary.Length != 2 * Entries)
-            throw new QmoeException($"qmoe.dictionary: {dictionary.Length} words, expected [65536, 2] = {2 * Entries}");
-        var masks = new ulong[Entries];
-        for (int c = 0; c < Entries; c++)
+        if (dictionary.Length != 2 * Size)
+            throw new QmoeException($"qmoe.dictionary: {dictionary.Length} words, expected [65536, 2] = {2 * Size}");
+        var entries = new ulong[Size];
+        for (int c = 0; c < Size; c++)
         {
             uint w0 = dictionary[2 * c], w1 = dictionary[2 * c + 1];
             int pairs = Pairs(w0);
             if (pairs < 1 || pairs > 14) throw new QmoeException($"qmoe.dictionary: entry {c} has length {pairs}, expected 1..14 pairs");
-            uint min = 0, max = 0;
+            ulong entry = (ulong)pairs << PairsShift;
             for (int k = 0; k < 2 * pairs; k++)
             {
                 int t = Trit(w0, w1, k);
                 if (t == 3) throw new QmoeException($"qmoe.dictionary: entry {c} holds the invalid trit value 3 at weight {k}");
-                if (t == 1) min |= 1u << k;
-                else if (t == 2) max |= 1u << k;
+                entry |= (ulong)t << (2 * k);
             }
-            masks[c] = (min | (uint)pairs << 28) | (ulong)max << 32;
+            entries[c] = entry;
         }
-        return new DecodeTable(masks);
+        return new DecodeTable(entries);
     }
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Qmoe.Kernels;
 
 /// <summary>Work split into row blocks by <see cref="RowParallel"/>.</summary>
@@ -10,22 +12,28 @@ public interface IRowBlockBody
 /// <summary>
 /// A fixed set of worker threads for kernels that are called thousands of times per second (one matvec per
 /// expert per token): dispatch allocates nothing and workers spin briefly between jobs before parking, so a
-/// call costs microseconds instead of a Parallel.For's task setup. The calling thread works too.
-/// One job at a time per instance.
+/// call costs microseconds instead of a Parallel.For's task setup. The calling thread works too and waits only
+/// for blocks actually taken by others, never for a worker to wake up: on a busy machine a late worker simply
+/// finds no block left. One job at a time per instance.
 /// </summary>
 public sealed class RowParallel : IDisposable
 {
-    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 5000; // 200 µs
+    private static readonly long SpinTicks = Stopwatch.Frequency / 5000; // 200 µs
 
     private readonly Thread[] _workers;
     private readonly ManualResetEventSlim _wake = new(false);
+    // Job fields, stable while any block of the job is unfinished.
     private IRowBlockBody? _body;
     private int _count, _blockRows;
-    private int _nextBlock, _blocks;
-    private int _busy;          // workers still inside the current job
-    private long _generation;   // bumped per job
+    // (generation: 24 bits, next block: 20 bits, blocks: 20 bits), claimed by compare-exchange, so a claim can
+    // only succeed for the current job.
+    private long _state;
+    private int _completed;
     private volatile bool _disposed;
     private Exception? _error;
+
+    private const int BlockBits = 20;
+    private const long BlockMask = (1L << BlockBits) - 1;
 
     public int Threads { get; }
 
@@ -47,37 +55,40 @@ public sealed class RowParallel : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (count <= 0) return;
-        blockRows = Math.Max(1, blockRows);
+        blockRows = Math.Max(blockRows, (int)((count + BlockMask - 1) / BlockMask));
         int blocks = (count + blockRows - 1) / blockRows;
         if (_workers.Length == 0 || blocks == 1) { body.Run(0, count); return; }
 
-        _body = body; _count = count; _blockRows = blockRows; _blocks = blocks; _nextBlock = 0; _error = null;
-        Volatile.Write(ref _busy, _workers.Length);
-        Interlocked.Increment(ref _generation);
+        _body = body; _count = count; _blockRows = blockRows; _error = null;
+        Volatile.Write(ref _completed, 0);
+        long generation = ((Volatile.Read(ref _state) >> (2 * BlockBits)) + 1) & 0xFFFFFF;
+        Volatile.Write(ref _state, generation << (2 * BlockBits) | blocks);
         _wake.Set();
-        RunBlocks();
+        RunBlocks(generation);
         var spin = new SpinWait();
-        while (Volatile.Read(ref _busy) != 0) spin.SpinOnce(-1);
-        _wake.Reset(); // set again only with the next generation
+        while (Volatile.Read(ref _completed) != blocks) spin.SpinOnce(-1);
+        _wake.Reset();
         _body = null;
         if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_error);
     }
 
-    private void RunBlocks()
+    private void RunBlocks(long generation)
     {
-        try
+        while (true)
         {
-            int b;
-            while ((b = Interlocked.Increment(ref _nextBlock) - 1) < _blocks)
+            long s = Volatile.Read(ref _state);
+            if (s >> (2 * BlockBits) != generation) return;
+            long next = (s >> BlockBits) & BlockMask, blocks = s & BlockMask;
+            if (next >= blocks) return;
+            if (Interlocked.CompareExchange(ref _state, s + (1L << BlockBits), s) != s) continue;
+            // Block `next` of this generation is ours and unfinished, so the job fields are this job's.
+            try
             {
-                int start = b * _blockRows;
+                int start = (int)next * _blockRows;
                 _body!.Run(start, Math.Min(_count, start + _blockRows));
             }
-        }
-        catch (Exception e)
-        {
-            Interlocked.CompareExchange(ref _error, e, null);
-            Volatile.Write(ref _nextBlock, _blocks); // others stop taking blocks
+            catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+            Interlocked.Increment(ref _completed);
         }
     }
 
@@ -87,20 +98,20 @@ public sealed class RowParallel : IDisposable
         while (true)
         {
             // Spin for a while after each job (calls come back to back during inference), then park.
-            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
-            while (Volatile.Read(ref _generation) == seen && !_disposed)
+            long deadline = Stopwatch.GetTimestamp() + SpinTicks;
+            long generation;
+            while ((generation = Volatile.Read(ref _state) >> (2 * BlockBits)) == seen && !_disposed)
             {
-                if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline)
+                if (Stopwatch.GetTimestamp() > deadline)
                 {
                     _wake.Wait(); // may return at once while the caller has not yet reset it: spin again, then park
-                    deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+                    deadline = Stopwatch.GetTimestamp() + SpinTicks;
                 }
                 else Thread.SpinWait(20);
             }
             if (_disposed) return;
-            seen = Volatile.Read(ref _generation);
-            RunBlocks();
-            Interlocked.Decrement(ref _busy);
+            seen = generation;
+            RunBlocks(generation);
         }
     }
 

@@ -1,24 +1,27 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Qmoe.IO;
 
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// The CPU kernel. Each codeword is one 64-bit <see cref="DecodeTable"/> lookup giving the 28-bit masks of
-/// its min and max weights; the row's two partial sums Σ_{t=1} x_j and Σ_{t=2} x_j then grow by masked
-/// sums of the 28 floats of x at the codeword's position (two 16-lane windows with Vector512, four 8-lane
-/// windows with Vector256, set-bit iteration in the scalar fallback), and the row's bf16 (min, max) apply once
-/// at the end. About 20 weights per codeword at ~88% zeros make this a handful of instructions per 20
-/// weights, with no branch on the data. x is copied into a zero-padded workspace so a codeword reaching past
-/// the row end reads zeros, and the position is clamped so a corrupt row can never read outside it.
-/// Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free per call.
+/// The CPU kernel. Each codeword is one 64-bit <see cref="DecodeTable"/> lookup holding the 2-bit trits of
+/// its (up to) 28 weights. Per 16-lane window (8 with Vector256): broadcast the 32 bits holding the window's
+/// trits, shift lane i right by 2i so its trit lands in the low bits, and use that as the index of a
+/// permute of the row's level vector [0, min, max, 0] (replicated, so the next trit's bits above are
+/// ignored): that gives the dequantized weights of the window in three instructions, and an FMA with the
+/// x window at the codeword's position accumulates them. No branch depends on the data. Lanes past a
+/// codeword's 28 weights get a shift ≥ 32, i.e. index 0, level 0. x is copied into a zero-padded workspace so
+/// a codeword reaching past the row end reads zeros, and the position is clamped so a corrupt row can never
+/// read outside it. Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free per call.
+/// The scalar fallback walks the nonzero trits.
 /// </summary>
 public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBody
 {
-    /// <summary>Which vector width the kernel uses on this machine.</summary>
-    public enum Path { Vector512, Vector256, Scalar }
+    /// <summary>Which instruction set the kernel uses.</summary>
+    public enum Path { Avx512, Avx2, Scalar }
 
     private readonly ulong[] _table;
     private readonly RowParallel _parallel;
@@ -29,13 +32,17 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
     private ushort* _codes; private int* _rowOffsets; private ushort* _scales; private float* _x; private float* _y;
     private int _rows, _cols, _batch, _stride;
 
-    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, Path? width = null)
+    /// <summary>The best path this machine runs: AVX-512 where Vector512 is accelerated, else AVX2, else scalar.</summary>
+    public static Path BestPath =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? Path.Avx512 :
+        Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported ? Path.Avx2 : Path.Scalar;
+
+    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, Path? path = null)
     {
-        _table = table.Masks;
+        _table = table.Entries;
         _parallel = parallel;
-        var best = Vector512.IsHardwareAccelerated ? Path.Vector512 : Vector256.IsHardwareAccelerated ? Path.Vector256 : Path.Scalar;
-        if (width is { } w && w < best) throw new ArgumentException($"{w} is not accelerated on this machine", nameof(width));
-        Width = width ?? best;
+        if (path is { } p && p < BestPath) throw new ArgumentException($"{p} is not supported on this machine", nameof(path));
+        Width = path ?? BestPath;
     }
 
     public void Multiply(in CompressedMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch = 1)
@@ -76,80 +83,121 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
                 for (int b = 0; b < _batch; b++)
                 {
                     float* x = _x + b * _stride;
-                    var (sumMin, sumMax, pos) = Width switch
+                    var (sum, pos) = Width switch
                     {
-                        Path.Vector512 => Row512(table, codes, n, x, limit),
-                        Path.Vector256 => Row256(table, codes, n, x, limit),
-                        _ => RowScalar(table, codes, n, x, limit),
+                        Path.Avx512 => Row512(table, codes, n, x, limit, min, max),
+                        Path.Avx2 => Row256(table, codes, n, x, limit, min, max),
+                        _ => RowScalar(table, codes, n, x, limit, min, max),
                     };
                     if (pos < _cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, _cols);
-                    _y[b * _rows + r] = min * sumMin + max * sumMax;
+                    _y[b * _rows + r] = sum;
                 }
             }
         }
     }
 
-    private static readonly Vector512<uint> LaneBits512 = Vector512.Create(1u, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
-    private static readonly Vector256<uint> LaneBits256 = Vector256.Create(1u, 2, 4, 8, 16, 32, 64, 128);
+    // Per-lane right shifts: lane i of a window takes trit i of its 32-bit half; 32 (→ 0) past weight 27.
+    private static readonly Vector512<uint> Shifts512Lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<uint> Shifts512Hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
+    private static readonly Vector256<uint> Shifts256A = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
+    private static readonly Vector256<uint> Shifts256B = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector256<uint> Shifts256D = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Select512(Vector512<uint> bits, Vector512<uint> lane, Vector512<float> x) =>
-        x & Vector512.Equals(bits & lane, lane).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Select256(Vector256<uint> bits, Vector256<uint> lane, Vector256<float> x) =>
-        x & Vector256.Equals(bits & lane, lane).AsSingle();
-
-    // x: padded; returns the row's min and max partial sums and the decoded length (clamped to limit).
+    // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit)
+    private static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
-        var lo = LaneBits512; var hi = LaneBits512 << 16;
-        var accMin = Vector512<float>.Zero; var accMax = Vector512<float>.Zero;
-        int pos = 0;
-        for (int i = 0; i < n; i++)
+        // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
+        var l4 = Vector128.Create(0f, min, max, 0f);
+        var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+        var lo = Shifts512Lo; var hi = Shifts512Hi;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int pos = 0, i = 0;
+        // Two codewords per iteration into separate accumulators: halves the FMA dependency chains.
+        for (; i + 2 <= n; i += 2)
         {
-            ulong e = table[codes[i]];
-            var x0 = Vector512.Load(x + pos); var x1 = Vector512.Load(x + pos + 16);
-            var bMin = Vector512.Create((uint)e & 0x0FFFFFFF); var bMax = Vector512.Create((uint)(e >> 32));
-            accMin += Select512(bMin, lo, x0) + Select512(bMin, hi, x1);
-            accMax += Select512(bMax, lo, x0) + Select512(bMax, hi, x1);
-            pos = Math.Min(pos + 2 * (int)((uint)e >> 28), limit);
+            uint* e = (uint*)(table + codes[i]);
+            uint* f = (uint*)(table + codes[i + 1]);
+            int pos1 = Math.Min(pos + 2 * (int)(e[1] >> 24), limit);
+            a0 = Fma512(a0, x + pos, levels, e[0], lo);
+            a1 = Fma512(a1, x + pos + 16, levels, e[1], hi);
+            a2 = Fma512(a2, x + pos1, levels, f[0], lo);
+            a3 = Fma512(a3, x + pos1 + 16, levels, f[1], hi);
+            pos = Math.Min(pos1 + 2 * (int)(f[1] >> 24), limit);
         }
-        return (Vector512.Sum(accMin), Vector512.Sum(accMax), pos);
+        if (i < n)
+        {
+            uint* e = (uint*)(table + codes[i]);
+            a0 = Fma512(a0, x + pos, levels, e[0], lo);
+            a1 = Fma512(a1, x + pos + 16, levels, e[1], hi);
+            pos = Math.Min(pos + 2 * (int)(e[1] >> 24), limit);
+        }
+        var sum = (a0 + a1) + (a2 + a3);
+        return (HorizontalSum(sum.GetLower() + sum.GetUpper()), pos);
+    }
+
+    // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HorizontalSum(Vector256<float> v)
+    {
+        var s = v.GetLower() + v.GetUpper();
+        s += Sse.MoveHighToLow(s, s);
+        s += Sse.Shuffle(s, s, 0b01);
+        return s.ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fma512(Vector512<float> acc, float* x, Vector512<float> levels, uint trits, Vector512<uint> shifts)
+    {
+        var index = Avx512F.ShiftRightLogicalVariable(Vector512.Create(trits), shifts);
+        return Vector512.FusedMultiplyAdd(Vector512.Load(x), Avx512F.PermuteVar16x32(levels, index.AsInt32()), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit)
+    private static (float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
-        var b0 = LaneBits256; var b1 = b0 << 8; var b2 = b0 << 16; var b3 = b0 << 24;
-        var accMin = Vector256<float>.Zero; var accMax = Vector256<float>.Zero;
+        var l4 = Vector128.Create(0f, min, max, 0f);
+        var levels = Vector256.Create(l4, l4);
+        var sa = Shifts256A; var sb = Shifts256B; var sd = Shifts256D;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int pos = 0;
         for (int i = 0; i < n; i++)
         {
-            ulong e = table[codes[i]];
-            var x0 = Vector256.Load(x + pos); var x1 = Vector256.Load(x + pos + 8);
-            var x2 = Vector256.Load(x + pos + 16); var x3 = Vector256.Load(x + pos + 24);
-            var bMin = Vector256.Create((uint)e & 0x0FFFFFFF); var bMax = Vector256.Create((uint)(e >> 32));
-            accMin += (Select256(bMin, b0, x0) + Select256(bMin, b1, x1)) + (Select256(bMin, b2, x2) + Select256(bMin, b3, x3));
-            accMax += (Select256(bMax, b0, x0) + Select256(bMax, b1, x1)) + (Select256(bMax, b2, x2) + Select256(bMax, b3, x3));
-            pos = Math.Min(pos + 2 * (int)((uint)e >> 28), limit);
+            uint* e = (uint*)(table + codes[i]);
+            var tLo = Vector256.Create(e[0]); var tHi = Vector256.Create(e[1]);
+            a0 = Fma256(a0, x + pos, levels, tLo, sa);
+            a1 = Fma256(a1, x + pos + 8, levels, tLo, sb);
+            a2 = Fma256(a2, x + pos + 16, levels, tHi, sa);
+            a3 = Fma256(a3, x + pos + 24, levels, tHi, sd);
+            pos = Math.Min(pos + 2 * (int)(e[1] >> 24), limit);
         }
-        return (Vector256.Sum(accMin), Vector256.Sum(accMax), pos);
+        return (HorizontalSum((a0 + a1) + (a2 + a3)), pos);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Fma256(Vector256<float> acc, float* x, Vector256<float> levels, Vector256<uint> trits, Vector256<uint> shifts)
+    {
+        var index = Avx2.ShiftRightLogicalVariable(trits, shifts);
+        return Fma.MultiplyAdd(Vector256.Load(x), Avx2.PermuteVar8x32(levels, index.AsInt32()), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, float, int) RowScalar(ulong* table, ushort* codes, int n, float* x, int limit)
+    private static (float, int) RowScalar(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
         float sumMin = 0, sumMax = 0;
         int pos = 0;
         for (int i = 0; i < n; i++)
         {
             ulong e = table[codes[i]];
-            for (uint m = (uint)e & 0x0FFFFFFF; m != 0; m &= m - 1) sumMin += x[pos + BitOperations.TrailingZeroCount(m)];
-            for (uint m = (uint)(e >> 32); m != 0; m &= m - 1) sumMax += x[pos + BitOperations.TrailingZeroCount(m)];
-            pos = Math.Min(pos + 2 * (int)((uint)e >> 28), limit);
+            ulong trits = e & ((1UL << DecodeTable.PairsShift) - 1);
+            for (ulong nz = (trits | trits >> 1) & 0x5555555555555555UL; nz != 0; nz &= nz - 1)
+            {
+                int bit = BitOperations.TrailingZeroCount(nz);
+                if (((trits >> bit) & 3) == 1) sumMin += x[pos + bit / 2];
+                else sumMax += x[pos + bit / 2];
+            }
+            pos = Math.Min(pos + 2 * (int)(e >> DecodeTable.PairsShift), limit);
         }
-        return (sumMin, sumMax, pos);
+        return (min * sumMin + max * sumMax, pos);
     }
 }
