@@ -49,8 +49,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
     {
         w.Validate();
         w.CheckOperands(x.Length, y.Length, batch);
-        // Window reads reach 32 floats past a position clamped to cols + 28.
-        int stride = (w.Cols + DecodeTable.MaxWeights + 32 + 15) & ~15;
+        // Window reads reach 32 floats past a position clamped to cols + 28, plus Unroll - 1 unclamped codewords.
+        int stride = (w.Cols + Unroll * DecodeTable.MaxWeights + 32 + 15) & ~15;
         if (_xPadded.Length < batch * stride) _xPadded = new float[ICompressedMatVec.MaxBatch * stride];
         for (int b = 0; b < batch; b++)
         {
@@ -103,7 +103,13 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
     private static readonly Vector256<uint> Shifts256B = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
     private static readonly Vector256<uint> Shifts256D = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
 
+    // Codewords per unrolled step. Within a step positions are not clamped (only at its end), so they can run
+    // (Unroll - 1) codewords past the clamp limit: the workspace pads for that.
+    private const int Unroll = 4;
+
     // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
+    // The position is the loop-carried dependency; it advances a whole step with two adds and a clamp, the
+    // codewords' lengths summed off that chain, and each codeword feeds its own accumulator.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
@@ -113,27 +119,39 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
         var lo = Shifts512Lo; var hi = Shifts512Hi;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int pos = 0, i = 0;
-        // Two codewords per iteration into separate accumulators: halves the FMA dependency chains.
-        for (; i + 2 <= n; i += 2)
+        for (; i + Unroll <= n; i += Unroll)
         {
-            uint* e = (uint*)(table + codes[i]);
-            uint* f = (uint*)(table + codes[i + 1]);
-            int pos1 = Math.Min(pos + 2 * (int)(e[1] >> 24), limit);
-            a0 = Fma512(a0, x + pos, levels, e[0], lo);
-            a1 = Fma512(a1, x + pos + 16, levels, e[1], hi);
-            a2 = Fma512(a2, x + pos1, levels, f[0], lo);
-            a3 = Fma512(a3, x + pos1 + 16, levels, f[1], hi);
-            pos = Math.Min(pos1 + 2 * (int)(f[1] >> 24), limit);
+            uint* e0 = (uint*)(table + codes[i]); uint* e1 = (uint*)(table + codes[i + 1]);
+            uint* e2 = (uint*)(table + codes[i + 2]); uint* e3 = (uint*)(table + codes[i + 3]);
+            int l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            int p2 = pos + (l0 + l1);
+            a0 += Code512(x + pos, e0, levels, lo, hi);
+            a1 += Code512(x + pos + l0, e1, levels, lo, hi);
+            a2 += Code512(x + p2, e2, levels, lo, hi);
+            a3 += Code512(x + p2 + l2, e3, levels, lo, hi);
+            pos = Math.Min(p2 + (l2 + l3), limit);
         }
-        if (i < n)
+        for (; i < n; i++)
         {
             uint* e = (uint*)(table + codes[i]);
-            a0 = Fma512(a0, x + pos, levels, e[0], lo);
-            a1 = Fma512(a1, x + pos + 16, levels, e[1], hi);
-            pos = Math.Min(pos + 2 * (int)(e[1] >> 24), limit);
+            a0 += Code512(x + pos, e, levels, lo, hi);
+            pos = Math.Min(pos + Length(e), limit);
         }
         var sum = (a0 + a1) + (a2 + a3);
         return (HorizontalSum(sum.GetLower() + sum.GetUpper()), pos);
+    }
+
+    /// <summary>Weights covered by a decode-table entry (seen as two uints: trits 0..15, trits 16..27 | pairs &lt;&lt; 24).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Length(uint* entry) => 2 * (int)(entry[1] >> (DecodeTable.PairsShift - 32));
+
+    // Dequantized weights of one codeword times its x window, as a 16-lane partial sum.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Code512(float* x, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi)
+    {
+        var w0 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[0]), lo).AsInt32());
+        var w1 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[1]), hi).AsInt32());
+        return Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, Vector512.Load(x) * w0);
     }
 
     // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
@@ -146,13 +164,6 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
         return s.ToScalar();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Fma512(Vector512<float> acc, float* x, Vector512<float> levels, uint trits, Vector512<uint> shifts)
-    {
-        var index = Avx512F.ShiftRightLogicalVariable(Vector512.Create(trits), shifts);
-        return Vector512.FusedMultiplyAdd(Vector512.Load(x), Avx512F.PermuteVar16x32(levels, index.AsInt32()), acc);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
@@ -160,25 +171,38 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
         var levels = Vector256.Create(l4, l4);
         var sa = Shifts256A; var sb = Shifts256B; var sd = Shifts256D;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        int pos = 0;
-        for (int i = 0; i < n; i++)
+        int pos = 0, i = 0;
+        for (; i + Unroll <= n; i += Unroll)
+        {
+            uint* e0 = (uint*)(table + codes[i]); uint* e1 = (uint*)(table + codes[i + 1]);
+            uint* e2 = (uint*)(table + codes[i + 2]); uint* e3 = (uint*)(table + codes[i + 3]);
+            int l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            int p2 = pos + (l0 + l1);
+            a0 += Code256(x + pos, e0, levels, sa, sb, sd);
+            a1 += Code256(x + pos + l0, e1, levels, sa, sb, sd);
+            a2 += Code256(x + p2, e2, levels, sa, sb, sd);
+            a3 += Code256(x + p2 + l2, e3, levels, sa, sb, sd);
+            pos = Math.Min(p2 + (l2 + l3), limit);
+        }
+        for (; i < n; i++)
         {
             uint* e = (uint*)(table + codes[i]);
-            var tLo = Vector256.Create(e[0]); var tHi = Vector256.Create(e[1]);
-            a0 = Fma256(a0, x + pos, levels, tLo, sa);
-            a1 = Fma256(a1, x + pos + 8, levels, tLo, sb);
-            a2 = Fma256(a2, x + pos + 16, levels, tHi, sa);
-            a3 = Fma256(a3, x + pos + 24, levels, tHi, sd);
-            pos = Math.Min(pos + 2 * (int)(e[1] >> 24), limit);
+            a0 += Code256(x + pos, e, levels, sa, sb, sd);
+            pos = Math.Min(pos + Length(e), limit);
         }
         return (HorizontalSum((a0 + a1) + (a2 + a3)), pos);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Fma256(Vector256<float> acc, float* x, Vector256<float> levels, Vector256<uint> trits, Vector256<uint> shifts)
+    private static Vector256<float> Code256(float* x, uint* entry, Vector256<float> levels, Vector256<uint> sa, Vector256<uint> sb, Vector256<uint> sd)
     {
-        var index = Avx2.ShiftRightLogicalVariable(trits, shifts);
-        return Fma.MultiplyAdd(Vector256.Load(x), Avx2.PermuteVar8x32(levels, index.AsInt32()), acc);
+        var tLo = Vector256.Create(entry[0]); var tHi = Vector256.Create(entry[1]);
+        var w0 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sa).AsInt32());
+        var w1 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sb).AsInt32());
+        var w2 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sa).AsInt32());
+        var w3 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32());
+        return Fma.MultiplyAdd(Vector256.Load(x + 8), w1, Vector256.Load(x) * w0)
+             + Fma.MultiplyAdd(Vector256.Load(x + 24), w3, Vector256.Load(x + 16) * w2);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
