@@ -14,8 +14,8 @@ public sealed class DecodeTable
     /// <summary>Most weights one codeword covers (14 pairs).</summary>
     public const int MaxWeights = 28;
 
-    /// <summary>Bit position of the length in pairs in an entry.</summary>
-    public const int PairsShift = 56;
+    /// <summary>Bit position of the length in weights in an entry.</summary>
+    public const int LengthShift = 56;
 
     /// <summary>[65536] entries as described above.</summary>
     public ulong[] Entries { get; }
@@ -40,7 +40,7 @@ public sealed class DecodeTable
             uint w0 = dictionary[2 * c], w1 = dictionary[2 * c + 1];
             int pairs = Pairs(w0);
             if (pairs < 1 || pairs > 14) throw new QmoeException($"qmoe.dictionary: entry {c} has length {pairs}, expected 1..14 pairs");
-            ulong entry = (ulong)pairs << PairsShift;
+            ulong entry = (ulong)(2 * pairs) << LengthShift;
             for (int k = 0; k < 2 * pairs; k++)
             {
                 int t = Trit(w0, w1, k);

@@ -100,7 +100,7 @@ public sealed class GpuCompressedMatVec : ICompressedMatVec, IDisposable
             for (int b = begin; b < end; b += warpSize)
             {
                 ulong e = b + lane < end ? table[(int)codes[b + lane]] : 0UL;
-                int length = 2 * (int)(e >> DecodeTable.PairsShift);
+                int length = (int)(e >> DecodeTable.LengthShift);
                 int inclusive = length;
                 for (int d = 1; d < warpSize; d <<= 1)
                 {

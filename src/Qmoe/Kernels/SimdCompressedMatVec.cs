@@ -108,8 +108,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
     private const int Unroll = 4;
 
     // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
-    // The position is the loop-carried dependency; it advances a whole step with two adds and a clamp, the
-    // codewords' lengths summed off that chain, and each codeword feeds its own accumulator.
+    // The x pointer is the loop-carried dependency; it advances a whole step with two adds (the codewords'
+    // lengths summed off that chain) and a never-taken clamp branch, and each codeword feeds its own accumulator.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
@@ -118,32 +118,35 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
         var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
         var lo = Shifts512Lo; var hi = Shifts512Hi;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        int pos = 0, i = 0;
-        for (; i + Unroll <= n; i += Unroll)
+        float* xp = x, xLimit = x + limit;
+        ushort* c = codes, end = codes + n;
+        for (; c + Unroll <= end; c += Unroll)
         {
-            uint* e0 = (uint*)(table + codes[i]); uint* e1 = (uint*)(table + codes[i + 1]);
-            uint* e2 = (uint*)(table + codes[i + 2]); uint* e3 = (uint*)(table + codes[i + 3]);
-            int l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
-            int p2 = pos + (l0 + l1);
-            a0 += Code512(x + pos, e0, levels, lo, hi);
-            a1 += Code512(x + pos + l0, e1, levels, lo, hi);
-            a2 += Code512(x + p2, e2, levels, lo, hi);
-            a3 += Code512(x + p2 + l2, e3, levels, lo, hi);
-            pos = Math.Min(p2 + (l2 + l3), limit);
+            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            float* x2 = xp + (l0 + l1);
+            a0 += Code512(xp, e0, levels, lo, hi);
+            a1 += Code512(xp + l0, e1, levels, lo, hi);
+            a2 += Code512(x2, e2, levels, lo, hi);
+            a3 += Code512(x2 + l2, e3, levels, lo, hi);
+            xp = x2 + (l2 + l3);
+            if (xp > xLimit) xp = xLimit;
         }
-        for (; i < n; i++)
+        for (; c < end; c++)
         {
-            uint* e = (uint*)(table + codes[i]);
-            a0 += Code512(x + pos, e, levels, lo, hi);
-            pos = Math.Min(pos + Length(e), limit);
+            uint* e = (uint*)(table + c[0]);
+            a0 += Code512(xp, e, levels, lo, hi);
+            xp += Length(e);
+            if (xp > xLimit) xp = xLimit;
         }
         var sum = (a0 + a1) + (a2 + a3);
-        return (HorizontalSum(sum.GetLower() + sum.GetUpper()), pos);
+        return (HorizontalSum(sum.GetLower() + sum.GetUpper()), (int)(xp - x));
     }
 
-    /// <summary>Weights covered by a decode-table entry (seen as two uints: trits 0..15, trits 16..27 | pairs &lt;&lt; 24).</summary>
+    /// <summary>Weights covered by a decode-table entry (seen as two uints: trits 0..15, trits 16..27 | length &lt;&lt; 24).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Length(uint* entry) => 2 * (int)(entry[1] >> (DecodeTable.PairsShift - 32));
+    private static nint Length(uint* entry) => (nint)(entry[1] >> (DecodeTable.LengthShift - 32));
 
     // Dequantized weights of one codeword times its x window, as a 16-lane partial sum.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -171,26 +174,29 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
         var levels = Vector256.Create(l4, l4);
         var sa = Shifts256A; var sb = Shifts256B; var sd = Shifts256D;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        int pos = 0, i = 0;
-        for (; i + Unroll <= n; i += Unroll)
+        float* xp = x, xLimit = x + limit;
+        ushort* c = codes, end = codes + n;
+        for (; c + Unroll <= end; c += Unroll)
         {
-            uint* e0 = (uint*)(table + codes[i]); uint* e1 = (uint*)(table + codes[i + 1]);
-            uint* e2 = (uint*)(table + codes[i + 2]); uint* e3 = (uint*)(table + codes[i + 3]);
-            int l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
-            int p2 = pos + (l0 + l1);
-            a0 += Code256(x + pos, e0, levels, sa, sb, sd);
-            a1 += Code256(x + pos + l0, e1, levels, sa, sb, sd);
-            a2 += Code256(x + p2, e2, levels, sa, sb, sd);
-            a3 += Code256(x + p2 + l2, e3, levels, sa, sb, sd);
-            pos = Math.Min(p2 + (l2 + l3), limit);
+            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            float* x2 = xp + (l0 + l1);
+            a0 += Code256(xp, e0, levels, sa, sb, sd);
+            a1 += Code256(xp + l0, e1, levels, sa, sb, sd);
+            a2 += Code256(x2, e2, levels, sa, sb, sd);
+            a3 += Code256(x2 + l2, e3, levels, sa, sb, sd);
+            xp = x2 + (l2 + l3);
+            if (xp > xLimit) xp = xLimit;
         }
-        for (; i < n; i++)
+        for (; c < end; c++)
         {
-            uint* e = (uint*)(table + codes[i]);
-            a0 += Code256(x + pos, e, levels, sa, sb, sd);
-            pos = Math.Min(pos + Length(e), limit);
+            uint* e = (uint*)(table + c[0]);
+            a0 += Code256(xp, e, levels, sa, sb, sd);
+            xp += Length(e);
+            if (xp > xLimit) xp = xLimit;
         }
-        return (HorizontalSum((a0 + a1) + (a2 + a3)), pos);
+        return (HorizontalSum((a0 + a1) + (a2 + a3)), (int)(xp - x));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -213,14 +219,14 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
         for (int i = 0; i < n; i++)
         {
             ulong e = table[codes[i]];
-            ulong trits = e & ((1UL << DecodeTable.PairsShift) - 1);
+            ulong trits = e & ((1UL << DecodeTable.LengthShift) - 1);
             for (ulong nz = (trits | trits >> 1) & 0x5555555555555555UL; nz != 0; nz &= nz - 1)
             {
                 int bit = BitOperations.TrailingZeroCount(nz);
                 if (((trits >> bit) & 3) == 1) sumMin += x[pos + bit / 2];
                 else sumMax += x[pos + bit / 2];
             }
-            pos = Math.Min(pos + 2 * (int)(e >> DecodeTable.PairsShift), limit);
+            pos = Math.Min(pos + (int)(e >> DecodeTable.LengthShift), limit);
         }
         return (min * sumMin + max * sumMax, pos);
     }
