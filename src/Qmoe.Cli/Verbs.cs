@@ -7,6 +7,8 @@ internal static class Verbs
 {
     public static IEnumerable<Command> All() => new Command[]
     {
+        InspectVerb.Create(),
+        VerifyVerb.Create(),
         BenchVerb.Create(),
     };
 }

@@ -63,6 +63,26 @@ public sealed class CodeDictionary
         return table;
     }
 
+    private byte[]? _tritCounts;
+
+    /// <summary>Per code: how many of its trits are 0, 1 and 2 ([65536, 3]).</summary>
+    internal ReadOnlySpan<byte> TritCounts => _tritCounts ??= BuildTritCounts();
+
+    private byte[] BuildTritCounts()
+    {
+        var counts = new byte[Size * 3];
+        for (int c = 0; c < Size; c++)
+        {
+            ulong pairs = (_entries[2 * c] >> 4) | (ulong)(_entries[2 * c + 1] >> 4) << 28; // 14 nibbles
+            for (int j = PairCount(c); j > 0; j--, pairs >>= 4)
+            {
+                counts[3 * c + (int)(pairs & 3)]++;
+                counts[3 * c + (int)((pairs >> 2) & 3)]++;
+            }
+        }
+        return counts;
+    }
+
     internal DictionaryTrie Trie => _trie ??= new DictionaryTrie(this);
 
     /// <summary>Packs a sequence of pair symbols (s = t0 + 3·t1, length 1–14) into the two entry words.</summary>
@@ -137,7 +157,7 @@ public sealed class CodeDictionary
     /// Wraps stored entry words ([65536, 2]) after checking every entry: length 1–14, trits ≤ 2, nibbles past the
     /// length and word1's low nibble zero. <paramref name="where"/> names the source in error messages.
     /// </summary>
-    public static CodeDictionary FromEntries(ReadOnlySpan<uint> words, string where)
+    public static CodeDictionary FromEntries(ReadOnlySpan<uint> words, string where, string? source = null)
     {
         if (words.Length != 2 * Size) throw new QmoeException($"{where}: dictionary has {words.Length / 2} entries, expected {Size}");
         for (int c = 0; c < Size; c++)
@@ -153,7 +173,55 @@ public sealed class CodeDictionary
                     throw new QmoeException($"{where}: dictionary entry {c} has an invalid pair at position {j}");
             }
         }
-        return new CodeDictionary(words.ToArray(), where);
+        return new CodeDictionary(words.ToArray(), source ?? where);
+    }
+
+    /// <summary>Wraps entry words known to be well formed (built here), without re-checking them.</summary>
+    internal static CodeDictionary FromValidEntries(uint[] words, string source) => new(words, source);
+
+    /// <summary>Pair symbol j (s = t0 + 3·t1) of entry <paramref name="code"/>.</summary>
+    public int Symbol(int code, int j) => Trit(code, 2 * j) + 3 * Trit(code, 2 * j + 1);
+
+    /// <summary>
+    /// Sort key of the first <paramref name="pairs"/> pairs of an entry (all when −1): length in the top bits, then
+    /// the symbols most significant first, so key order is breadth-first (length, then lexicographic) order.
+    /// </summary>
+    internal ulong Key(int code, int pairs = -1)
+    {
+        int n = pairs < 0 ? PairCount(code) : pairs;
+        ulong key = (ulong)n << 60;
+        for (int j = 0; j < n; j++) key |= (ulong)Symbol(code, j) << (56 - 4 * (j + 1));
+        return key;
+    }
+
+    /// <summary>True when codes are in breadth-first order and the entry set is prefix-closed (the v2 stored form).</summary>
+    public bool IsCanonical
+    {
+        get
+        {
+            var keys = new HashSet<ulong>();
+            for (int c = 0; c < Size; c++)
+            {
+                if (c > 0 && Key(c) <= Key(c - 1)) return false;
+                int n = PairCount(c);
+                if (n > 1 && !keys.Contains(Key(c, n - 1))) return false;
+                keys.Add(Key(c));
+            }
+            return true;
+        }
+    }
+
+    /// <summary>The same entries renumbered in breadth-first order (length, then lexicographic): the order v2 stores.</summary>
+    public CodeDictionary Canonical()
+    {
+        var order = Enumerable.Range(0, Size).OrderBy(c => Key(c)).ToArray();
+        var words = new uint[2 * Size];
+        for (int i = 0; i < Size; i++)
+        {
+            words[2 * i] = _entries[2 * order[i]];
+            words[2 * i + 1] = _entries[2 * order[i] + 1];
+        }
+        return new CodeDictionary(words, Source);
     }
 
     /// <summary>Byte view of the entries, as stored in <c>qmoe.dictionary</c> (little-endian U32 [65536, 2]).</summary>

@@ -76,6 +76,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     private static (Dictionary<string, TensorInfo>, Dictionary<string, string>) ParseHeader(
         string path, byte[] header, long dataLength, long dataStart)
     {
+        // JsonDocument transcodes strings lazily (InvalidOperationException later): refuse bad UTF-8 up front.
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw new QmoeException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header.AsMemory().TrimEnd((byte)' ')); }
         catch (JsonException e) { throw new QmoeException($"{path}: header is not valid JSON ({e.Message})"); }

@@ -104,3 +104,36 @@ public class CodeDictionaryTests
         Assert.Contains(expected, e.Message);
     }
 }
+
+public class DictionaryTrieMaskTests
+{
+    [Fact]
+    public void CanonicalDefaultRoundTripsThroughTheMask()
+    {
+        var canonical = CodeDictionary.Default.Canonical();
+        Assert.True(canonical.IsCanonical);
+        Assert.False(CodeDictionary.Default.IsCanonical); // best-first order
+        var mask = DictionaryTrieMask.Encode(canonical);
+        Assert.Equal(DictionaryTrieMask.Bytes, mask.Length);
+        Assert.True(DictionaryTrieMask.Decode(mask, "test").SameEntries(canonical));
+        // same entry set as the default, only renumbered
+        var a = Enumerable.Range(0, CodeDictionary.Size).Select(c => CodeDictionary.Default.Key(c)).Order();
+        var b = Enumerable.Range(0, CodeDictionary.Size).Select(c => canonical.Key(c));
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void BrokenMasksAreRefused()
+    {
+        var mask = DictionaryTrieMask.Encode(CodeDictionary.Default.Canonical());
+        var rnd = new Random(4);
+        for (int i = 0; i < 20; i++)
+        {
+            var bad = (byte[])mask.Clone();
+            int bit = rnd.Next(8 * bad.Length);
+            bad[bit >> 3] ^= (byte)(1 << (bit & 7));
+            Assert.Throws<QmoeException>(() => DictionaryTrieMask.Decode(bad, "x"));
+        }
+        Assert.Throws<QmoeException>(() => DictionaryTrieMask.Decode(mask.AsSpan(1), "x"));
+    }
+}

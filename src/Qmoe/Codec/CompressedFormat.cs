@@ -1,0 +1,41 @@
+namespace Qmoe.Codec;
+
+/// <summary>
+/// Names and versions of the compressed model directory (SPEC §5, docs/FORMAT.md). For an expert group
+/// <c>G = &lt;layer prefix&gt;.experts.&lt;kind&gt;</c> the file holds <c>G.codes</c> U16 [total codes],
+/// <c>G.expert_offsets</c> I64 [E + 1], the row index (v1: <c>G.row_offsets</c> I32 [E, rows + 1] relative to the
+/// expert; v2: none — rows end where their codes cover the width — or, optionally, <c>G.row_counts</c> U8/U16/I32
+/// [E, rows], codes per row) and <c>G.scales</c> BF16 [E, rows, 2];
+/// metadata <c>qmoe.shape.G</c> = "E,rows,cols"; one dictionary (v1: <c>qmoe.dictionary</c> U32 [65536, 2];
+/// v2: <c>qmoe.dictionary_trie</c> U8 [73730]).
+/// </summary>
+public static class CompressedFormat
+{
+    public const int Version1 = 1;
+    /// <summary>v2: no row index (boundaries implied by the codes; optional per-row counts) instead of I32 offsets, and
+    /// the dictionary stored as a trie mask (73,730 bytes) instead of entry words (524,288 bytes).</summary>
+    public const int Version2 = 2;
+    public const int LatestVersion = Version2;
+
+    public const string QuantMethod = "qmoe";
+    public const string Codebook = "dict16";
+    public const string WeightsFile = "model.safetensors";
+    public const string ConfigFile = "config.json";
+    /// <summary>v1: the dictionary as U32 [65536, 2] entry words.</summary>
+    public const string DictionaryTensor = "qmoe.dictionary";
+    /// <summary>v2: the dictionary as its breadth-first trie mask (see <see cref="DictionaryTrieMask"/>).</summary>
+    public const string DictionaryTrieTensor = "qmoe.dictionary_trie";
+    public const string FormatVersionKey = "qmoe.format_version";
+    public const string ShapeKeyPrefix = "qmoe.shape.";
+
+    public static string Group(string prefix, string kind) => $"{prefix}.experts.{kind}";
+    public static string Codes(string group) => group + ".codes";
+    public static string ExpertOffsets(string group) => group + ".expert_offsets";
+    public static string RowOffsets(string group) => group + ".row_offsets";
+    public static string RowCounts(string group) => group + ".row_counts";
+    public static string Scales(string group) => group + ".scales";
+
+    public static bool IsKnownVersion(int v) => v is Version1 or Version2;
+
+    public static string DictionaryTensorOf(int version) => version == Version1 ? DictionaryTensor : DictionaryTrieTensor;
+}

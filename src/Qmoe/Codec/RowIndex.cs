@@ -1,0 +1,118 @@
+using System.Runtime.InteropServices;
+using Qmoe.IO;
+
+namespace Qmoe.Codec;
+
+/// <summary>
+/// Where each row's codes start, per expert. v1 stores I32 offsets [E, rows + 1] relative to the expert. v2 stores
+/// either nothing — row boundaries are implied by the codes, since each row's codes cover exactly its width — or,
+/// optionally, the codes per row [E, rows] in the narrowest of U8 / U16 / I32; the reader rebuilds the offsets
+/// (4 bytes per row in memory) by a scan of the code lengths or a prefix sum of the counts.
+/// </summary>
+internal enum RowIndexKind { Offsets, Counts, Implicit }
+
+internal static class RowIndex
+{
+    /// <summary>Writes the row index of one group (per expert: offsets [rows + 1]); returns the stored dtype.</summary>
+    public static DType Write(Stream s, int[][] rowOffsets, RowIndexKind kind)
+    {
+        if (kind == RowIndexKind.Implicit) return DType.U8; // nothing stored
+        if (kind == RowIndexKind.Offsets)
+        {
+            foreach (var o in rowOffsets) s.Write(MemoryMarshal.AsBytes(o.AsSpan()));
+            return DType.I32;
+        }
+        int max = 0;
+        foreach (var o in rowOffsets)
+            for (int r = 0; r + 1 < o.Length; r++) max = Math.Max(max, o[r + 1] - o[r]);
+        DType type = max <= byte.MaxValue ? DType.U8 : max <= ushort.MaxValue ? DType.U16 : DType.I32;
+        foreach (var o in rowOffsets)
+        {
+            int rows = o.Length - 1;
+            var bytes = new byte[rows * type.Size()];
+            for (int r = 0; r < rows; r++)
+            {
+                int n = o[r + 1] - o[r];
+                switch (type)
+                {
+                    case DType.U8: bytes[r] = (byte)n; break;
+                    case DType.U16: BitConverter.TryWriteBytes(bytes.AsSpan(2 * r), (ushort)n); break;
+                    default: BitConverter.TryWriteBytes(bytes.AsSpan(4 * r), n); break;
+                }
+            }
+            s.Write(bytes);
+        }
+        return type;
+    }
+
+    /// <summary>
+    /// Rebuilds v2 offsets [E, rows + 1] from counts [E, rows] and checks that each expert's counts add up to its
+    /// code count; <paramref name="where"/> names the tensor in errors.
+    /// </summary>
+    public static int[] FromCounts(ReadOnlySpan<byte> counts, DType type, int experts, int rows, ReadOnlySpan<long> expertOffsets, string where)
+    {
+        var offsets = new int[(long)experts * (rows + 1)];
+        for (int e = 0; e < experts; e++)
+        {
+            long sum = 0, codes = expertOffsets[e + 1] - expertOffsets[e];
+            int baseIndex = e * (rows + 1);
+            for (int r = 0; r < rows; r++)
+            {
+                long i = (long)e * rows + r;
+                sum += type switch
+                {
+                    DType.U8 => counts[(int)i],
+                    DType.U16 => MemoryMarshal.Cast<byte, ushort>(counts)[(int)i],
+                    _ => MemoryMarshal.Cast<byte, int>(counts)[(int)i],
+                };
+                if (sum > codes || sum < 0) throw new QmoeException($"{where}: expert {e} row {r}: row counts exceed the expert's {codes} codes");
+                offsets[baseIndex + r + 1] = (int)sum;
+            }
+            if (sum != codes) throw new QmoeException($"{where}: expert {e}: row counts add up to {sum}, the expert has {codes} codes");
+        }
+        return offsets;
+    }
+
+    /// <summary>
+    /// Rebuilds v2 offsets [E, rows + 1] from the codes alone: row r ends with the code that brings its covered
+    /// width to ≥ cols. Also proves every row decodable; <paramref name="where"/> names the codes tensor in errors.
+    /// </summary>
+    public static int[] FromCodes(ReadOnlySpan<ushort> codes, ReadOnlySpan<long> expertOffsets, int experts, int rows, int cols,
+        CodeDictionary dict, string where)
+    {
+        var entries = dict.Entries;
+        var offsets = new int[(long)experts * (rows + 1)];
+        for (int e = 0; e < experts; e++)
+        {
+            int start = (int)expertOffsets[e], end = (int)expertOffsets[e + 1], k = start;
+            int baseIndex = e * (rows + 1);
+            for (int r = 0; r < rows; r++)
+            {
+                long covered = 0;
+                while (covered < cols)
+                {
+                    if (k == end) throw new QmoeException($"{where}: expert {e} codes end inside row {r}");
+                    covered += 2 * (entries[2 * codes[k]] & 15);
+                    k++;
+                }
+                offsets[baseIndex + r + 1] = k - start;
+            }
+            if (k != end) throw new QmoeException($"{where}: expert {e} has {end - k} codes past its last row");
+        }
+        return offsets;
+    }
+
+    /// <summary>Checks v1 offsets in place: each expert's start at 0, monotone, ending at the expert's code count.</summary>
+    public static void CheckOffsets(ReadOnlySpan<int> offsets, int experts, int rows, ReadOnlySpan<long> expertOffsets, string where)
+    {
+        for (int e = 0; e < experts; e++)
+        {
+            var o = offsets.Slice(e * (rows + 1), rows + 1);
+            long codes = expertOffsets[e + 1] - expertOffsets[e];
+            if (o[0] != 0) throw new QmoeException($"{where}: expert {e} row 0 starts at {o[0]}, not 0");
+            for (int r = 0; r < rows; r++)
+                if (o[r + 1] < o[r]) throw new QmoeException($"{where}: expert {e} row offsets decrease at row {r}");
+            if (o[rows] != codes) throw new QmoeException($"{where}: expert {e} rows end at {o[rows]}, the expert has {codes} codes");
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Qmoe.Codec;
+using Qmoe.IO;
+
+namespace Qmoe.Tests.Codec;
+
+/// <summary>The <c>inspect</c> and <c>verify</c> verbs, run as the CLI process.</summary>
+public class CliVerbTests
+{
+    private static (int Code, string Out, string Err) Cli(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Qmoe.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, stderr);
+    }
+
+    [Fact]
+    public void InspectJsonCountsEveryByte()
+    {
+        using var tmp = Paths.Temp();
+        SmallModel.Write(tmp.Path);
+        var (code, stdout, _) = Cli("inspect", tmp.Path, "--json");
+        Assert.Equal(0, code);
+        var j = JsonNode.Parse(stdout)!.AsObject();
+        foreach (var key in new[] { "expert_bits_per_param", "code_bits_per_param", "total_bits_per_param", "entropy_bits_per_param", "expert_zero_fraction", "tensors" })
+            Assert.True(j.ContainsKey(key), key);
+        long fileBytes = new FileInfo(Path.Combine(tmp.Path, "model.safetensors")).Length;
+        long expertParams = 2 * 3 * 9 * 37, plainParams = 12;
+        Assert.Equal(8.0 * fileBytes / (expertParams + plainParams), (double)j["total_bits_per_param"]!, 9);
+        using var f = SafeTensorsFile.Open(Path.Combine(tmp.Path, "model.safetensors"));
+        long expertBytes = f.Tensors.Values.Where(t => t.Name != "shared.weight").Sum(t => t.ByteLength);
+        Assert.Equal(8.0 * expertBytes / expertParams, (double)j["expert_bits_per_param"]!, 9);
+        long codes = f.Tensors.Values.Where(t => t.Name.EndsWith(".codes")).Sum(t => t.ElementCount);
+        Assert.Equal(16.0 * codes / expertParams, (double)j["code_bits_per_param"]!, 9);
+        Assert.Equal(2, j["tensors"]!.AsArray().Count);
+        Assert.InRange((double)j["expert_zero_fraction"]!, 0.75, 0.95);
+    }
+
+    [Fact]
+    public void VerifyExitsNonZeroNamingTheCorruptTensor()
+    {
+        using var tmp = Paths.Temp();
+        SmallModel.Write(tmp.Path);
+        Assert.Equal(0, Cli("verify", tmp.Path).Code);
+        string file = Path.Combine(tmp.Path, "model.safetensors");
+        long offset;
+        using (var f = SafeTensorsFile.Open(file)) offset = f.Info("a.experts.wi.codes").Offset + 1;
+        var bytes = File.ReadAllBytes(file);
+        bytes[offset] ^= 1;
+        File.WriteAllBytes(file, bytes);
+        var (code, stdout, stderr) = Cli("verify", tmp.Path, "--json");
+        Assert.Equal(1, code);
+        Assert.Equal("", stdout);
+        Assert.Contains("'a.experts.wi.codes'", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+}
