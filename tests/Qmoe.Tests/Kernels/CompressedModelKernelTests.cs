@@ -17,7 +17,7 @@ public class CompressedModelKernelTests
         using var input = SafeTensorsFile.Open(Path.Combine(Paths.TinyModel, "model.safetensors"));
         var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Paths.TinyModel, "config.json")))!;
         var trits = new Dictionary<string, TernaryMatrix>();
-        using (var writer = new CompressedModelWriter(tmp.Path, config, formatVersion: formatVersion, threads: 1))
+        using (var writer = new CompressedModelWriter(tmp.Path, config, dictionary: DictionaryChoice.Default, formatVersion: formatVersion, threads: 1))
         {
             foreach (var group in input.Names.Where(n => n.Contains(".experts.")).GroupBy(n => n[..n.IndexOf(".experts.")]))
                 foreach (var kind in new[] { "wi", "wo" })
