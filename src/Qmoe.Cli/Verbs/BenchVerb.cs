@@ -2,13 +2,14 @@ using System.CommandLine;
 
 namespace Qmoe.Cli;
 
-/// <summary>The <c>bench</c> verb: performance measurements as JSON (SPEC §7); one subcommand class per benchmark.</summary>
+/// <summary><c>bench</c>: speed measurements reported as ratios against baselines run in the same process (SPEC §7).</summary>
 internal static class BenchVerb
 {
     public static Command Create()
     {
-        var bench = new Command("bench", "performance measurements, reported as ratios against baselines measured in the same run");
+        var bench = new Command("bench", "speed measurements as ratios against baselines measured in the same run");
         bench.Subcommands.Add(BenchGptq.Create());
+        bench.Subcommands.Add(BenchMatvec.Create());
         return bench;
     }
 }

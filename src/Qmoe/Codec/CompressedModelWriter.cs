@@ -27,6 +27,14 @@ public enum DictionaryChoice
 /// temporary file (trits packed 4 per byte, plus scales), so memory holds one group at most. Complete picks the
 /// dictionary, encodes each group into a second temporary file, then streams everything into
 /// <c>model.safetensors</c> (atomically, with per-tensor XxHash64) and writes <c>config.json</c>.
+/// <code>
+/// using var w = new CompressedModelWriter(outDir, inputConfig, new JsonObject { ["method"] = "gptq", ["damp"] = 0.1 });
+/// foreach (var name in nonExpertNames)   // spans over the memory-mapped input, read at Complete
+///     w.AddTensor(new PlainTensor(name, info.DType, info.Shape, () => file.Bytes(info)));
+/// foreach (var (prefix, kind) in groups) // as each group is quantized: E matrices of trits + bf16 (min, max)
+///     w.AddExpertGroup(prefix, kind, experts);
+/// w.Complete();                          // without it, Dispose deletes the temporary files
+/// </code>
 /// </summary>
 public sealed class CompressedModelWriter : IDisposable
 {

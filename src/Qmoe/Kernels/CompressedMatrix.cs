@@ -1,0 +1,60 @@
+namespace Qmoe.Kernels;
+
+/// <summary>
+/// One dict16-coded ternary matrix W [Rows, Cols] (SPEC §5), as zero-copy views straight into the file:
+/// <see cref="Codes"/> the expert's codewords, <see cref="RowOffsets"/> [Rows + 1] (row r is
+/// Codes[RowOffsets[r] .. RowOffsets[r+1]]), <see cref="Scales"/> bf16 [Rows, 2] = (min, max) per row.
+/// Weight (r, j) is 0, min_r or max_r as its trit is 0, 1 or 2.
+/// </summary>
+public readonly ref struct CompressedMatrix
+{
+    public readonly ReadOnlySpan<ushort> Codes;
+    public readonly ReadOnlySpan<int> RowOffsets;
+    public readonly ReadOnlySpan<ushort> Scales;
+    public readonly int Rows;
+    public readonly int Cols;
+
+    public CompressedMatrix(ReadOnlySpan<ushort> codes, ReadOnlySpan<int> rowOffsets, ReadOnlySpan<ushort> scales, int rows, int cols)
+    {
+        Codes = codes; RowOffsets = rowOffsets; Scales = scales; Rows = rows; Cols = cols;
+    }
+
+    public long Weights => (long)Rows * Cols;
+
+    /// <summary>
+    /// Checks the shapes and that the row offsets are monotone and inside <see cref="Codes"/> (O(Rows), done by
+    /// every kernel call). Whether each row decodes to exactly Cols weights is checked while decoding.
+    /// </summary>
+    public void Validate()
+    {
+        if (Rows <= 0 || Cols <= 0) throw new QmoeException($"compressed matrix: bad shape [{Rows}, {Cols}]");
+        if (RowOffsets.Length != Rows + 1)
+            throw new QmoeException($"compressed matrix: row_offsets has {RowOffsets.Length} entries, expected rows + 1 = {Rows + 1}");
+        if (Scales.Length != 2 * Rows)
+            throw new QmoeException($"compressed matrix: scales has {Scales.Length} entries, expected 2 * rows = {2 * Rows}");
+        int prev = RowOffsets[0];
+        if (prev < 0) throw new QmoeException($"compressed matrix: row_offsets[0] = {prev} is negative");
+        for (int r = 1; r <= Rows; r++)
+        {
+            int o = RowOffsets[r];
+            if (o <= prev)
+                throw new QmoeException($"compressed matrix: row_offsets not increasing at row {r - 1} ({prev} -> {o}); every row holds at least one codeword");
+            prev = o;
+        }
+        if (prev > Codes.Length)
+            throw new QmoeException($"compressed matrix: row_offsets end at {prev}, beyond the {Codes.Length} codewords");
+    }
+
+    /// <summary>Checks the operand lengths of Y = W X: x [batch, Cols], y [batch, Rows], 1 ≤ batch ≤ MaxBatch.</summary>
+    internal void CheckOperands(int xLength, int yLength, int batch)
+    {
+        if (batch < 1 || batch > ICompressedMatVec.MaxBatch)
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch must be 1..{ICompressedMatVec.MaxBatch}");
+        if (xLength != batch * Cols) throw new ArgumentException($"x has {xLength} values, expected batch * cols = {batch * Cols}");
+        if (yLength != batch * Rows) throw new ArgumentException($"y has {yLength} values, expected batch * rows = {batch * Rows}");
+    }
+
+    /// <summary>The error for row <paramref name="row"/> decoding to <paramref name="weights"/> weights instead of Cols (+ padding &lt; 28).</summary>
+    internal static QmoeException RowLengthError(int row, long weights, int cols) =>
+        new($"compressed matrix: row {row} decodes to {weights} weights, expected {cols} (plus at most 27 of padding)");
+}

@@ -1,0 +1,233 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Qmoe.IO;
+
+namespace Qmoe.Kernels;
+
+/// <summary>
+/// The CPU kernel. Each codeword is one 64-bit <see cref="DecodeTable"/> lookup holding the 2-bit trits of
+/// its (up to) 28 weights. Per 16-lane window (8 with Vector256): broadcast the 32 bits holding the window's
+/// trits, shift lane i right by 2i so its trit lands in the low bits, and use that as the index of a
+/// permute of the row's level vector [0, min, max, 0] (replicated, so the next trit's bits above are
+/// ignored): that gives the dequantized weights of the window in three instructions, and an FMA with the
+/// x window at the codeword's position accumulates them. No branch depends on the data. Lanes past a
+/// codeword's 28 weights get a shift ≥ 32, i.e. index 0, level 0. x is copied into a zero-padded workspace so
+/// a codeword reaching past the row end reads zeros, and the position is clamped so a corrupt row can never
+/// read outside it. Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free per call.
+/// The scalar fallback walks the nonzero trits.
+/// </summary>
+public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBody
+{
+    /// <summary>Which instruction set the kernel uses.</summary>
+    public enum Path { Avx512, Avx2, Scalar }
+
+    private readonly ulong[] _table;
+    private readonly RowParallel _parallel;
+    private float[] _xPadded = [];   // [batch, stride], zero beyond cols
+    public Path Width { get; }
+
+    // Operands of the call in progress (pinned for its duration).
+    private ushort* _codes; private int* _rowOffsets; private ushort* _scales; private float* _x; private float* _y;
+    private int _rows, _cols, _batch, _stride;
+
+    /// <summary>The best path this machine runs: AVX-512 where Vector512 is accelerated, else AVX2, else scalar.</summary>
+    public static Path BestPath =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? Path.Avx512 :
+        Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported ? Path.Avx2 : Path.Scalar;
+
+    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, Path? path = null)
+    {
+        _table = table.Entries;
+        _parallel = parallel;
+        if (path is { } p && p < BestPath) throw new ArgumentException($"{p} is not supported on this machine", nameof(path));
+        Width = path ?? BestPath;
+    }
+
+    public void Multiply(in CompressedMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch = 1)
+    {
+        w.Validate();
+        w.CheckOperands(x.Length, y.Length, batch);
+        // Window reads reach 32 floats past a position clamped to cols + 28, plus Unroll - 1 unclamped codewords.
+        int stride = (w.Cols + Unroll * DecodeTable.MaxWeights + 32 + 15) & ~15;
+        if (_xPadded.Length < batch * stride) _xPadded = new float[ICompressedMatVec.MaxBatch * stride];
+        for (int b = 0; b < batch; b++)
+        {
+            x.Slice(b * w.Cols, w.Cols).CopyTo(_xPadded.AsSpan(b * stride));
+            _xPadded.AsSpan(b * stride + w.Cols, stride - w.Cols).Clear();
+        }
+        fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales)
+        fixed (float* xp = _xPadded) fixed (float* yp = y)
+        {
+            _codes = codes; _rowOffsets = offsets; _scales = scales; _x = xp; _y = yp;
+            _rows = w.Rows; _cols = w.Cols; _batch = batch; _stride = stride;
+            try
+            {
+                _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), this);
+            }
+            finally { _codes = null; _rowOffsets = null; _scales = null; _x = null; _y = null; }
+        }
+    }
+
+    void IRowBlockBody.Run(int start, int end)
+    {
+        fixed (ulong* table = _table)
+        {
+            int limit = _cols + DecodeTable.MaxWeights;
+            for (int r = start; r < end; r++)
+            {
+                ushort* codes = _codes + _rowOffsets[r];
+                int n = _rowOffsets[r + 1] - _rowOffsets[r];
+                float min = BFloat16.ToFloat(_scales[2 * r]), max = BFloat16.ToFloat(_scales[2 * r + 1]);
+                for (int b = 0; b < _batch; b++)
+                {
+                    float* x = _x + b * _stride;
+                    var (sum, pos) = Width switch
+                    {
+                        Path.Avx512 => Row512(table, codes, n, x, limit, min, max),
+                        Path.Avx2 => Row256(table, codes, n, x, limit, min, max),
+                        _ => RowScalar(table, codes, n, x, limit, min, max),
+                    };
+                    if (pos < _cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, _cols);
+                    _y[b * _rows + r] = sum;
+                }
+            }
+        }
+    }
+
+    // Per-lane right shifts: lane i of a window takes trit i of its 32-bit half; 32 (→ 0) past weight 27.
+    private static readonly Vector512<uint> Shifts512Lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<uint> Shifts512Hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
+    private static readonly Vector256<uint> Shifts256A = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
+    private static readonly Vector256<uint> Shifts256B = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector256<uint> Shifts256D = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
+
+    // Codewords per unrolled step. Within a step positions are not clamped (only at its end), so they can run
+    // (Unroll - 1) codewords past the clamp limit: the workspace pads for that.
+    private const int Unroll = 4;
+
+    // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
+    // The x pointer is the loop-carried dependency; it advances a whole step with two adds (the codewords'
+    // lengths summed off that chain) and a never-taken clamp branch, and each codeword feeds its own accumulator.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    {
+        // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
+        var l4 = Vector128.Create(0f, min, max, 0f);
+        var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+        var lo = Shifts512Lo; var hi = Shifts512Hi;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float* xp = x, xLimit = x + limit;
+        ushort* c = codes, end = codes + n;
+        for (; c + Unroll <= end; c += Unroll)
+        {
+            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            float* x2 = xp + (l0 + l1);
+            a0 += Code512(xp, e0, levels, lo, hi);
+            a1 += Code512(xp + l0, e1, levels, lo, hi);
+            a2 += Code512(x2, e2, levels, lo, hi);
+            a3 += Code512(x2 + l2, e3, levels, lo, hi);
+            xp = x2 + (l2 + l3);
+            if (xp > xLimit) xp = xLimit;
+        }
+        for (; c < end; c++)
+        {
+            uint* e = (uint*)(table + c[0]);
+            a0 += Code512(xp, e, levels, lo, hi);
+            xp += Length(e);
+            if (xp > xLimit) xp = xLimit;
+        }
+        var sum = (a0 + a1) + (a2 + a3);
+        return (HorizontalSum(sum.GetLower() + sum.GetUpper()), (int)(xp - x));
+    }
+
+    /// <summary>Weights covered by a decode-table entry (seen as two uints: trits 0..15, trits 16..27 | length &lt;&lt; 24).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nint Length(uint* entry) => (nint)(entry[1] >> (DecodeTable.LengthShift - 32));
+
+    // Dequantized weights of one codeword times its x window, as a 16-lane partial sum.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Code512(float* x, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi)
+    {
+        var w0 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[0]), lo).AsInt32());
+        var w1 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[1]), hi).AsInt32());
+        return Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, Vector512.Load(x) * w0);
+    }
+
+    // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HorizontalSum(Vector256<float> v)
+    {
+        var s = v.GetLower() + v.GetUpper();
+        s += Sse.MoveHighToLow(s, s);
+        s += Sse.Shuffle(s, s, 0b01);
+        return s.ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    {
+        var l4 = Vector128.Create(0f, min, max, 0f);
+        var levels = Vector256.Create(l4, l4);
+        var sa = Shifts256A; var sb = Shifts256B; var sd = Shifts256D;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float* xp = x, xLimit = x + limit;
+        ushort* c = codes, end = codes + n;
+        for (; c + Unroll <= end; c += Unroll)
+        {
+            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            float* x2 = xp + (l0 + l1);
+            a0 += Code256(xp, e0, levels, sa, sb, sd);
+            a1 += Code256(xp + l0, e1, levels, sa, sb, sd);
+            a2 += Code256(x2, e2, levels, sa, sb, sd);
+            a3 += Code256(x2 + l2, e3, levels, sa, sb, sd);
+            xp = x2 + (l2 + l3);
+            if (xp > xLimit) xp = xLimit;
+        }
+        for (; c < end; c++)
+        {
+            uint* e = (uint*)(table + c[0]);
+            a0 += Code256(xp, e, levels, sa, sb, sd);
+            xp += Length(e);
+            if (xp > xLimit) xp = xLimit;
+        }
+        return (HorizontalSum((a0 + a1) + (a2 + a3)), (int)(xp - x));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Code256(float* x, uint* entry, Vector256<float> levels, Vector256<uint> sa, Vector256<uint> sb, Vector256<uint> sd)
+    {
+        var tLo = Vector256.Create(entry[0]); var tHi = Vector256.Create(entry[1]);
+        var w0 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sa).AsInt32());
+        var w1 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sb).AsInt32());
+        var w2 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sa).AsInt32());
+        var w3 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32());
+        return Fma.MultiplyAdd(Vector256.Load(x + 8), w1, Vector256.Load(x) * w0)
+             + Fma.MultiplyAdd(Vector256.Load(x + 24), w3, Vector256.Load(x + 16) * w2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (float, int) RowScalar(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    {
+        float sumMin = 0, sumMax = 0;
+        int pos = 0;
+        for (int i = 0; i < n; i++)
+        {
+            ulong e = table[codes[i]];
+            ulong trits = e & ((1UL << DecodeTable.LengthShift) - 1);
+            for (ulong nz = (trits | trits >> 1) & 0x5555555555555555UL; nz != 0; nz &= nz - 1)
+            {
+                int bit = BitOperations.TrailingZeroCount(nz);
+                if (((trits >> bit) & 3) == 1) sumMin += x[pos + bit / 2];
+                else sumMax += x[pos + bit / 2];
+            }
+            pos = Math.Min(pos + (int)(e >> DecodeTable.LengthShift), limit);
+        }
+        return (min * sumMin + max * sumMax, pos);
+    }
+}

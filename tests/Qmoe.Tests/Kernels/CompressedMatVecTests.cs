@@ -1,0 +1,208 @@
+using Qmoe.IO;
+using Qmoe.Kernels;
+
+namespace Qmoe.Tests.Kernels;
+
+public class CompressedMatVecTests
+{
+    private static readonly TestDict16 Dict = TestDict16.Default;
+    private static readonly DecodeTable Table = DecodeTable.FromDictionary(Dict.Dictionary);
+    private static readonly ScalarCompressedMatVec Reference = new(Dict.Dictionary);
+
+    /// <summary>Every CPU kernel variant this machine can run: each vector width on one thread, the best on two.</summary>
+    public static IEnumerable<(SimdCompressedMatVec.Path, int)> Variants()
+    {
+        var best = SimdCompressedMatVec.BestPath;
+        yield return (best, 2);
+        foreach (var p in Enum.GetValues<SimdCompressedMatVec.Path>())
+            if (p >= best) yield return (p, 1);
+    }
+
+    internal sealed record Case(int Rows, int Cols, byte[] Trits, ushort[] Codes, int[] RowOffsets, ushort[] Scales)
+    {
+        public CompressedMatrix Matrix => new(Codes, RowOffsets, Scales, Rows, Cols);
+    }
+
+    internal static Case Make(Random rnd, int rows, int cols, byte[] trits, bool padTail = false)
+    {
+        var (codes, offsets) = Dict.Encode(trits, rows, cols, padTail ? rnd : null);
+        return new Case(rows, cols, trits, codes, offsets, TestDict16.RandomScales(rnd, rows));
+    }
+
+    internal static float[] RandomVector(Random rnd, int n)
+    {
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)(rnd.NextDouble() * 2 - 1);
+        return x;
+    }
+
+    /// <summary>‖y − ref‖∞ / ‖ref‖∞ ≤ 1e-5 (all-zero ref: y must be zero).</summary>
+    internal static void AssertClose(float[] reference, float[] y)
+    {
+        double maxRef = 0, maxErr = 0;
+        for (int i = 0; i < y.Length; i++)
+        {
+            maxRef = Math.Max(maxRef, Math.Abs(reference[i]));
+            maxErr = Math.Max(maxErr, Math.Abs(reference[i] - (double)y[i]));
+        }
+        Assert.True(maxErr <= 1e-5 * maxRef, $"relative error {maxErr / maxRef:E2} (max |ref| {maxRef})");
+    }
+
+    /// <summary>Reference vs dense: y = W x with W dequantized from the trits, in double.</summary>
+    private static float[] Dense(Case c, float[] x, int batch)
+    {
+        var y = new float[batch * c.Rows];
+        for (int b = 0; b < batch; b++)
+            for (int r = 0; r < c.Rows; r++)
+            {
+                double s = 0;
+                for (int j = 0; j < c.Cols; j++)
+                {
+                    int t = c.Trits[r * c.Cols + j];
+                    if (t != 0) s += BFloat16.ToFloat(c.Scales[2 * r + t - 1]) * (double)x[b * c.Cols + j];
+                }
+                y[b * c.Rows + r] = (float)s;
+            }
+        return y;
+    }
+
+    private static void CheckAll(Case c, Random rnd, int batch)
+    {
+        var x = RandomVector(rnd, batch * c.Cols);
+        var yRef = new float[batch * c.Rows];
+        Reference.Multiply(c.Matrix, x, yRef, batch);
+        AssertClose(Dense(c, x, batch), yRef);
+        foreach (var (path, threads) in Variants())
+        {
+            using var parallel = new RowParallel(threads);
+            var kernel = new SimdCompressedMatVec(Table, parallel, path);
+            var y = new float[batch * c.Rows];
+            kernel.Multiply(c.Matrix, x, y, batch);
+            AssertClose(yRef, y);
+            kernel.Multiply(c.Matrix, x, y, batch); // workspace reuse
+            AssertClose(yRef, y);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1, 2)]
+    [InlineData(1, 29)]
+    [InlineData(3, 7)]
+    [InlineData(17, 33)]
+    [InlineData(64, 128)]
+    [InlineData(33, 301)]
+    [InlineData(200, 57)]
+    [InlineData(5, 1001)]
+    public void RandomMatricesMatchTheReference(int rows, int cols)
+    {
+        var rnd = new Random(rows * 1000 + cols);
+        var trits = TestDict16.RandomTrits(rnd, rows, cols, 0.885, 0.5, 0.95, 1.0, 0.0);
+        CheckAll(Make(rnd, rows, cols, trits), rnd, 1);
+        CheckAll(Make(rnd, rows, cols, trits, padTail: true), rnd, rows % 2 == 0 ? 8 : 3);
+    }
+
+    [Fact]
+    public void AllZeroAndMaximallyDenseRows()
+    {
+        var rnd = new Random(7);
+        int rows = 6, cols = 95;
+        var trits = new byte[rows * cols];
+        for (int j = 0; j < cols; j++)
+        {
+            trits[1 * cols + j] = 1;                       // all min
+            trits[2 * cols + j] = 2;                       // all max
+            trits[3 * cols + j] = (byte)(1 + rnd.Next(2)); // no zero at all
+            trits[5 * cols + j] = (byte)(1 + j % 2);
+        }
+        CheckAll(Make(rnd, rows, cols, trits), rnd, 1);
+        CheckAll(Make(rnd, rows, cols, trits, padTail: true), rnd, 2);
+    }
+
+    [Fact]
+    public void RealExpertsTernarizedMatchTheReference()
+    {
+        using var model = SafeTensorsFile.Open(Path.Combine(Paths.TinyModel, "model.safetensors"));
+        var rnd = new Random(3);
+        foreach (var name in new[] { "encoder.block.1.layer.1.mlp.experts.expert_0.wi.weight", "decoder.block.1.layer.2.mlp.experts.expert_5.wo.weight" })
+        {
+            var info = model.Tensors[name];
+            int rows = (int)info.Shape[0], cols = (int)info.Shape[1];
+            var (trits, scales) = ThresholdTernary.Ternarize(model.ReadFloat32(name), rows, cols, 0.85);
+            var (codes, offsets) = Dict.Encode(trits, rows, cols);
+            CheckAll(new Case(rows, cols, trits, codes, offsets, scales), rnd, 1);
+        }
+    }
+
+    [Fact]
+    public void CodecDefaultDictionaryOnEveryTinyExpert()
+    {
+        // The codec's default dictionary and encoder, on every expert matrix of the embedded model.
+        var dict = Qmoe.Codec.CodeDictionary.Default;
+        var reference = new ScalarCompressedMatVec(dict.Entries);
+        var table = DecodeTable.FromDictionary(dict.Entries);
+        using var model = SafeTensorsFile.Open(Path.Combine(Paths.TinyModel, "model.safetensors"));
+        using var parallel = new RowParallel(2);
+        var kernel = new SimdCompressedMatVec(table, parallel);
+        var rnd = new Random(11);
+        int matrices = 0;
+        foreach (var name in model.Names.Where(n => n.Contains(".experts.")))
+        {
+            var info = model.Tensors[name];
+            int rows = (int)info.Shape[0], cols = (int)info.Shape[1];
+            var (trits, scales) = ThresholdTernary.Ternarize(model.ReadFloat32(name), rows, cols, 0.85);
+            var m = Qmoe.Codec.TernaryEncoder.Encode(trits, rows, cols, dict, threads: 1);
+            var c = new Case(rows, cols, trits, m.Codes, m.RowOffsets, scales);
+            int batch = 1 + matrices % 4;
+            var x = RandomVector(rnd, batch * cols);
+            var yRef = new float[batch * rows];
+            reference.Multiply(c.Matrix, x, yRef, batch);
+            AssertClose(Dense(c, x, batch), yRef);
+            var y = new float[batch * rows];
+            kernel.Multiply(c.Matrix, x, y, batch);
+            AssertClose(yRef, y);
+            matrices++;
+        }
+        Assert.Equal(32, matrices);
+    }
+
+    [Fact]
+    public void MalformedMatricesAreRefused()
+    {
+        var rnd = new Random(5);
+        var c = Make(rnd, 4, 40, TestDict16.RandomTrits(rnd, 4, 40, 0.885));
+        var x = new float[40]; var y = new float[4];
+        using var parallel = new RowParallel(2);
+        ICompressedMatVec[] kernels = [Reference, new SimdCompressedMatVec(Table, parallel)];
+        foreach (var k in kernels)
+        {
+            // A row missing its last codeword, then one with an extra codeword.
+            var shortRow = c with { Codes = c.Codes.Where((_, i) => i != c.RowOffsets[2] - 1).ToArray(), RowOffsets = c.RowOffsets.Select((o, r) => r >= 2 ? o - 1 : o).ToArray() };
+            var e = Assert.Throws<QmoeException>(() => k.Multiply(shortRow.Matrix, x, y));
+            Assert.Contains("row 1", e.Message);
+            var zeros = Enumerable.Repeat(Dict.Encode(new byte[28], 1, 28).Codes[0], 1).ToArray(); // 28 zero weights
+            var longRow = c with { Codes = [.. c.Codes[..c.RowOffsets[3]], .. zeros, .. c.Codes[c.RowOffsets[3]..]], RowOffsets = c.RowOffsets.Select((o, r) => r >= 3 ? o + 1 : o).ToArray() };
+            e = Assert.Throws<QmoeException>(() => k.Multiply(longRow.Matrix, x, y));
+            Assert.Contains("row 2", e.Message);
+            var badOffsets = c with { RowOffsets = [0, 5, 3, 9, c.Codes.Length] };
+            Assert.Throws<QmoeException>(() => k.Multiply(badOffsets.Matrix, x, y));
+            var pastEnd = c with { RowOffsets = [0, 1, 2, 3, c.Codes.Length + 1] };
+            Assert.Throws<QmoeException>(() => k.Multiply(pastEnd.Matrix, x, y));
+            // A garbage stream: long zero runs make every row overshoot; must be refused, not read out of bounds.
+            var overshoot = c with { Codes = Enumerable.Repeat(zeros[0], c.Codes.Length).ToArray() };
+            Assert.Throws<QmoeException>(() => k.Multiply(overshoot.Matrix, x, y));
+        }
+    }
+
+    [Fact]
+    public void BadDictionariesAreRefused()
+    {
+        var d = (uint[])Dict.Dictionary.Clone();
+        d[2 * 77] &= ~15u; // length 0
+        Assert.Throws<QmoeException>(() => DecodeTable.FromDictionary(d));
+        d = (uint[])Dict.Dictionary.Clone();
+        d[2 * 77] |= 3u << 4; // trit value 3
+        Assert.Throws<QmoeException>(() => DecodeTable.FromDictionary(d));
+        Assert.Throws<QmoeException>(() => DecodeTable.FromDictionary(d.AsSpan(0, 100)));
+    }
+}

@@ -1,0 +1,73 @@
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using Qmoe.Kernels;
+
+namespace Qmoe.Tests.Kernels;
+
+/// <summary>The ILGPU kernel on ILGPU's CPU accelerator (warps of 32 emulated, so small shapes), and compiled to PTX.</summary>
+public sealed class GpuCompressedMatVecTests : IDisposable
+{
+    private static readonly TestDict16 Dict = TestDict16.Default;
+    // Warps of 32 as on CUDA, one emulated multiprocessor of GpuCompressedMatVec.WarpsPerGroup warps (few OS threads).
+    private readonly Context _context = Context.Create(b => b.CPU(new CPUDevice(32, GpuCompressedMatVec.WarpsPerGroup, 1)));
+    private readonly Accelerator _accelerator;
+    private readonly GpuCompressedMatVec _gpu;
+    private readonly ScalarCompressedMatVec _reference = new(Dict.Dictionary);
+
+    public GpuCompressedMatVecTests()
+    {
+        _accelerator = _context.CreateCPUAccelerator(0);
+        _gpu = new GpuCompressedMatVec(_accelerator, DecodeTable.FromDictionary(Dict.Dictionary));
+    }
+
+    public void Dispose() { _gpu.Dispose(); _accelerator.Dispose(); _context.Dispose(); }
+
+    [Fact]
+    public void MatchesTheReferenceOnTheCpuAccelerator()
+    {
+        Assert.Equal(32, _accelerator.WarpSize);
+        var rnd = new Random(21);
+        foreach (var (rows, cols, batch, pad) in new[] { (1, 1, 1, false), (3, 7, 2, true), (17, 33, 1, false), (40, 301, 1, true), (5, 1200, 1, false) })
+        {
+            var trits = TestDict16.RandomTrits(rnd, rows, cols, 0.885, 0.0, 1.0, 0.6);
+            {
+                var c = CompressedMatVecTests.Make(rnd, rows, cols, trits, pad);
+                var x = CompressedMatVecTests.RandomVector(rnd, batch * cols);
+                var yRef = new float[batch * rows];
+                _reference.Multiply(c.Matrix, x, yRef, batch);
+                var y = new float[batch * rows];
+                _gpu.Multiply(c.Matrix, x, y, batch);
+                CompressedMatVecTests.AssertClose(yRef, y);
+            }
+        }
+    }
+
+    [Fact]
+    public void RefusesARowThatDoesNotDecodeToCols()
+    {
+        var rnd = new Random(4);
+        var c = CompressedMatVecTests.Make(rnd, 3, 60, TestDict16.RandomTrits(rnd, 3, 60, 0.885));
+        var shortRow = c with { Codes = c.Codes[1..], RowOffsets = [0, c.RowOffsets[1] - 1, c.RowOffsets[2] - 1, c.RowOffsets[3] - 1] };
+        var e = Assert.Throws<QmoeException>(() => _gpu.Multiply(shortRow.Matrix, new float[60], new float[3]));
+        Assert.Contains("row 0", e.Message);
+    }
+
+    [Fact]
+    public void CompilesToPtxWithoutADevice()
+    {
+        using var context = Context.Create(b => b.Default());
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80), CudaArchitecture.SM_80, CudaInstructionSet.ISA_70, null);
+        var method = typeof(GpuCompressedMatVec).GetMethod(nameof(GpuCompressedMatVec.Kernel), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
+        var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default);
+        string ptx = kernel.PTXAssembly;
+        Assert.Contains(".target sm_80", ptx);
+        Assert.Contains(".entry", ptx);
+        Assert.Contains("shfl.sync", ptx);  // warp prefix sum and reduction
+        Assert.Contains(".shared", ptx);    // x staged in shared memory
+        Assert.Contains("bar.sync", ptx);
+    }
+}
