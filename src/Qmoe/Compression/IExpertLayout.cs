@@ -23,5 +23,5 @@ public interface IExpertLayout
     /// <summary>Input rows [n, cols of the stage's matrices] of stage ≥ 1, from x [n, Dim] and this expert's quantized earlier matrices.</summary>
     float[] StageInput(int stage, float[] x, int n, Func<string, Matrix> quantized);
     /// <summary>Experts running on the given matrices (expert, kind) → W.</summary>
-    IExperts CreateExperts(int count, Func<int, string, Matrix> weights);
+    IExperts CreateExperts(int count, Func<int, string, IWeightMatrix> weights);
 }

@@ -28,7 +28,7 @@ public sealed class SwitchExpertLayout(int dModel, int dFf) : IExpertLayout
         return h;
     }
 
-    public IExperts CreateExperts(int count, Func<int, string, Matrix> weights) =>
+    public IExperts CreateExperts(int count, Func<int, string, IWeightMatrix> weights) =>
         new ReluExperts(Enumerable.Range(0, count).Select(e => weights(e, "wi")).ToArray(),
                         Enumerable.Range(0, count).Select(e => weights(e, "wo")).ToArray());
 }

@@ -1,10 +1,15 @@
+using Qmoe.Codec;
+using Qmoe.Compression;
 using Qmoe.Models;
 using Qmoe.Models.Switch;
 using Qmoe.Text;
 
 namespace Qmoe.Runtime;
 
-/// <summary>Opens a model directory (Hugging Face checkpoint or compressed) as the right family from its config.json.</summary>
+/// <summary>
+/// Opens a model directory as the right family from its config.json: a Hugging Face checkpoint, or a compressed
+/// directory whose experts run from their codes through the fused kernels (nothing is decompressed at load).
+/// </summary>
 public static class ModelLoader
 {
     public static IRunnableModel Open(string dir)
@@ -16,7 +21,16 @@ public static class ModelLoader
             case "switch_transformers":
                 var cfg = SwitchConfig.From(config);
                 var tokenizer = LoadTokenizer(dir, cfg.VocabSize);
-                return new SwitchRunnable(SwitchModel.Load(dir), tokenizer);
+                if (!CompressedModel.IsCompressed(dir)) return new SwitchRunnable(SwitchModel.Load(dir), tokenizer);
+                var experts = new CompressedExperts(dir);
+                try
+                {
+                    var layout = new SwitchExpertLayout(cfg.DModel, cfg.DFf);
+                    var model = SwitchModel.Load(dir, block =>
+                        layout.CreateExperts(cfg.NumExperts, (e, kind) => experts.Weight(block.MlpPrefix, kind, e)));
+                    return new SwitchRunnable(model, tokenizer, experts);
+                }
+                catch { experts.Dispose(); throw; }
             default:
                 throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' is not supported (switch_transformers)");
         }

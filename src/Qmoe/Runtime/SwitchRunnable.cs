@@ -3,8 +3,8 @@ using Qmoe.Text;
 
 namespace Qmoe.Runtime;
 
-/// <summary>A Switch model with its tokenizer, behind <see cref="IRunnableModel"/>.</summary>
-public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer) : IRunnableModel
+/// <summary>A Switch model with its tokenizer (and, when compressed, the expert store it runs from), behind <see cref="IRunnableModel"/>.</summary>
+public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer, IDisposable? experts = null) : IRunnableModel
 {
     public SwitchModel Model { get; } = model;
     public string Family => "switch_transformers";
@@ -13,5 +13,10 @@ public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer) : I
     public bool UseCapacity { get => Model.UseCapacity; set => Model.UseCapacity = value; }
     public EvalResult Evaluate(EvalSet set) => SwitchEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens) => SwitchGenerator.Greedy(Model, inputIds, maxNewTokens);
-    public void Dispose() => Model.Dispose();
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        experts?.Dispose();
+    }
 }

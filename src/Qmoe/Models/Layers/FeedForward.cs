@@ -6,10 +6,11 @@ namespace Qmoe.Models.Layers;
 public static class FeedForward
 {
     /// <summary>T5/Switch: y = wo · relu(wi · x); x, y: [n, wo.Rows].</summary>
-    public static void Relu(ReadOnlySpan<float> x, int n, Matrix wi, Matrix wo, Span<float> y)
+    public static void Relu(ReadOnlySpan<float> x, int n, IWeightMatrix wi, IWeightMatrix wo, Span<float> y)
     {
-        var h = Linear.Forward(x, n, wi);
+        var h = new float[n * wi.Rows];
+        wi.Multiply(x, n, h);
         TensorPrimitives.Max(h, 0f, h);
-        Linear.Forward(h, n, wo, y);
+        wo.Multiply(h, n, y);
     }
 }

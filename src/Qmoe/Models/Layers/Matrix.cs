@@ -8,7 +8,7 @@ namespace Qmoe.Models.Layers;
 /// into a memory-mapped safetensors file (which must outlive the matrix). bf16 weights stay bf16 in memory
 /// and are widened on the fly by the kernels.
 /// </summary>
-public sealed unsafe class Matrix
+public sealed unsafe class Matrix : IWeightMatrix
 {
     private readonly float[]? _owned;
     private readonly void* _ptr;
@@ -42,6 +42,8 @@ public sealed unsafe class Matrix
     }
 
     public bool IsBf16 => DType == DType.BF16;
+
+    public void Multiply(ReadOnlySpan<float> x, int n, Span<float> y) => Linear.Forward(x, n, this, y);
 
     /// <summary>All weights as f32 (only for f32 matrices).</summary>
     public ReadOnlySpan<float> F32 => DType == DType.F32

@@ -1,0 +1,109 @@
+using System.Text.Json.Nodes;
+using Qmoe.Tests.Cli;
+
+namespace Qmoe.Tests.Runtime;
+
+/// <summary>
+/// The compressed model runs straight from its codes: same CE and generations as the dense fake-quant checkpoint
+/// holding the same quantized weights; corrupt models are refused naming the tensor or field.
+/// </summary>
+public class CompressedInferenceTests : IClassFixture<CompressedInferenceTests.Models>
+{
+    /// <summary>Compressed and fake-quant outputs of one ternary GPTQ run on the tiny model (built once per class).</summary>
+    public sealed class Models : IDisposable
+    {
+        public Paths.TempDir Tmp { get; } = Paths.Temp();
+        public string Compressed => Tmp.File("compressed");
+        public string FakeQuant => Tmp.File("fake-quant");
+
+        public Models()
+        {
+            foreach (var (dir, extra) in new[] { (Compressed, Array.Empty<string>()), (FakeQuant, new[] { "--fake-quant" }) })
+            {
+                var r = CliProcess.Run(["compress", "--model", Paths.TinyModel, "--out", dir, "--calib-text", Paths.CalibrationText, "--samples", "32", .. extra]);
+                Assert.True(r.ExitCode == 0, r.Stderr);
+            }
+        }
+
+        public void Dispose() => Tmp.Dispose();
+    }
+
+    private readonly Models _m;
+    public CompressedInferenceTests(Models m) { _m = m; }
+
+    [Theory]
+    [InlineData("validation")]
+    [InlineData("ood_man")]
+    public void CompressedEvalEqualsFakeQuant(string split)
+    {
+        double Ce(string model)
+        {
+            var r = CliProcess.Run("eval", "--model", model, "--data", Paths.EvalSets, "--split", split, "--json");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            return (double)r.Json["mean_ce"]!;
+        }
+        double c = Ce(_m.Compressed), f = Ce(_m.FakeQuant), dense = Ce(Paths.TinyModel);
+        Assert.True(Math.Abs(c - f) <= 1e-4, $"compressed {c} vs fake-quant {f}");
+        Assert.NotEqual(dense, f); // the experts really were replaced
+    }
+
+    [Fact]
+    public void GreedyGenerationsAreIdentical()
+    {
+        foreach (var prompt in new[] { "The LORD is my shepherd; I shall not <extra_id_0>.", "In the beginning <extra_id_0> the heaven and the earth." })
+        {
+            JsonArray Ids(string model)
+            {
+                var r = CliProcess.Run("generate", "--model", model, "--prompt", prompt, "--json");
+                Assert.True(r.ExitCode == 0, r.Stderr);
+                return r.Json["output_ids"]!.AsArray();
+            }
+            Assert.Equal(Ids(_m.FakeQuant).ToJsonString(), Ids(_m.Compressed).ToJsonString());
+        }
+    }
+
+    private Paths.TempDir CopyCompressed()
+    {
+        var tmp = Paths.Temp();
+        foreach (var f in Directory.GetFiles(_m.Compressed)) File.Copy(f, Path.Combine(tmp.Path, Path.GetFileName(f)));
+        return tmp;
+    }
+
+    [Fact]
+    public void FlippedCodeByteIsRefusedNamingTheTensor()
+    {
+        using var tmp = CopyCompressed();
+        var path = Path.Combine(tmp.Path, "model.safetensors");
+        using (var f = Qmoe.IO.SafeTensorsFile.Open(path))
+        {
+            var t = f.Info("encoder.block.1.layer.1.mlp.experts.wi.codes");
+            var bytes = File.ReadAllBytes(path);
+            f.Dispose();
+            bytes[t.Offset + t.ByteLength / 2] ^= 0x10;
+            File.WriteAllBytes(path, bytes);
+        }
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "experts.wi.codes");
+        CliProcess.AssertRefused(CliProcess.Run("verify", tmp.Path), "experts.wi.codes");
+    }
+
+    [Fact]
+    public void TruncatedFileIsRefused()
+    {
+        using var tmp = CopyCompressed();
+        var path = Path.Combine(tmp.Path, "model.safetensors");
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length - 4096)]);
+        CliProcess.AssertRefused(CliProcess.Run("eval", "--model", tmp.Path, "--data", Paths.EvalSets, "--split", "validation"), "tensor '");
+    }
+
+    [Fact]
+    public void UnknownFormatVersionIsRefused()
+    {
+        using var tmp = CopyCompressed();
+        var cfgPath = Path.Combine(tmp.Path, "config.json");
+        var cfg = JsonNode.Parse(File.ReadAllText(cfgPath))!;
+        cfg["quantization_config"]!["format_version"] = 99;
+        File.WriteAllText(cfgPath, cfg.ToJsonString());
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "format_version");
+    }
+}
