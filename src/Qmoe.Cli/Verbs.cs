@@ -7,6 +7,7 @@ internal static class Verbs
 {
     public static IEnumerable<Command> All() => new Command[]
     {
+        DemoVerb.Create(),
         EvalVerb.Create(),
         GenerateVerb.Create(),
         CompressVerb.Create(),

@@ -13,6 +13,7 @@ public interface IRunnableModel : IDisposable
     bool UseCapacity { get; set; }
     /// <summary>Mean CE on a split (span corruption for encoder-decoders, next-token for decoder-only).</summary>
     EvalResult Evaluate(EvalSet set);
-    /// <summary>Greedy decoding; returns the generated ids (Switch: starting with decoder_start).</summary>
-    int[] Generate(int[] inputIds, int maxNewTokens);
+    /// <summary>Greedy decoding; returns the generated ids (Switch: starting with decoder_start). Without
+    /// <paramref name="stopAtEos"/> it always decodes <paramref name="maxNewTokens"/> tokens (benchmarks).</summary>
+    int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true);
 }

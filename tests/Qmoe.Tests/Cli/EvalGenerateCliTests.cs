@@ -111,3 +111,28 @@ public class EvalGenerateCliTests
         return tmp;
     }
 }
+
+public class DemoCliTests
+{
+    [Fact]
+    public void DemoCompressesComparesAndWritesReportAndPlot()
+    {
+        using var tmp = Paths.Temp();
+        var r = CliProcess.Run("demo", "--out", tmp.Path, "--samples", "32", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var j = r.Json;
+        var dense = j["dense"]!;
+        var comp = j["compressed_model"]!;
+        Assert.True((double)comp["expert_bits_per_param"]! < 2.5, $"expert bits {comp["expert_bits_per_param"]}");
+        Assert.True((long)comp["bytes"]! < (long)dense["bytes"]!);
+        foreach (var split in new[] { "validation_ce", "ood_man_ce" })
+        {
+            double d = (double)dense[split]!, c = (double)comp[split]!;
+            Assert.InRange(c - d, -0.05, 0.05); // ternary GPTQ on the tiny model costs well under 0.05 nats
+        }
+        Assert.True(File.Exists(Path.Combine(tmp.Path, "demo-report.json")));
+        var png = File.ReadAllBytes(Path.Combine(tmp.Path, "demo-plot.png"));
+        Assert.True(png.Length > 10_000 && png[1] == (byte)'P' && png[2] == (byte)'N' && png[3] == (byte)'G');
+        Assert.Contains("compressed:", r.Stderr);
+    }
+}

@@ -5,9 +5,10 @@ public static class SwitchGenerator
 {
     /// <summary>
     /// Returns the decoder ids, starting with decoder_start_token_id, up to and including eos or
-    /// <paramref name="maxNewTokens"/> new tokens (HF <c>generate</c> with greedy search).
+    /// <paramref name="maxNewTokens"/> new tokens (HF <c>generate</c> with greedy search). Benchmarks pass
+    /// <paramref name="stopAtEos"/> = false to always decode <paramref name="maxNewTokens"/> tokens.
     /// </summary>
-    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens)
+    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true)
     {
         var cfg = model.Config;
         var enc = model.Encode(new[] { inputIds });
@@ -19,7 +20,7 @@ public static class SwitchGenerator
             var logits = model.Logits(h, 1);
             int next = ArgMax(logits);
             output.Add(next);
-            if (next == cfg.EosTokenId) break;
+            if (stopAtEos && next == cfg.EosTokenId) break;
         }
         return output.ToArray();
     }
