@@ -191,6 +191,19 @@ public sealed class CompressedModel : IDisposable
         if (codes.Shape.Length != 1) throw new QmoeException($"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}' has shape {codes.ShapeText}, expected one dimension");
         if (codes.ByteLength > int.MaxValue) throw new QmoeException($"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}' is larger than 2 GiB (shard the group)");
         var expertOffsetsT = Tensor(CompressedFormat.ExpertOffsets(name), DType.I64, experts + 1L);
+        var eo = MemoryMarshal.Cast<byte, long>(store.FileOf(expertOffsetsT.Name).Bytes(expertOffsetsT));
+        string eoWhere = $"{store.FileOf(expertOffsetsT.Name).Path}: tensor '{expertOffsetsT.Name}'";
+        if (eo[0] != 0) throw new QmoeException($"{eoWhere}: first offset {eo[0]}, not 0");
+        for (int e = 0; e < experts; e++)
+        {
+            long n = eo[e + 1] - eo[e];
+            // A row needs at least one code and at most one per pair.
+            if (n < rows || n > (long)rows * TernaryEncoder.MaxCodesPerRow(cols))
+                throw new QmoeException($"{eoWhere}: expert {e} has {n} codes, impossible for {rows} rows of {cols}");
+        }
+        if (eo[experts] != codes.Shape[0]) throw new QmoeException($"{eoWhere}: offsets end at {eo[experts]}, codes has {codes.Shape[0]}");
+
+        // Scales only now: E·rows is bounded by the code count, so the sizes below cannot overflow.
         TensorInfo scales;
         TensorInfo? scaleTable = null;
         ushort[]? scaleValues = null;
@@ -204,18 +217,6 @@ public sealed class CompressedModel : IDisposable
             scaleValues = ScaleCoding.Decode(MemoryMarshal.Cast<byte, ushort>(store.FileOf(scaleTable.Name).Bytes(scaleTable)),
                 store.FileOf(scales.Name).Bytes(scales), 2L * experts * rows, $"{store.FileOf(scales.Name).Path}: tensor '{scales.Name}'");
         }
-
-        var eo = MemoryMarshal.Cast<byte, long>(store.FileOf(expertOffsetsT.Name).Bytes(expertOffsetsT));
-        string eoWhere = $"{store.FileOf(expertOffsetsT.Name).Path}: tensor '{expertOffsetsT.Name}'";
-        if (eo[0] != 0) throw new QmoeException($"{eoWhere}: first offset {eo[0]}, not 0");
-        for (int e = 0; e < experts; e++)
-        {
-            long n = eo[e + 1] - eo[e];
-            // A row needs at least one code and at most one per pair.
-            if (n < rows || n > (long)rows * TernaryEncoder.MaxCodesPerRow(cols))
-                throw new QmoeException($"{eoWhere}: expert {e} has {n} codes, impossible for {rows} rows of {cols}");
-        }
-        if (eo[experts] != codes.Shape[0]) throw new QmoeException($"{eoWhere}: offsets end at {eo[experts]}, codes has {codes.Shape[0]}");
 
         int[]? rowOffsets = null;
         TensorInfo? index;
