@@ -8,14 +8,14 @@ namespace Qmoe.Codec;
 /// [E, rows], codes per row) and the scales (v1: <c>G.scales</c> BF16 [E, rows, 2]; v2: <c>G.scale_table</c> U16 [K]
 /// and <c>G.scale_fields</c> U8, see <see cref="ScaleCoding"/>);
 /// metadata <c>qmoe.shape.G</c> = "E,rows,cols"; one dictionary (v1: <c>qmoe.dictionary</c> U32 [65536, 2];
-/// v2: <c>qmoe.dictionary_trie</c> U8 [73730]).
+/// v2: <c>qmoe.dictionary_trie</c> U8 [n], see <see cref="DictionaryTrieMask"/>).
 /// </summary>
 public static class CompressedFormat
 {
     public const int Version1 = 1;
     /// <summary>v2: no row index (boundaries implied by the codes; optional per-row counts) instead of I32 offsets,
     /// scales as exponent-table indices + mantissas (about 18 instead of 32 bits per row), and the dictionary as a
-    /// trie mask (73,730 bytes) instead of entry words (524,288 bytes).</summary>
+    /// trie bit stream (55-61 KB) instead of entry words (524,288 bytes).</summary>
     public const int Version2 = 2;
     public const int LatestVersion = Version2;
 

@@ -142,8 +142,8 @@ public sealed class CompressedModel : IDisposable
                 throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
             return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where, source);
         }
-        if (t.DType != DType.U8 || t.Shape is not [DictionaryTrieMask.Bytes])
-            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [{DictionaryTrieMask.Bytes}]");
+        if (t.DType != DType.U8 || t.Shape.Length != 1)
+            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [n]");
         return DictionaryTrieMask.Decode(f.Bytes(t), where, source);
     }
 
