@@ -18,13 +18,14 @@ public sealed class CodeDictionary
     public const int DecodeStride = 32;
 
     private readonly uint[] _entries;
-    private byte[]? _decodeTable;
+    // Derived tables, built on first use (a race only builds one twice).
+    private byte[]? _decodeTable, _tritCounts;
     private DictionaryTrie? _trie;
 
     /// <summary>The [65536, 2] entry words (word0, word1 per code).</summary>
     public ReadOnlySpan<uint> Entries => _entries;
 
-    /// <summary>Human-readable origin ("iid p0=0.885", "fitted", or the file it was read from).</summary>
+    /// <summary>Human-readable origin ("iid p0=0.885", "fitted pair statistics", or the file it was read from).</summary>
     public string Source { get; }
 
     private CodeDictionary(uint[] entries, string source) { _entries = entries; Source = source; }
@@ -62,8 +63,6 @@ public sealed class CodeDictionary
         }
         return table;
     }
-
-    private byte[]? _tritCounts;
 
     /// <summary>Per code: how many of its trits are 0, 1 and 2 ([65536, 3]).</summary>
     internal ReadOnlySpan<byte> TritCounts => _tritCounts ??= BuildTritCounts();

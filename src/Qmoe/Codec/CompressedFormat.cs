@@ -5,15 +5,17 @@ namespace Qmoe.Codec;
 /// <c>G = &lt;layer prefix&gt;.experts.&lt;kind&gt;</c> the file holds <c>G.codes</c> U16 [total codes],
 /// <c>G.expert_offsets</c> I64 [E + 1], the row index (v1: <c>G.row_offsets</c> I32 [E, rows + 1] relative to the
 /// expert; v2: none — rows end where their codes cover the width — or, optionally, <c>G.row_counts</c> U8/U16/I32
-/// [E, rows], codes per row) and <c>G.scales</c> BF16 [E, rows, 2];
+/// [E, rows], codes per row) and the scales (v1: <c>G.scales</c> BF16 [E, rows, 2]; v2: <c>G.scale_table</c> U16 [K]
+/// and <c>G.scale_fields</c> U8, see <see cref="ScaleCoding"/>);
 /// metadata <c>qmoe.shape.G</c> = "E,rows,cols"; one dictionary (v1: <c>qmoe.dictionary</c> U32 [65536, 2];
-/// v2: <c>qmoe.dictionary_trie</c> U8 [73730]).
+/// v2: <c>qmoe.dictionary_trie</c> U8 [n], see <see cref="DictionaryTrieMask"/>).
 /// </summary>
 public static class CompressedFormat
 {
     public const int Version1 = 1;
-    /// <summary>v2: no row index (boundaries implied by the codes; optional per-row counts) instead of I32 offsets, and
-    /// the dictionary stored as a trie mask (73,730 bytes) instead of entry words (524,288 bytes).</summary>
+    /// <summary>v2: no row index (boundaries implied by the codes; optional per-row counts) instead of I32 offsets,
+    /// scales as exponent-table indices + mantissas (about 18 instead of 32 bits per row), and the dictionary as a
+    /// trie bit stream (55-61 KB) instead of entry words (524,288 bytes).</summary>
     public const int Version2 = 2;
     public const int LatestVersion = Version2;
 
@@ -34,6 +36,8 @@ public static class CompressedFormat
     public static string RowOffsets(string group) => group + ".row_offsets";
     public static string RowCounts(string group) => group + ".row_counts";
     public static string Scales(string group) => group + ".scales";
+    public static string ScaleTable(string group) => group + ".scale_table";
+    public static string ScaleFields(string group) => group + ".scale_fields";
 
     public static bool IsKnownVersion(int v) => v is Version1 or Version2;
 

@@ -14,7 +14,7 @@ public readonly ref struct ExpertMatrix
     public ReadOnlySpan<ushort> Codes { get; init; }
     /// <summary>[Rows + 1], relative to <see cref="Codes"/>.</summary>
     public ReadOnlySpan<int> RowOffsets { get; init; }
-    /// <summary>bf16 bits [Rows, 2] = (min, max) per row.</summary>
+    /// <summary>bf16 bits [Rows, 2] = (min, max) per row (v2: rebuilt in memory at open).</summary>
     public ReadOnlySpan<ushort> Scales { get; init; }
 
     /// <summary>Copies into an <see cref="EncodedMatrix"/> (for the encoder/decoder API).</summary>
@@ -35,8 +35,12 @@ public sealed class ExpertGroup
     public required IReadOnlyList<TensorInfo> Tensors { get; init; }
     public required TensorInfo CodesTensor { get; init; }
     public required TensorInfo ExpertOffsetsTensor { get; init; }
+    /// <summary>The tensor the scales are read from (v1: <c>G.scales</c>; v2: <c>G.scale_fields</c>).</summary>
     public required TensorInfo ScalesTensor { get; init; }
-    internal int[]? RowOffsets; // v2: rebuilt from counts; v1: null (read in place)
+    /// <summary>v2: the scales' sign+exponent table (<c>G.scale_table</c>); v1: null.</summary>
+    public TensorInfo? ScaleTableTensor { get; init; }
+    internal int[]? RowOffsets; // v2: rebuilt from codes or counts; v1: null (read in place)
+    internal ushort[]? Scales;  // v2: rebuilt from table and fields; v1: null (read in place)
     internal TensorInfo? RowOffsetsTensor;
 }
 
@@ -138,8 +142,8 @@ public sealed class CompressedModel : IDisposable
                 throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
             return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where, source);
         }
-        if (t.DType != DType.U8 || t.Shape is not [DictionaryTrieMask.Bytes])
-            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [{DictionaryTrieMask.Bytes}]");
+        if (t.DType != DType.U8 || t.Shape.Length != 1)
+            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [n]");
         return DictionaryTrieMask.Decode(f.Bytes(t), where, source);
     }
 
@@ -187,8 +191,6 @@ public sealed class CompressedModel : IDisposable
         if (codes.Shape.Length != 1) throw new QmoeException($"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}' has shape {codes.ShapeText}, expected one dimension");
         if (codes.ByteLength > int.MaxValue) throw new QmoeException($"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}' is larger than 2 GiB (shard the group)");
         var expertOffsetsT = Tensor(CompressedFormat.ExpertOffsets(name), DType.I64, experts + 1L);
-        var scales = Tensor(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
-
         var eo = MemoryMarshal.Cast<byte, long>(store.FileOf(expertOffsetsT.Name).Bytes(expertOffsetsT));
         string eoWhere = $"{store.FileOf(expertOffsetsT.Name).Path}: tensor '{expertOffsetsT.Name}'";
         if (eo[0] != 0) throw new QmoeException($"{eoWhere}: first offset {eo[0]}, not 0");
@@ -200,6 +202,21 @@ public sealed class CompressedModel : IDisposable
                 throw new QmoeException($"{eoWhere}: expert {e} has {n} codes, impossible for {rows} rows of {cols}");
         }
         if (eo[experts] != codes.Shape[0]) throw new QmoeException($"{eoWhere}: offsets end at {eo[experts]}, codes has {codes.Shape[0]}");
+
+        // Scales only now: E·rows is bounded by the code count, so the sizes below cannot overflow.
+        TensorInfo scales;
+        TensorInfo? scaleTable = null;
+        ushort[]? scaleValues = null;
+        if (version == CompressedFormat.Version1) scales = Tensor(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
+        else
+        {
+            scaleTable = Tensor(CompressedFormat.ScaleTable(name), DType.U16);
+            scales = Tensor(CompressedFormat.ScaleFields(name), DType.U8);
+            if (scaleTable.Shape.Length != 1 || scales.Shape.Length != 1)
+                throw new QmoeException($"{store.FileOf(scales.Name).Path}: tensors '{scaleTable.Name}' and '{scales.Name}' must have one dimension");
+            scaleValues = ScaleCoding.Decode(MemoryMarshal.Cast<byte, ushort>(store.FileOf(scaleTable.Name).Bytes(scaleTable)),
+                store.FileOf(scales.Name).Bytes(scales), 2L * experts * rows, $"{store.FileOf(scales.Name).Path}: tensor '{scales.Name}'");
+        }
 
         int[]? rowOffsets = null;
         TensorInfo? index;
@@ -228,8 +245,9 @@ public sealed class CompressedModel : IDisposable
         {
             Name = name, Prefix = name[..marker], Kind = name[(marker + ".experts.".Length)..],
             Experts = experts, Rows = rows, Cols = cols,
-            Tensors = index == null ? [codes, expertOffsetsT, scales] : [codes, expertOffsetsT, index, scales],
-            CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales,
+            Tensors = new[] { codes, expertOffsetsT, index, scaleTable, scales }.OfType<TensorInfo>().ToArray(),
+            CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales, ScaleTableTensor = scaleTable,
+            Scales = scaleValues,
             RowOffsets = rowOffsets, RowOffsetsTensor = rowOffsets == null ? index : null,
         };
     }
@@ -265,7 +283,7 @@ public sealed class CompressedModel : IDisposable
         var eo = MemoryMarshal.Cast<byte, long>(Bytes(g.ExpertOffsetsTensor));
         var codes = MemoryMarshal.Cast<byte, ushort>(Bytes(g.CodesTensor));
         var rowOffsets = g.RowOffsets != null ? (ReadOnlySpan<int>)g.RowOffsets : MemoryMarshal.Cast<byte, int>(Bytes(g.RowOffsetsTensor!));
-        var scales = MemoryMarshal.Cast<byte, ushort>(Bytes(g.ScalesTensor));
+        var scales = g.Scales != null ? (ReadOnlySpan<ushort>)g.Scales : MemoryMarshal.Cast<byte, ushort>(Bytes(g.ScalesTensor));
         return new ExpertMatrix
         {
             Rows = g.Rows, Cols = g.Cols,

@@ -40,7 +40,7 @@ public sealed class CompressedModelWriter : IDisposable
 {
     private sealed record GroupEntry(string Name, int Experts, int Rows, int Cols, long TritOffset);
     private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long Codes, long[] ExpertOffsets,
-        long IndexOffset, DType IndexType, long IndexBytes, long ScalesOffset);
+        long IndexOffset, DType IndexType, long IndexBytes, long ScalesOffset, int ScaleTable, long ScaleBytes);
 
     private readonly string _dir;
     private readonly JsonObject _config;
@@ -194,9 +194,18 @@ public sealed class CompressedModelWriter : IDisposable
             long indexOffset = spool.Position;
             DType indexType = RowIndex.Write(spool, rowOffsets, _rowIndex);
             long scalesOffset = spool.Position;
-            foreach (var s in scales) spool.Write(MemoryMarshal.AsBytes(s.AsSpan()));
+            int tableCount = 0;
+            if (_formatVersion == CompressedFormat.Version1)
+                foreach (var s in scales) spool.Write(MemoryMarshal.AsBytes(s.AsSpan()));
+            else
+            {
+                var (table, fields) = ScaleCoding.Encode(scales.SelectMany(s => s).ToArray());
+                spool.Write(MemoryMarshal.AsBytes(table.AsSpan()));
+                spool.Write(fields);
+                tableCount = table.Length;
+            }
             result.Add(new EncodedGroup(g, codesOffset, expertOffsets[^1], expertOffsets, indexOffset, indexType,
-                scalesOffset - indexOffset, scalesOffset));
+                scalesOffset - indexOffset, scalesOffset, tableCount, spool.Position - scalesOffset));
         }
         spool.Flush();
         return result;
@@ -220,7 +229,12 @@ public sealed class CompressedModelWriter : IDisposable
             w.Declare(CompressedFormat.ExpertOffsets(name), DType.I64, experts + 1);
             if (_rowIndex == RowIndexKind.Offsets) w.Declare(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1);
             else if (_rowIndex == RowIndexKind.Counts) w.Declare(CompressedFormat.RowCounts(name), g.IndexType, experts, rows);
-            w.Declare(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
+            if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
+            else
+            {
+                w.Declare(CompressedFormat.ScaleTable(name), DType.U16, g.ScaleTable);
+                w.Declare(CompressedFormat.ScaleFields(name), DType.U8, ScaleCoding.FieldBytes(2 * experts * rows, g.ScaleTable));
+            }
         }
         byte[]? trieMask = null;
         if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.DictionaryTensor, DType.U32, CodeDictionary.Size, 2);
@@ -256,7 +270,7 @@ public sealed class CompressedModelWriter : IDisposable
                 Copy(g.CodesOffset, 2 * g.Codes);
                 w.Write<long>(g.ExpertOffsets);
                 Copy(g.IndexOffset, g.IndexBytes);
-                Copy(g.ScalesOffset, 4L * g.Group.Experts * g.Group.Rows);
+                Copy(g.ScalesOffset, g.ScaleBytes);
             }
             ArrayPool<byte>.Shared.Return(buffer);
         }

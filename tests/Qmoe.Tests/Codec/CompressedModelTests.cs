@@ -65,13 +65,13 @@ public class CompressedModelTests
         using (var model = CompressedModel.Open(tmp.Path)) CompressedModelVerifier.Verify(model);
         string file = Path.Combine(tmp.Path, "model.safetensors");
         long offset;
-        using (var f = SafeTensorsFile.Open(file)) offset = f.Info("b.experts.wo.scales").Offset + 3;
+        using (var f = SafeTensorsFile.Open(file)) offset = f.Info("b.experts.wo.scale_fields").Offset + 3;
         var bytes = File.ReadAllBytes(file);
         bytes[offset] ^= 0x10;
         File.WriteAllBytes(file, bytes);
         using var corrupt = CompressedModel.Open(tmp.Path);
         var e = Assert.Throws<QmoeException>(() => CompressedModelVerifier.Verify(corrupt));
-        Assert.Contains("'b.experts.wo.scales' is corrupt", e.Message);
+        Assert.Contains("'b.experts.wo.scale_fields' is corrupt", e.Message);
     }
 
     [Fact]
