@@ -12,7 +12,8 @@ namespace Qmoe.Kernels;
 /// trits, shift lane i right by 2i so its trit lands in the low bits, and use that as the index of a
 /// permute of the row's level vector [0, min, max, 0] (replicated, so the next trit's bits above are
 /// ignored): that gives the dequantized weights of the window in three instructions, and an FMA with the
-/// x window at the codeword's position accumulates them. No branch depends on the data. Lanes past a
+/// x window at the codeword's position accumulates them. The only data-dependent branch is a never-taken
+/// clamp (corrupt rows); per codeword that is ~20 weights for ~15 instructions. Lanes past a
 /// codeword's 28 weights get a shift ≥ 32, i.e. index 0, level 0. x is copied into a zero-padded workspace so
 /// a codeword reaching past the row end reads zeros, and the position is clamped so a corrupt row can never
 /// read outside it. Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free per call.
@@ -126,17 +127,17 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
             uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
             nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
             float* x2 = xp + (l0 + l1);
-            a0 += Code512(xp, e0, levels, lo, hi);
-            a1 += Code512(xp + l0, e1, levels, lo, hi);
-            a2 += Code512(x2, e2, levels, lo, hi);
-            a3 += Code512(x2 + l2, e3, levels, lo, hi);
+            a0 = Code512(a0, xp, e0, levels, lo, hi);
+            a1 = Code512(a1, xp + l0, e1, levels, lo, hi);
+            a2 = Code512(a2, x2, e2, levels, lo, hi);
+            a3 = Code512(a3, x2 + l2, e3, levels, lo, hi);
             xp = x2 + (l2 + l3);
             if (xp > xLimit) xp = xLimit;
         }
         for (; c < end; c++)
         {
             uint* e = (uint*)(table + c[0]);
-            a0 += Code512(xp, e, levels, lo, hi);
+            a0 = Code512(a0, xp, e, levels, lo, hi);
             xp += Length(e);
             if (xp > xLimit) xp = xLimit;
         }
@@ -144,17 +145,20 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBo
         return (HorizontalSum(sum.GetLower() + sum.GetUpper()), (int)(xp - x));
     }
 
-    /// <summary>Weights covered by a decode-table entry (seen as two uints: trits 0..15, trits 16..27 | length &lt;&lt; 24).</summary>
+    /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
+    /// the trit words stay memory operands of the broadcasts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint Length(uint* entry) => (nint)(entry[1] >> (DecodeTable.LengthShift - 32));
+    private static nint Length(uint* entry) => ((byte*)entry)[DecodeTable.LengthShift / 8];
 
-    // Dequantized weights of one codeword times its x window, as a 16-lane partial sum.
+    // acc + the dequantized weights of one codeword times its x window (two 16-lane windows). The trits are
+    // broadcast straight from the table (a load, no shuffle-port work) and the FMAs chain into the accumulator:
+    // the vector ports, not latency, bound this loop.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Code512(float* x, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi)
+    private static Vector512<float> Code512(Vector512<float> acc, float* x, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi)
     {
         var w0 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[0]), lo).AsInt32());
         var w1 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[1]), hi).AsInt32());
-        return Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, Vector512.Load(x) * w0);
+        return Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, Vector512.FusedMultiplyAdd(Vector512.Load(x), w0, acc));
     }
 
     // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).

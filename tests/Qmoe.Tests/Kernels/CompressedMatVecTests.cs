@@ -166,6 +166,34 @@ public class CompressedMatVecTests
         Assert.Equal(32, matrices);
     }
 
+    [FixtureFact("references", "switch-small-32", "hessian_inputs.safetensors")]
+    public void SwitchSmall32ExpertTernarizedWithRealInputs()
+    {
+        // A larger trained expert and its real routed inputs X (rows of X are tokens: a batch of 8 of them).
+        using var file = SafeTensorsFile.Open(Paths.Fixture("references", "switch-small-32", "hessian_inputs.safetensors")!);
+        var dict = Qmoe.Codec.CodeDictionary.Default;
+        var reference = new ScalarCompressedMatVec(dict.Entries);
+        using var parallel = new RowParallel(2);
+        var kernel = new SimdCompressedMatVec(DecodeTable.FromDictionary(dict.Entries), parallel);
+        var tokens = file.ReadFloat32("X");
+        foreach (var name in new[] { "wi", "wo" })
+        {
+            var info = file.Tensors[name];
+            int rows = (int)info.Shape[0], cols = (int)info.Shape[1];
+            var (trits, scales) = ThresholdTernary.Ternarize(file.ReadFloat32(name), rows, cols, 0.885);
+            var m = Qmoe.Codec.TernaryEncoder.Encode(trits, rows, cols, dict, threads: 1);
+            var w = new CompressedMatrix(m.Codes, m.RowOffsets, scales, rows, cols);
+            // wi takes the routed tokens; wo (cols = d_ff) takes a ReLU'd wi output stand-in of the right width.
+            int batch = ICompressedMatVec.MaxBatch;
+            var x = name == "wi" ? tokens.AsSpan(0, batch * cols).ToArray()
+                : RandomVector(new Random(2), batch * cols).Select(v => Math.Max(v, 0f)).ToArray();
+            var yRef = new float[batch * rows]; var y = new float[batch * rows];
+            reference.Multiply(w, x, yRef, batch);
+            kernel.Multiply(w, x, y, batch);
+            AssertClose(yRef, y);
+        }
+    }
+
     [Fact]
     public void MalformedMatricesAreRefused()
     {

@@ -47,6 +47,25 @@ public sealed class GpuCompressedMatVecTests : IDisposable
     }
 
     [Fact]
+    public void DenseBf16BaselineMatchesTheCpuKernel()
+    {
+        var rnd = new Random(8);
+        var dense = new GpuDenseMatVec(_accelerator);
+        using var parallel = new RowParallel(1);
+        var cpu = new DenseMatVec(parallel);
+        foreach (var (rows, cols) in new[] { (1, 1), (19, 45), (33, 300) })
+        {
+            var w = new ushort[rows * cols];
+            Qmoe.IO.BFloat16.FromFloat(CompressedMatVecTests.RandomVector(rnd, rows * cols), w);
+            var x = CompressedMatVecTests.RandomVector(rnd, cols);
+            var yCpu = new float[rows]; var yGpu = new float[rows];
+            cpu.Multiply(w, rows, cols, x, yCpu);
+            dense.Multiply(w, rows, cols, x, yGpu);
+            CompressedMatVecTests.AssertClose(yCpu, yGpu);
+        }
+    }
+
+    [Fact]
     public void RefusesARowThatDoesNotDecodeToCols()
     {
         var rnd = new Random(4);
@@ -61,13 +80,16 @@ public sealed class GpuCompressedMatVecTests : IDisposable
     {
         using var context = Context.Create(b => b.Default());
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80), CudaArchitecture.SM_80, CudaInstructionSet.ISA_70, null);
-        var method = typeof(GpuCompressedMatVec).GetMethod(nameof(GpuCompressedMatVec.Kernel), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
-        var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default);
-        string ptx = kernel.PTXAssembly;
-        Assert.Contains(".target sm_80", ptx);
-        Assert.Contains(".entry", ptx);
-        Assert.Contains("shfl.sync", ptx);  // warp prefix sum and reduction
-        Assert.Contains(".shared", ptx);    // x staged in shared memory
-        Assert.Contains("bar.sync", ptx);
+        foreach (var type in new[] { typeof(GpuCompressedMatVec), typeof(GpuDenseMatVec) })
+        {
+            var method = type.GetMethod("Kernel", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
+            var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), default);
+            string ptx = kernel.PTXAssembly;
+            Assert.Contains(".target sm_80", ptx);
+            Assert.Contains(".entry", ptx);
+            Assert.Contains("shfl.sync", ptx);  // warp prefix sum and reduction
+            Assert.Contains(".shared", ptx);    // x staged in shared memory
+            Assert.Contains("bar.sync", ptx);
+        }
     }
 }
