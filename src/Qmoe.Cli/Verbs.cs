@@ -14,5 +14,6 @@ internal static class Verbs
         BenchVerb.Create(),
         InspectVerb.Create(),
         VerifyVerb.Create(),
+        SynthVerb.Create(),
     };
 }

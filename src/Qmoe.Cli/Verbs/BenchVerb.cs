@@ -10,6 +10,8 @@ internal static class BenchVerb
         var bench = new Command("bench", "speed measurements as ratios against baselines measured in the same run");
         bench.Subcommands.Add(BenchGptq.Create());
         bench.Subcommands.Add(BenchMatvec.Create());
+        bench.Subcommands.Add(BenchE2e.Create());
+        bench.Subcommands.Add(BenchE2e.CreateWorker());
         return bench;
     }
 }

@@ -27,6 +27,9 @@ public sealed class ConfigReader
         catch (JsonException e) { throw new QmoeException($"{path}: not valid JSON ({e.Message})"); }
     }
 
+    /// <summary>A config already in memory; <paramref name="source"/> names it in error messages.</summary>
+    public static ConfigReader FromJson(JsonObject json, string source) => new(source, json);
+
     public string ModelType => String("model_type");
 
     public bool Has(string field) => Json.TryGetPropertyValue(field, out var v) && v != null;
