@@ -69,6 +69,10 @@ public sealed class ExpertLayerQuantizer
                     }
                     output.WriteExpert(results[e - g0]);
                 }
+                // The group's weights, Hessians and inputs (large-object-heap arrays) are garbage now; collect them
+                // before the next group allocates its own, so peak memory stays at the budget plus one group.
+                results = null!;
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             }
             var stats = layout.Kinds.Select(k => new LayerStatistics
             {
@@ -121,12 +125,13 @@ public sealed class ExpertLayerQuantizer
             int cols = layout.Shape(kinds[0]).Cols;
             // H [G, cols, cols]: one Hessian per expert, shared by the stage's matrices.
             var h = new float[(long)G * cols * cols];
+            var inputs = new float[G][];
             for (int i = 0; i < G; i++)
             {
-                var input = s == 0 ? x[i] : layout.StageInput(s, x[i], n[i],
+                inputs[i] = s == 0 ? x[i] : layout.StageInput(s, x[i], n[i],
                     kind => new Models.Layers.Matrix(results[i][kind].Dequantized, layout.Shape(kind).Rows, layout.Shape(kind).Cols));
                 var acc = new HessianAccumulator(cols);
-                acc.Add(input, n[i]);
+                acc.Add(inputs[i], n[i]);
                 acc.ToHessian().CopyTo(h.AsSpan(i * cols * cols, cols * cols));
             }
             foreach (var kind in kinds)
@@ -139,7 +144,7 @@ public sealed class ExpertLayerQuantizer
                     names[i] = layout.WeightName(prefix, g0 + i, kind);
                     var t = store.Info(names[i]);
                     store.CheckShape(t, new long[] { rows, cols });
-                    store.FileOf(names[i]).ReadFloat32(t, w.AsSpan(i * rows * cols, rows * cols));
+                    store.FileOf(names[i]).ReadFloat32Unmapped(t, w.AsSpan(i * rows * cols, rows * cols)); // lazy fetch, not kept resident
                 }
                 IReadOnlyList<QuantizedWeight> q;
                 if (_options.Method == QuantMethod.Rtn)
@@ -154,14 +159,27 @@ public sealed class ExpertLayerQuantizer
                 {
                     results[i][kind] = q[i];
                     if (n[i] == 0) continue;
-                    var wi = w.AsSpan(i * rows * cols, rows * cols);
-                    var hi = h.AsSpan(i * cols * cols, cols * cols);
                     var (num, den) = err[kind];
-                    err[kind] = (num + LayerError.Compute(wi, q[i].Dequantized, rows, cols, hi),
-                                 den + LayerError.Compute(wi, new float[rows * cols], rows, cols, hi));
+                    var (e, total) = OutputError(w.AsSpan(i * rows * cols, rows * cols), q[i].Dequantized, inputs[i], n[i], rows, cols);
+                    err[kind] = (num + e, den + total);
                 }
             }
         }
         return results;
+    }
+
+    /// <summary>
+    /// (‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for an expert's calibration inputs X [n, cols]: GPTQ's objective (H = 2/n XᵀX, so
+    /// the ratio equals tr(D H Dᵀ) / tr(W H Wᵀ)), computed with two GEMMs of size n·rows·cols instead of rows·cols².
+    /// </summary>
+    private static (double Error, double Total) OutputError(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] x, int n, int rows, int cols)
+    {
+        var d = new float[rows * cols];
+        System.Numerics.Tensors.TensorPrimitives.Subtract(w, q, d);
+        var y = new float[n * rows];
+        Numerics.MatMul.XWt(x, d, y, n, rows, cols);
+        double e = System.Numerics.Tensors.TensorPrimitives.Dot<float>(y, y);
+        Numerics.MatMul.XWt(x, w, y, n, rows, cols);
+        return (e, System.Numerics.Tensors.TensorPrimitives.Dot<float>(y, y));
     }
 }

@@ -201,6 +201,24 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Like <see cref="ReadFloat32(TensorInfo, Span{float})"/> but with positioned reads (pread) instead of the
+    /// mapping: for streaming through a checkpoint larger than RAM, where touching mapped pages would count them in
+    /// the process's resident set until the kernel reclaims them. Data goes through the page cache only.
+    /// </summary>
+    public void ReadFloat32Unmapped(TensorInfo t, Span<float> dst)
+    {
+        if (t.DType is not (DType.F32 or DType.BF16)) { ReadFloat32(t, dst); return; }
+        var raw = new byte[t.ByteLength];
+        using (var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan))
+        {
+            int got = RandomAccess.Read(handle, raw, t.Offset);
+            if (got != raw.Length) throw new QmoeException($"{Path}: tensor '{t.Name}' truncated ({got} of {raw.Length} bytes read)");
+        }
+        if (t.DType == DType.F32) MemoryMarshal.Cast<byte, float>(raw).CopyTo(dst);
+        else BFloat16.ToFloat(MemoryMarshal.Cast<byte, ushort>(raw), dst);
+    }
+
     /// <summary>Reads an integer tensor (I32, I64, U16, U8, U32) into a new int array (values must fit in int).</summary>
     public int[] ReadInt32(string name)
     {
