@@ -1,9 +1,10 @@
 using System.IO.MemoryMappedFiles;
+using Qmoe.IO;
 
 namespace Qmoe.Compression;
 
 /// <summary>
-/// A fixed-size matrix of f32 rows [Rows, Width] for the pipeline's activations: a managed array when the
+/// A fixed-size matrix of rows [Rows, Width] (f32, or bf16 for weights known to be bf16-exact) for the pipeline's activations: a managed array when the
 /// memory budget allows, otherwise a memory-mapped temporary file. The file is preallocated (fallocate) so a
 /// full disk fails here with a clear error instead of as a fault when a mapped page is first written.
 /// </summary>
@@ -14,20 +15,24 @@ public sealed unsafe class ActivationBuffer : IDisposable
     private readonly string? _file;
     private readonly MemoryMappedFile? _mmf;
     private readonly MemoryMappedViewAccessor? _view;
-    private float* _ptr;
+    private byte* _ptr;
 
     public long Rows { get; }
     public int Width { get; }
+    /// <summary><see cref="DType.F32"/> or <see cref="DType.BF16"/>.</summary>
+    public DType DType { get; }
     public bool Spilled => _file != null;
-    public long Bytes => Rows * Width * sizeof(float);
+    public long Bytes => Rows * Width * DType.Size();
 
-    public ActivationBuffer(long rows, int width, MemoryBudget budget, string name)
+    public ActivationBuffer(long rows, int width, MemoryBudget budget, string name, DType dtype = DType.F32)
     {
-        Rows = rows; Width = width; _budget = budget;
+        if (dtype is not (DType.F32 or DType.BF16)) throw new ArgumentException("activation buffers hold F32 or BF16");
+        Rows = rows; Width = width; _budget = budget; DType = dtype;
         long bytes = Bytes;
         if (bytes <= (long)Array.MaxLength * sizeof(float) && budget.TryReserve(bytes))
         {
-            _ram = GC.AllocateArray<float>(checked((int)(rows * width)), pinned: true);
+            _ram = GC.AllocateArray<float>(checked((int)((bytes + 3) / 4)), pinned: true);
+            fixed (float* p = _ram) _ptr = (byte*)p; // pinned: the address is stable
             return;
         }
         Directory.CreateDirectory(budget.SpillDirectory);
@@ -41,7 +46,7 @@ public sealed unsafe class ActivationBuffer : IDisposable
             _view = _mmf.CreateViewAccessor(0, 0, MemoryMappedFileAccess.ReadWrite);
             byte* p = null;
             _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            _ptr = (float*)(p + _view.PointerOffset);
+            _ptr = p + _view.PointerOffset;
         }
         catch (IOException e)
         {
@@ -50,25 +55,31 @@ public sealed unsafe class ActivationBuffer : IDisposable
         }
     }
 
-    /// <summary>Rows [first, first + count) as a writable span (count · Width must fit in an int).</summary>
-    public Span<float> Slice(long first, int count)
+    /// <summary>Rows [first, first + count) of an f32 buffer as a writable span (count · Width must fit in an int).</summary>
+    public Span<float> Slice(long first, int count) =>
+        DType == DType.F32 ? new Span<float>(Address(first, count), checked(count * Width)) : throw new InvalidOperationException("buffer is bf16");
+
+    /// <summary>Stores f32 rows starting at <paramref name="first"/>, rounding to bf16 for a bf16 buffer.</summary>
+    public void Write(long first, ReadOnlySpan<float> rows)
     {
-        if (first < 0 || count < 0 || first + count > Rows) throw new ArgumentOutOfRangeException(nameof(first));
-        long start = first * Width;
-        int len = checked(count * Width);
-        return _ram != null ? _ram.AsSpan(checked((int)start), len) : new Span<float>(_ptr + start, len);
+        int count = rows.Length / Width;
+        if (DType == DType.F32) rows.CopyTo(Slice(first, count));
+        else BFloat16.FromFloat(rows, new Span<ushort>(Address(first, count), rows.Length));
     }
 
     /// <summary>Rows [first, first + count) as a weight matrix view (valid while this buffer lives).</summary>
-    public Models.Layers.Matrix Matrix(long first, int count)
+    public Models.Layers.Matrix Matrix(long first, int count) =>
+        Models.Layers.Matrix.FromPointer(Address(first, count), DType, count, Width); // RAM arrays are pinned, files mapped
+
+    private byte* Address(long first, int count)
     {
-        var span = Slice(first, count);
-        fixed (float* p = span) return Models.Layers.Matrix.FromPointer(p, count, Width); // RAM arrays are pinned, files mapped
+        if (first < 0 || count < 0 || first + count > Rows) throw new ArgumentOutOfRangeException(nameof(first));
+        return _ptr + first * Width * DType.Size();
     }
 
     public void Dispose()
     {
-        if (_ram != null) { _budget.Release(Bytes); _ram = null; }
+        if (_ram != null) { _budget.Release(Bytes); _ram = null; _ptr = null; }
         if (_view != null && _ptr != null) { _view.SafeMemoryMappedViewHandle.ReleasePointer(); _ptr = null; }
         _view?.Dispose();
         _mmf?.Dispose();

@@ -44,7 +44,8 @@ public sealed class ExpertLayerQuantizer
         var caps = lists.Cap(_options.TokenCapFactor)
             .Select(c => new CapRecord($"{prefix}.experts.expert_{c.Expert}", c.Tokens, c.Cap)).ToList();
         var deq = layout.Kinds.ToDictionary(k => k, k =>
-            new ActivationBuffer((long)E * layout.Shape(k).Rows, layout.Shape(k).Cols, _budget, $"deq-{k}"));
+            new ActivationBuffer((long)E * layout.Shape(k).Rows, layout.Shape(k).Cols, _budget, $"deq-{k}",
+                _options.Type == QuantType.Ternary ? DType.BF16 : DType.F32)); // ternary levels are bf16: exact at half the memory
         var layer = new QuantizedLayer { Dequantized = deq, Layout = layout, Experts = E };
         try
         {
@@ -64,7 +65,7 @@ public sealed class ExpertLayerQuantizer
                     foreach (var (kind, q) in results[e - g0])
                     {
                         var (rows, _) = layout.Shape(kind);
-                        q.Dequantized.CopyTo(deq[kind].Slice((long)e * rows, rows));
+                        deq[kind].Write((long)e * rows, q.Dequantized);
                         zeros[kind] += q.Dequantized.Count(v => v == 0f);
                     }
                     output.WriteExpert(results[e - g0]);
@@ -93,13 +94,17 @@ public sealed class ExpertLayerQuantizer
         }
     }
 
-    /// <summary>Experts per group: as many as the free budget holds (weights ×3, Hessians ×2, inputs), at most 16.</summary>
+    /// <summary>
+    /// Experts per group: as many as the free budget holds, at most 16. Per expert, GPTQ holds about five f32 copies
+    /// of each weight matrix (fetched, batch copy, working copy, dequantized, codes) and four of each Hessian
+    /// (accumulated, batch copy, Cholesky, inverse factor), plus the stage inputs.
+    /// </summary>
     private int GroupSize(IExpertLayout layout, ExpertListBuffers lists)
     {
         if (_options.GroupSize is int g) return Math.Clamp(g, 1, lists.Experts);
         long maxTokens = Enumerable.Range(0, lists.Experts).Max(lists.Count);
-        long perExpert = layout.Kinds.Sum(k => 3L * layout.Shape(k).Rows * layout.Shape(k).Cols * 4)
-                       + layout.Stages.Sum(s => 2L * layout.Shape(s[0]).Cols * layout.Shape(s[0]).Cols * 4
+        long perExpert = layout.Kinds.Sum(k => 5L * layout.Shape(k).Rows * layout.Shape(k).Cols * 4)
+                       + layout.Stages.Sum(s => 4L * layout.Shape(s[0]).Cols * layout.Shape(s[0]).Cols * 4
                                               + maxTokens * layout.Shape(s[0]).Cols * 4);
         long free = _budget.Limit - _budget.Used;
         return (int)Math.Clamp(free / Math.Max(1, perExpert), 1, Math.Min(16, lists.Experts));

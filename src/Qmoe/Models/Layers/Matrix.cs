@@ -27,8 +27,8 @@ public sealed unsafe class Matrix : IWeightMatrix
 
     private Matrix(void* ptr, DType dtype, int rows, int cols) { _ptr = ptr; DType = dtype; Rows = rows; Cols = cols; }
 
-    /// <summary>A view of f32 memory the caller keeps alive and pinned (e.g. an activation buffer).</summary>
-    internal static Matrix FromPointer(float* ptr, int rows, int cols) => new(ptr, DType.F32, rows, cols);
+    /// <summary>A view of f32 or bf16 memory the caller keeps alive and pinned (e.g. an activation buffer).</summary>
+    internal static Matrix FromPointer(void* ptr, DType dtype, int rows, int cols) => new(ptr, dtype, rows, cols);
 
     /// <summary>A view of tensor <paramref name="name"/> of <paramref name="store"/>, which must have shape [rows, cols] and dtype F32 or BF16.</summary>
     public static Matrix View(TensorStore store, string name, int rows, int cols)
