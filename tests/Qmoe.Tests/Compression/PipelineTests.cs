@@ -83,3 +83,33 @@ public class PipelineTests
         Assert.DoesNotContain(Directory.GetFileSystemEntries(tmp.Path), p => p.Contains("out"));
     }
 }
+
+public class ActivationSpillTests
+{
+    [Fact]
+    public void SpilledRunWritesTheSameBytes()
+    {
+        using var tmp = Paths.Temp();
+        string ram = tmp.File("ram"), spilled = tmp.File("spilled");
+        string[] Args(string o, string budget) =>
+            ["compress", "--model", Paths.TinyModel, "--out", o, "--calib-text", Paths.CalibrationText, "--samples", "16", "--memory-budget", budget];
+        var a = CliProcess.Run(Args(ram, "4"));
+        Assert.True(a.ExitCode == 0, a.Stderr);
+        var b = CliProcess.Run(Args(spilled, "0.000001")); // ~1 KB: every activation and expert buffer goes to spill files
+        Assert.True(b.ExitCode == 0, b.Stderr);
+        Assert.True(File.ReadAllBytes(Path.Combine(ram, "model.safetensors")).AsSpan()
+            .SequenceEqual(File.ReadAllBytes(Path.Combine(spilled, "model.safetensors"))));
+        Assert.False(Directory.Exists(spilled + ".qmoe-work"));
+    }
+
+    [Fact]
+    public void SpillFileLargerThanTheDiskIsRefused()
+    {
+        using var tmp = Paths.Temp();
+        var budget = new Qmoe.Compression.MemoryBudget(0, tmp.File("spill"));
+        // 2^50 bytes: fallocate fails at once (no space), before anything is mapped or written.
+        var e = Assert.Throws<QmoeException>(() => new Qmoe.Compression.ActivationBuffer(1L << 40, 256, budget, "huge").Dispose());
+        Assert.Contains("spill file", e.Message);
+        Assert.Empty(Directory.GetFiles(tmp.File("spill")));
+    }
+}
