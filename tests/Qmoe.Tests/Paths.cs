@@ -35,6 +35,14 @@ public static class Paths
 
     public const string FixtureMissing = "shared fixtures (../shared/fixtures or QMOE_FIXTURES) not present";
 
+    /// <summary>A temporary copy of a model directory's files (for tests that damage them).</summary>
+    public static TempDir CopyOf(string dir)
+    {
+        var tmp = new TempDir();
+        foreach (var f in Directory.GetFiles(dir)) System.IO.File.Copy(f, System.IO.Path.Combine(tmp.Path, System.IO.Path.GetFileName(f)));
+        return tmp;
+    }
+
     /// <summary>A fresh temporary directory, deleted on Dispose.</summary>
     public static TempDir Temp() => new();
 

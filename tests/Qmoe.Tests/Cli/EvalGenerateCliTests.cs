@@ -104,12 +104,7 @@ public class EvalGenerateCliTests
         CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "feed_forward_proj");
     }
 
-    public static Paths.TempDir CopyTinyModel()
-    {
-        var tmp = Paths.Temp();
-        foreach (var f in Directory.GetFiles(Paths.TinyModel)) File.Copy(f, Path.Combine(tmp.Path, Path.GetFileName(f)));
-        return tmp;
-    }
+    public static Paths.TempDir CopyTinyModel() => Paths.CopyOf(Paths.TinyModel);
 }
 
 public class DemoCliTests

@@ -6,29 +6,14 @@ using Qmoe.IO;
 namespace Qmoe.Tests.Codec;
 
 /// <summary>
-/// Test data from real weights without GPTQ: each row of an expert matrix ternarized by a threshold (|w| below the
-/// row's <c>keep</c>-quantile → 0, else the sign's level), levels = the row's bf16-rounded min and max.
+/// Test data from real weights without GPTQ (the kernels' threshold ternarizer), and helpers to write a whole
+/// checkpoint's experts that way.
 /// </summary>
 public static partial class ThresholdTernary
 {
     public static TernaryMatrix Ternarize(float[] w, int rows, int cols, double zeroQuantile = 0.85)
     {
-        var trits = new byte[rows * cols];
-        var scales = new ushort[2 * rows];
-        var abs = new float[cols];
-        for (int r = 0; r < rows; r++)
-        {
-            var row = w.AsSpan(r * cols, cols);
-            for (int c = 0; c < cols; c++) abs[c] = Math.Abs(row[c]);
-            Array.Sort(abs);
-            float threshold = abs[Math.Min(cols - 1, (int)(zeroQuantile * cols))];
-            float min = 0, max = 0;
-            for (int c = 0; c < cols; c++) { min = Math.Min(min, row[c]); max = Math.Max(max, row[c]); }
-            scales[2 * r] = BFloat16.FromFloat(min);
-            scales[2 * r + 1] = BFloat16.FromFloat(max);
-            for (int c = 0; c < cols; c++)
-                trits[r * cols + c] = Math.Abs(row[c]) < threshold ? (byte)0 : row[c] < 0 ? (byte)1 : (byte)2;
-        }
+        var (trits, scales) = Qmoe.Kernels.ThresholdTernary.Ternarize(w, rows, cols, zeroQuantile);
         return new TernaryMatrix(rows, cols, trits, scales);
     }
 

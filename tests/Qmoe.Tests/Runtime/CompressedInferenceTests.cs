@@ -62,12 +62,7 @@ public class CompressedInferenceTests : IClassFixture<CompressedInferenceTests.M
         }
     }
 
-    private Paths.TempDir CopyCompressed()
-    {
-        var tmp = Paths.Temp();
-        foreach (var f in Directory.GetFiles(_m.Compressed)) File.Copy(f, Path.Combine(tmp.Path, Path.GetFileName(f)));
-        return tmp;
-    }
+    private Paths.TempDir CopyCompressed() => Paths.CopyOf(_m.Compressed);
 
     [Fact]
     public void FlippedCodeByteIsRefusedNamingTheTensor()
