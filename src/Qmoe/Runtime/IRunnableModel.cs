@@ -14,6 +14,7 @@ public interface IRunnableModel : IDisposable
     /// <summary>Mean CE on a split (span corruption for encoder-decoders, next-token for decoder-only).</summary>
     EvalResult Evaluate(EvalSet set);
     /// <summary>Greedy decoding; returns the generated ids (Switch: starting with decoder_start). Without
-    /// <paramref name="stopAtEos"/> it always decodes <paramref name="maxNewTokens"/> tokens (benchmarks).</summary>
-    int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true);
+    /// <paramref name="stopAtEos"/> it always decodes <paramref name="maxNewTokens"/> tokens; <paramref name="forced"/>
+    /// tokens, when given, are fed instead of the argmax (benchmarks: same work per step, realistic routing).</summary>
+    int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null);
 }

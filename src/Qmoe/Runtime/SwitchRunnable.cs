@@ -12,8 +12,8 @@ public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer, IDi
     public T5Tokenizer Tokenizer { get; } = tokenizer;
     public bool UseCapacity { get => Model.UseCapacity; set => Model.UseCapacity = value; }
     public EvalResult Evaluate(EvalSet set) => SwitchEvaluator.Evaluate(Model, set);
-    public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true) =>
-        SwitchGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos);
+    public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
+        SwitchGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
 
     public void Dispose()
     {

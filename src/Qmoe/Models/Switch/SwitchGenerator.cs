@@ -6,9 +6,11 @@ public static class SwitchGenerator
     /// <summary>
     /// Returns the decoder ids, starting with decoder_start_token_id, up to and including eos or
     /// <paramref name="maxNewTokens"/> new tokens (HF <c>generate</c> with greedy search). Benchmarks pass
-    /// <paramref name="stopAtEos"/> = false to always decode <paramref name="maxNewTokens"/> tokens.
+    /// <paramref name="stopAtEos"/> = false to always decode <paramref name="maxNewTokens"/> tokens, and may pass
+    /// <paramref name="forced"/> tokens to feed instead of the argmax (same work per step, but real text routes to
+    /// varied experts, where a random model's greedy output repeats one token and keeps one expert in cache).
     /// </summary>
-    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true)
+    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null)
     {
         var cfg = model.Config;
         var enc = model.Encode(new[] { inputIds });
@@ -19,6 +21,7 @@ public static class SwitchGenerator
             var h = model.DecodeHidden(new[] { new[] { output[^1] } }, state);
             var logits = model.Logits(h, 1);
             int next = ArgMax(logits);
+            if (forced != null) next = forced[step % forced.Length];
             output.Add(next);
             if (stopAtEos && next == cfg.EosTokenId) break;
         }
