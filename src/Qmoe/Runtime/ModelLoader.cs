@@ -1,4 +1,5 @@
 using Qmoe.Models;
+using Qmoe.Models.Mixtral;
 using Qmoe.Models.Switch;
 using Qmoe.Text;
 
@@ -17,8 +18,14 @@ public static class ModelLoader
                 var cfg = SwitchConfig.From(config);
                 var tokenizer = LoadTokenizer(dir, cfg.VocabSize);
                 return new SwitchRunnable(SwitchModel.Load(dir), tokenizer);
+            case "mixtral":
+                var mcfg = MixtralConfig.From(config);
+                var mtok = T5Tokenizer.Load(dir, sentinelCount: 0);
+                if (mtok.VocabSize > mcfg.VocabSize)
+                    throw new QmoeException($"{dir}: the tokenizer's {mtok.PieceCount} pieces exceed vocab_size {mcfg.VocabSize}");
+                return new MixtralRunnable(MixtralModel.Load(dir), mtok);
             default:
-                throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' is not supported (switch_transformers)");
+                throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' is not supported (switch_transformers, mixtral)");
         }
     }
 
