@@ -10,5 +10,6 @@ internal static class Verbs
         EvalVerb.Create(),
         GenerateVerb.Create(),
         CompressVerb.Create(),
+        SynthVerb.Create(),
     };
 }

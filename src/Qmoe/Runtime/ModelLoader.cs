@@ -20,10 +20,7 @@ public static class ModelLoader
                 return new SwitchRunnable(SwitchModel.Load(dir), tokenizer);
             case "mixtral":
                 var mcfg = MixtralConfig.From(config);
-                var mtok = T5Tokenizer.Load(dir, sentinelCount: 0);
-                if (mtok.VocabSize > mcfg.VocabSize)
-                    throw new QmoeException($"{dir}: the tokenizer's {mtok.PieceCount} pieces exceed vocab_size {mcfg.VocabSize}");
-                return new MixtralRunnable(MixtralModel.Load(dir), mtok);
+                return new MixtralRunnable(MixtralModel.Load(dir), LoadDecoderOnlyTokenizer(dir, mcfg.VocabSize));
             default:
                 throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' is not supported (switch_transformers, mixtral)");
         }
@@ -41,6 +38,15 @@ public static class ModelLoader
         var tokenizer = T5Tokenizer.Load(dir, T5Sentinels);
         if (tokenizer.VocabSize > vocabSize)
             throw new QmoeException($"{dir}: the tokenizer's {tokenizer.PieceCount} pieces + {T5Sentinels} sentinels exceed vocab_size {vocabSize}");
+        return tokenizer;
+    }
+
+    /// <summary>A decoder-only model's tokenizer: the SentencePiece pieces only (no sentinels), within the vocabulary.</summary>
+    public static T5Tokenizer LoadDecoderOnlyTokenizer(string dir, int vocabSize)
+    {
+        var tokenizer = T5Tokenizer.Load(dir, sentinelCount: 0);
+        if (tokenizer.VocabSize > vocabSize)
+            throw new QmoeException($"{dir}: the tokenizer's {tokenizer.PieceCount} pieces exceed vocab_size {vocabSize}");
         return tokenizer;
     }
 }
