@@ -83,12 +83,17 @@ internal static class BenchE2e
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
             using var m = ModelLoader.Open(p.GetValue(model)!);
-            var set = EvalSet.Load(RepoPaths.EvalSets, "validation", m.VocabSize, Math.Max(2, p.GetValue(evalExamples)));
+            // Prompt: a validation example's encoder input (Switch) or the first 16 tokens of a raw block (decoder-only);
+            // fed tokens: the rest of a raw validation block.
+            var raw = EvalSet.Load(RepoPaths.EvalSets, "validation", m.VocabSize, 2, causal: true).RawBlocks!;
+            var prompts = m.IsDecoderOnly ? raw.Select(r => r[..16]).ToArray()
+                : EvalSet.Load(RepoPaths.EvalSets, "validation", m.VocabSize, 2).InputIds!;
             int n = p.GetValue(newTokens);
-            m.Generate(set.InputIds![1], 4, stopAtEos: false, forced: set.RawBlocks![1]); // warm-up: JIT
+            m.Generate(prompts[1], 4, stopAtEos: false, forced: raw[1][16..]); // warm-up: JIT
             var sw = Stopwatch.StartNew();
-            m.Generate(set.InputIds[0], n, stopAtEos: false, forced: set.RawBlocks[0]);
+            m.Generate(prompts[0], n, stopAtEos: false, forced: raw[0][16..]);
             double gen = n / sw.Elapsed.TotalSeconds;
+            var set = EvalSet.Load(RepoPaths.EvalSets, "validation", m.VocabSize, p.GetValue(evalExamples), m.IsDecoderOnly);
             var ev = m.Evaluate(set);
             return new JsonObject
             {

@@ -16,7 +16,7 @@ internal static class CompressVerb
         var model = CommonOptions.Model();
         var output = new Option<string>("--out") { Description = "output directory (must not exist)", Required = true };
         var calibText = new Option<string?>("--calib-text") { Description = "calibration text, one paragraph per line (.gz accepted)" };
-        var calib = new Option<string?>("--calib") { Description = "calibration token file (safetensors with S.input_ids / S.labels)" };
+        var calib = new Option<string?>("--calib") { Description = "calibration token file (safetensors with S.input_ids / S.labels; S.raw_blocks for decoder-only models)" };
         var split = new Option<string?>("--split") { Description = "split of --calib" };
         var samples = new Option<int>("--samples") { Description = "calibration samples", DefaultValueFactory = _ => 128 };
         var method = new Option<string>("--method") { Description = "gptq or rtn", DefaultValueFactory = _ => "gptq" };

@@ -23,7 +23,7 @@ internal static class EvalVerb
             if (p.GetValue(limit) is int l && l <= 0) throw new QmoeException($"--limit {l} must be positive");
             using var m = ModelLoader.Open(p.GetValue(model)!);
             m.UseCapacity = !p.GetValue(noCapacity);
-            var set = EvalSet.Load(p.GetValue(data)!, p.GetValue(split)!, m.VocabSize, p.GetValue(limit));
+            var set = EvalSet.Load(p.GetValue(data)!, p.GetValue(split)!, m.VocabSize, p.GetValue(limit), m.IsDecoderOnly);
             var r = m.Evaluate(set);
             human.WriteLine($"{r.Split}: {r.Examples} examples, {r.Tokens} tokens, mean CE {r.MeanCe:F6} nats, {r.TokensPerSecond:F0} tokens/s ({Qmoe.Threads.Count} threads)");
             return new JsonObject

@@ -1,44 +1,62 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Qmoe.Models;
-using Qmoe.Models.Switch;
-using Qmoe.Models.Synth;
 
 namespace Qmoe.Cli;
 
-/// <summary><c>synth --shape switch-base-128 --out DIR [--layers N]</c>: a random HF checkpoint of a real model's shapes.</summary>
+/// <summary>
+/// <c>synth --shape switch-base-128|mixtral-8x7b --out DIR [--layers N] [--seed S] [--shard-gb G] [--tokenizer spiece.model]</c>:
+/// a random bf16 Hugging Face checkpoint with a real model's exact shapes, for scale runs.
+/// </summary>
 internal static class SynthVerb
 {
+    /// <summary>The SentencePiece model embedded in the CLI (switch-tiny-8's; 3900 pieces, below both vocabularies).</summary>
+    private const string EmbeddedTokenizer = "Qmoe.Cli.spiece.model";
+
     public static Command Create()
     {
-        var shape = new Option<string>("--shape") { Description = "switch-base-128", Required = true };
-        var output = new Option<string>("--out") { Description = "output directory (new or empty)", Required = true };
-        var layers = new Option<int?>("--layers") { Description = "layers per stack (default: the real model's); for slices of huge models" };
-        var shard = new Option<double>("--shard-gb") { Description = "shard size in GB", DefaultValueFactory = _ => 2.0 };
-        var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
+        var shape = new Option<string>("--shape") { Description = "switch-base-128 or mixtral-8x7b", Required = true };
+        var output = new Option<string>("--out") { Description = "output directory (must not exist)", Required = true };
+        var layers = new Option<int?>("--layers") { Description = "keep only the first N layers (Switch: N encoder + N decoder)" };
+        var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
+        var shardGb = new Option<double>("--shard-gb") { Description = "maximum shard size in GiB", DefaultValueFactory = _ => 2.0 };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "spiece.model to copy (default: the embedded 3900-piece model)" };
+        var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
-        var cmd = new Command("synth", "write a random Hugging Face checkpoint with a real model's shapes (bf16, sharded)") { shape, output, layers, shard, seed, json };
+        var cmd = new Command("synth", "write a random checkpoint with a real model's shapes (bf16, sharded)")
+            { shape, output, layers, seed, shardGb, tokenizer, threads, json };
         cmd.SetAction(p => CliRunner.Run(p.GetValue(json), human =>
         {
-            string outDir = p.GetValue(output)!;
-            if (p.GetValue(layers) is int l && l <= 0) throw new QmoeException($"--layers {l} must be positive");
-            var (config, tensors) = p.GetValue(shape) switch
+            CommonOptions.ApplyThreads(p.GetValue(threads));
+            var s = SynthShape.Named(p.GetValue(shape)!);
+            if (p.GetValue(layers) is int n)
             {
-                "switch-base-128" => Switch(SwitchShapes.Base128(p.GetValue(layers))),
-                var s => throw new QmoeException($"--shape {s}: unknown (supported: switch-base-128)"),
-            };
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            SyntheticCheckpoint.Write(outDir, config, tensors, (long)(p.GetValue(shard) * 1e9), p.GetValue(seed), human.WriteLine);
-            // A tokenizer so the model runs: the embedded model's SentencePiece (its ids fit any larger vocabulary).
-            foreach (var f in new[] { "spiece.model", "tokenizer_config.json", "special_tokens_map.json" })
-                File.Copy(Path.Combine(RepoPaths.TinyModel, f), Path.Combine(outDir, f), overwrite: true);
-            long parameters = tensors.Sum(t => t.Shape.Aggregate(1L, (a, d) => a * d));
-            human.WriteLine($"wrote {outDir}: {parameters / 1e9:F2} B parameters, {tensors.Count} tensors in {sw.Elapsed.TotalSeconds:F0} s");
-            return new JsonObject { ["out"] = outDir, ["parameters"] = parameters, ["tensors"] = tensors.Count, ["seconds"] = sw.Elapsed.TotalSeconds };
+                if (n <= 0 || n > s.Layers) throw new QmoeException($"--layers {n} must be in 1..{s.Layers}");
+                s = s with { Layers = n };
+            }
+            double gb = p.GetValue(shardGb);
+            if (!(gb > 0)) throw new QmoeException($"--shard-gb {gb} must be positive");
+            string? tok = p.GetValue(tokenizer);
+            string? extracted = null;
+            if (tok == null)
+            {
+                extracted = Path.Combine(Path.GetTempPath(), $"qmoe-spiece-{Environment.ProcessId}.model");
+                using (var res = typeof(SynthVerb).Assembly.GetManifestResourceStream(EmbeddedTokenizer)
+                    ?? throw new InvalidOperationException("embedded tokenizer missing"))
+                using (var f = File.Create(extracted)) res.CopyTo(f);
+                tok = extracted;
+            }
+            try
+            {
+                var r = SynthCheckpoint.Write(s, p.GetValue(output)!, tok, p.GetValue(seed), (long)(gb * (1L << 30)));
+                human.WriteLine($"wrote {r.Dir}: {r.Parameters:N0} parameters, {r.Bytes / (double)(1L << 30):F2} GiB in {r.Shards} shard(s), {r.Seconds:F1} s");
+                return new JsonObject
+                {
+                    ["out"] = r.Dir, ["parameters"] = r.Parameters, ["bytes"] = r.Bytes, ["shards"] = r.Shards, ["seconds"] = r.Seconds,
+                };
+            }
+            finally { if (extracted != null) File.Delete(extracted); }
         }));
         return cmd;
     }
-
-    private static (JsonObject, List<SyntheticCheckpoint.Spec>) Switch(JsonObject config) =>
-        (config, SwitchShapes.Tensors(SwitchConfig.From(ConfigReader.FromJson(config, "synth config"))));
 }

@@ -1,8 +1,9 @@
 namespace Qmoe.Compression;
 
 /// <summary>
-/// Calibration samples for an encoder-decoder: encoder ids and teacher-forced decoder input ids per sample,
-/// and optionally which positions may enter the Hessians (pre-masking; the forward pass always uses all).
+/// Calibration samples: for an encoder-decoder, encoder ids and teacher-forced decoder input ids per sample,
+/// and optionally which positions may enter the Hessians (pre-masking; the forward pass always uses all);
+/// for a decoder-only model, plain token blocks as <see cref="DecoderInput"/> and no encoder input.
 /// </summary>
 public sealed record CalibrationData(int[][] EncoderInput, int[][] DecoderInput, string Source)
 {
@@ -11,7 +12,10 @@ public sealed record CalibrationData(int[][] EncoderInput, int[][] DecoderInput,
     /// <summary>decoder position → include in Hessians (null: all).</summary>
     public bool[][]? DecoderHessianMask { get; init; }
 
-    public int Samples => EncoderInput.Length;
+    public int Samples => DecoderInput.Length;
+
+    /// <summary>Plain causal blocks for a decoder-only model.</summary>
+    public static CalibrationData Causal(int[][] blocks, string source) => new([], blocks, source);
 
     /// <summary>A 64-bit fingerprint of the token ids and masks (part of the resume checkpoint's identity).</summary>
     public ulong Fingerprint()

@@ -1,29 +1,36 @@
+using Qmoe.Models;
+using Qmoe.Models.Mixtral;
 using Qmoe.Models.Switch;
 using Qmoe.Runtime;
 using Qmoe.Text;
 
 namespace Qmoe.Compression;
 
-/// <summary>Builds the pipeline's calibration samples from plain text (span-corrupted with a fixed seed) or a token file split.</summary>
+/// <summary>
+/// Builds the pipeline's calibration samples from plain text or a token file split: span-corrupted (fixed seed)
+/// for encoder-decoders, plain causal blocks (<c>S.raw_blocks</c> of a token file) for decoder-only models.
+/// </summary>
 public static class CalibrationLoader
 {
     public static CalibrationData Load(string modelDir, string? textFile, string? tokenFile, string? split, int samples, bool premask)
     {
         if ((textFile == null) == (tokenFile == null))
             throw new QmoeException("give exactly one of --calib-text FILE or --calib F.safetensors --split S");
-        var cfg = SwitchConfig.Load(modelDir);
+        if (tokenFile != null && split == null) throw new QmoeException("--calib needs --split");
+        if (textFile != null && !File.Exists(textFile)) throw new QmoeException($"{textFile}: calibration text not found");
+        var config = ConfigReader.Load(modelDir);
+        if (config.ModelType == "mixtral") return LoadCausal(modelDir, MixtralConfig.From(config), textFile, tokenFile, split, samples);
+        var cfg = SwitchConfig.From(config);
         var tokenizer = ModelLoader.LoadTokenizer(modelDir, cfg.VocabSize);
         CalibrationSet set;
         string source;
         if (tokenFile != null)
         {
-            if (split == null) throw new QmoeException("--calib needs --split");
             set = CalibrationSet.FromTokenFile(tokenFile, split, samples, cfg.VocabSize);
             source = $"{Path.GetFileName(tokenFile)}:{split}";
         }
         else
         {
-            if (!File.Exists(textFile)) throw new QmoeException($"{textFile}: calibration text not found");
             set = CalibrationSet.FromText(textFile!, tokenizer, samples);
             source = $"{Path.GetFileName(textFile)} (span corruption, seed {CalibrationSet.DefaultSeed})";
         }
@@ -36,6 +43,23 @@ public static class CalibrationLoader
             EncoderHessianMask = Rows(PreMask.Encoder(set.InputIds, tokenizer.PieceCount), set.InputLength),
             DecoderHessianMask = Rows(PreMask.Decoder(set.Labels, tokenizer.PieceCount), set.LabelLength),
         };
+    }
+
+    private static CalibrationData LoadCausal(string modelDir, MixtralConfig cfg, string? textFile, string? tokenFile, string? split, int samples)
+    {
+        CausalBlocks blocks;
+        string source;
+        if (tokenFile != null)
+        {
+            blocks = CausalBlocks.FromTokenFile(tokenFile, split!, samples, cfg.VocabSize);
+            source = $"{Path.GetFileName(tokenFile)}:{split}.raw_blocks";
+        }
+        else
+        {
+            blocks = CausalBlocks.FromText(textFile!, ModelLoader.LoadDecoderOnlyTokenizer(modelDir, cfg.VocabSize), samples);
+            source = $"{Path.GetFileName(textFile)} (causal blocks of {blocks.Length})";
+        }
+        return CalibrationData.Causal(Rows(blocks.Ids, blocks.Length), source);
     }
 
     private static T[][] Rows<T>(T[] flat, int length) =>

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Qmoe.Codec;
 using Qmoe.IO;
 using Qmoe.Models;
+using Qmoe.Models.Mixtral;
 using Qmoe.Models.Switch;
 using Qmoe.Quantization;
 
@@ -35,11 +36,14 @@ public static class CompressionPipeline
             throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: only ternary is stored compressed (SPEC §5); add --fake-quant for a dense checkpoint");
         if (calib.Samples == 0) throw new QmoeException("no calibration samples");
         var config = ConfigReader.Load(modelDir);
-        if (config.ModelType != "switch_transformers")
-            throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' cannot be compressed (supported: switch_transformers)");
-        var cfg = SwitchConfig.From(config);
-        if (cfg.NumSparseEncoderLayers + cfg.NumSparseDecoderLayers == 0 || cfg.NumExperts == 0)
-            throw new QmoeException($"{config.Path}: the model has no experts to compress (no sparse layers)");
+        if (config.ModelType == "switch_transformers")
+        {
+            var cfg = SwitchConfig.From(config);
+            if (cfg.NumSparseEncoderLayers + cfg.NumSparseDecoderLayers == 0 || cfg.NumExperts == 0)
+                throw new QmoeException($"{config.Path}: the model has no experts to compress (no sparse layers)");
+        }
+        else if (config.ModelType == "mixtral") MixtralConfig.From(config);
+        else throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' cannot be compressed (supported: switch_transformers, mixtral)");
 
         var work = new CompressionWorkDir(outDir);
         bool resumed = options.Resume && Directory.Exists(work.Path);
@@ -47,13 +51,13 @@ public static class CompressionPipeline
             throw new QmoeException($"{work.Path}: an interrupted run's checkpoint exists; pass --resume to continue it, or delete it to start over");
         Directory.CreateDirectory(work.Path);
         var stageSeconds = new Dictionary<string, double>();
-        using var model = SwitchModel.Load(modelDir);
-        string fingerprint = Fingerprint(model.Store, config, options, calib);
         var budget = new MemoryBudget(options.MemoryBudgetBytes, work.SpillDirectory);
+        using var compressor = OpenCompressor(modelDir, config.ModelType, options, budget, work, progress);
+        var store = compressor.Store;
+        string fingerprint = Fingerprint(store, config, options, calib);
         string tmpOut = $"{outDir}.tmp-{Environment.ProcessId}";
         try
         {
-            var compressor = new SwitchCompressor(model, options, budget, work, progress);
             var layers = compressor.Run(calib, fingerprint, stageSeconds, ct);
 
             progress?.Invoke(new PipelineProgress(-1, -1, "write", $"writing {outDir}"));
@@ -62,8 +66,8 @@ public static class CompressionPipeline
             Directory.CreateDirectory(tmpOut);
             var prefixes = compressor.SparsePrefixes.ToList();
             double bits = options.FakeQuant
-                ? WriteFakeQuant(model.Store, compressor.Layout, prefixes, work, tmpOut, cfg.NumExperts, options.Type)
-                : WriteCompressed(model.Store, compressor.Layout, prefixes, work, tmpOut, config, options, calib, cfg.NumExperts);
+                ? WriteFakeQuant(store, compressor.Layout, prefixes, work, tmpOut, compressor.NumExperts, options.Type)
+                : WriteCompressed(store, compressor.Layout, prefixes, work, tmpOut, config, options, calib, compressor.NumExperts);
             foreach (var f in TokenizerFiles)
                 if (File.Exists(Path.Combine(modelDir, f))) File.Copy(Path.Combine(modelDir, f), Path.Combine(tmpOut, f));
             stageSeconds["write"] = sw.Elapsed.TotalSeconds;
@@ -96,6 +100,21 @@ public static class CompressionPipeline
             throw;
         }
         finally { work.DeleteSpill(); }
+    }
+
+    /// <summary>The family's sequential pass over the model in <paramref name="modelDir"/> (which it owns).</summary>
+    private static IModelCompressor OpenCompressor(string modelDir, string modelType, CompressionOptions options, MemoryBudget budget,
+        CompressionWorkDir work, Action<PipelineProgress>? progress)
+    {
+        if (modelType == "mixtral")
+        {
+            var m = MixtralModel.Load(modelDir);
+            try { return new MixtralCompressor(m, options, budget, work, progress); }
+            catch { m.Dispose(); throw; }
+        }
+        var s = SwitchModel.Load(modelDir);
+        try { return new SwitchCompressor(s, options, budget, work, progress); }
+        catch { s.Dispose(); throw; }
     }
 
     /// <summary>Peak resident set size of this process so far (VmHWM).</summary>

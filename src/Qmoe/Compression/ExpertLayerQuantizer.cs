@@ -42,7 +42,7 @@ public sealed class ExpertLayerQuantizer
         var sw = Stopwatch.StartNew();
         int E = lists.Experts;
         var caps = lists.Cap(_options.TokenCapFactor)
-            .Select(c => new CapRecord($"{prefix}.experts.expert_{c.Expert}", c.Tokens, c.Cap)).ToList();
+            .Select(c => new CapRecord(layout.ExpertName(prefix, c.Expert), c.Tokens, c.Cap)).ToList();
         var deq = layout.Kinds.ToDictionary(k => k, k =>
             new ActivationBuffer((long)E * layout.Shape(k).Rows, layout.Shape(k).Cols, _budget, $"deq-{k}",
                 _options.Type == QuantType.Ternary ? DType.BF16 : DType.F32)); // ternary levels are bf16: exact at half the memory

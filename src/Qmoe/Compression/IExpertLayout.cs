@@ -18,6 +18,8 @@ public interface IExpertLayout
     IEnumerable<string> Kinds => Stages.SelectMany(s => s);
     /// <summary>[rows, cols] of a matrix kind (rows = outputs).</summary>
     (int Rows, int Cols) Shape(string kind);
+    /// <summary>The checkpoint name of an expert (for reports), e.g. "{prefix}.experts.expert_3".</summary>
+    string ExpertName(string prefix, int expert);
     /// <summary>The checkpoint tensor name of an expert's matrix.</summary>
     string WeightName(string prefix, int expert, string kind);
     /// <summary>Input rows [n, cols of the stage's matrices] of stage ≥ 1, from x [n, Dim] and this expert's quantized earlier matrices.</summary>

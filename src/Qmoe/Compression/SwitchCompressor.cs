@@ -12,7 +12,7 @@ namespace Qmoe.Compression;
 /// block calibrates on the inputs the compressed model will actually see. The decoder's cross-attention
 /// reads the quantized encoder's output.
 /// </summary>
-public sealed class SwitchCompressor
+public sealed class SwitchCompressor : IModelCompressor
 {
     private readonly SwitchModel _model;
     private readonly CompressionOptions _options;
@@ -29,6 +29,10 @@ public sealed class SwitchCompressor
     }
 
     public IExpertLayout Layout => _layout;
+    public TensorStore Store => _model.Store;
+    public int NumExperts => _model.Config.NumExperts;
+    /// <summary>Disposes the model (the compressor owns it).</summary>
+    public void Dispose() => _model.Dispose();
 
     /// <summary>Sparse blocks' MLP prefixes in processing order (the layer files the run produces).</summary>
     public IEnumerable<string> SparsePrefixes => _model.Blocks.Where(b => b.IsSparse).Select(b => b.MlpPrefix);
@@ -133,45 +137,22 @@ public sealed class SwitchCompressor
             if (!block.IsSparse) return;
 
             // Quantize this layer's experts, then pass 2: the MLP with the quantized experts.
-            string layerFile = _work.LayerFile(block.MlpPrefix);
-            var dtype = _model.Store.Info(_layout.WeightName(block.MlpPrefix, 0, "wi")).DType;
-            using var output = new LayerResultFile(layerFile, _layout, _model.Config.NumExperts,
-                dense: _options.FakeQuant, denseType: _options.Type == Quantization.QuantType.Ternary ? dtype : DType.F32);
-            var quantizer = new ExpertLayerQuantizer(_options, _budget, m => Report(-1, -1, "quantize", m));
-            var (layer, report) = quantizer.Run(block.MlpPrefix, _layout, _model.Store, lists!, output, ct);
-            using (layer)
+            using var layer = SparseLayerStep.Quantize(block.MlpPrefix, _layout, _model.Store, lists!, _options, _budget, _work, _progress, ct);
+            var original = block.Experts;
+            block.Experts = layer.CreateExperts();
+            try
             {
-                output.Complete(report);
-                var original = block.Experts;
-                block.Experts = layer.CreateExperts();
-                try
+                ForChunks(all, h, (hc, batch, _, row0) =>
                 {
-                    ForChunks(all, h, (hc, batch, _, row0) =>
-                    {
-                        var xc = x!.Slice(row0, batch.Tokens).ToArray();
-                        block.AddMlp(hc, xc, batch.Tokens, block.Route(xc, batch, _model.UseCapacity));
-                    });
-                }
-                finally { block.Experts = original; }
+                    var xc = x!.Slice(row0, batch.Tokens).ToArray();
+                    block.AddMlp(hc, xc, batch.Tokens, block.Route(xc, batch, _model.UseCapacity));
+                });
             }
+            finally { block.Experts = original; }
         }
         finally { x?.Dispose(); }
     }
 
-    private delegate void ChunkAction(float[] h, SequenceBatch batch, int firstSequence, long firstRow);
-
-    /// <summary>Runs <paramref name="action"/> on chunks of sequences, copying their hidden rows in and out of <paramref name="h"/>.</summary>
-    private void ForChunks(SequenceBatch all, ActivationBuffer h, ChunkAction action)
-    {
-        int chunk = Math.Max(1, _options.ChunkSequences);
-        for (int s0 = 0; s0 < all.Count; s0 += chunk)
-        {
-            int s1 = Math.Min(all.Count, s0 + chunk);
-            var batch = new SequenceBatch(all.Lengths[s0..s1]);
-            long row0 = all.Offsets[s0];
-            var hc = h.Slice(row0, batch.Tokens).ToArray();
-            action(hc, batch, s0, row0);
-            hc.CopyTo(h.Slice(row0, batch.Tokens));
-        }
-    }
+    private void ForChunks(SequenceBatch all, ActivationBuffer h, SparseLayerStep.ChunkAction action) =>
+        SparseLayerStep.ForChunks(all, h, _options.ChunkSequences, action);
 }

@@ -18,6 +18,7 @@ public sealed class SwitchExpertLayout(int dModel, int dFf) : IExpertLayout
         "wo" => (dModel, dFf),
         _ => throw new ArgumentException($"unknown Switch expert matrix '{kind}'"),
     };
+    public string ExpertName(string prefix, int expert) => $"{prefix}.experts.expert_{expert}";
     public string WeightName(string prefix, int expert, string kind) => $"{prefix}.experts.expert_{expert}.{kind}.weight";
 
     public float[] StageInput(int stage, float[] x, int n, Func<string, Matrix> quantized)

@@ -4,7 +4,7 @@ namespace Qmoe.Runtime;
 
 /// <summary>
 /// Token data of one split of an eval/calibration file: <c>S.input_ids</c> [N, Lin] and <c>S.labels</c> [N, Llab]
-/// (span corruption) and/or <c>S.raw_blocks</c> [N, L] (causal LM). Ids are checked against the vocabulary.
+/// (span corruption) or <c>S.raw_blocks</c> [N, L] (causal LM). Ids are checked against the vocabulary.
 /// </summary>
 public sealed class EvalSet
 {
@@ -16,7 +16,12 @@ public sealed class EvalSet
     private EvalSet(string split, int[][]? input, int[][]? labels, int[][]? raw)
     { Split = split; InputIds = input; Labels = labels; RawBlocks = raw; }
 
-    public static EvalSet Load(string path, string split, int vocabSize, int? limit = null)
+    /// <summary>
+    /// Loads split <paramref name="split"/>: for a decoder-only model (<paramref name="causal"/>) only its raw
+    /// blocks, otherwise its span-corrupted input_ids/labels (the other kind may use ids outside the model's
+    /// vocabulary, e.g. sentinels, and is not read).
+    /// </summary>
+    public static EvalSet Load(string path, string split, int vocabSize, int? limit = null, bool causal = false)
     {
         using var f = SafeTensorsFile.Open(path);
         int[][]? Read(string name)
@@ -39,9 +44,12 @@ public sealed class EvalSet
             }
             return rows;
         }
-        var set = new EvalSet(split, Read("input_ids"), Read("labels"), Read("raw_blocks"));
-        if (set.InputIds == null && set.RawBlocks == null)
-            throw new QmoeException($"{path}: split '{split}' not found (no tensor '{split}.input_ids' or '{split}.raw_blocks')");
+        if (causal)
+            return new EvalSet(split, null, null, Read("raw_blocks")
+                ?? throw new QmoeException($"{path}: split '{split}' has no tensor '{split}.raw_blocks' (causal LM data)"));
+        var set = new EvalSet(split, Read("input_ids"), Read("labels"), null);
+        if (set.InputIds == null)
+            throw new QmoeException($"{path}: split '{split}' has no tensor '{split}.input_ids' (span-corruption data)");
         if (set.InputIds != null && (set.Labels == null || set.Labels.Length != set.InputIds.Length))
             throw new QmoeException($"{path}: split '{split}' has input_ids but no matching '{split}.labels'");
         return set;

@@ -10,11 +10,13 @@ public static class Generation
     /// <summary>Tokenises <paramref name="prompt"/> and decodes greedily; tokens/s counts new tokens over the whole call.</summary>
     public static GenerationResult Run(IRunnableModel model, string prompt, int maxNewTokens)
     {
-        var input = model.Tokenizer.Encode(prompt);
+        // Encoder-decoders take the prompt with eos (T5 convention); decoder-only models continue it, so no eos.
+        bool decoderOnly = model.IsDecoderOnly;
+        var input = model.Tokenizer.Encode(prompt, addEos: !decoderOnly);
         var sw = Stopwatch.StartNew();
         var output = model.Generate(input, maxNewTokens);
         double secs = sw.Elapsed.TotalSeconds;
-        int generated = model.Family == "switch_transformers" ? output.Length - 1 : output.Length - input.Length;
+        int generated = decoderOnly ? output.Length - input.Length : output.Length - 1;
         return new GenerationResult(input, output, model.Tokenizer.Decode(output), generated / Math.Max(secs, 1e-9));
     }
 }

@@ -8,6 +8,8 @@ public interface IRunnableModel : IDisposable
     /// <summary>"switch_transformers" or "mixtral".</summary>
     string Family { get; }
     int VocabSize { get; }
+    /// <summary>Decoder-only (causal LM: prompts without eos, raw-block eval) rather than encoder-decoder.</summary>
+    bool IsDecoderOnly { get; }
     T5Tokenizer Tokenizer { get; }
     /// <summary>Apply the config's expert capacity (Switch); false = unlimited.</summary>
     bool UseCapacity { get; set; }

@@ -1,6 +1,7 @@
 using Qmoe.Codec;
 using Qmoe.Compression;
 using Qmoe.Models;
+using Qmoe.Models.Mixtral;
 using Qmoe.Models.Switch;
 using Qmoe.Text;
 
@@ -22,18 +23,32 @@ public static class ModelLoader
                 var cfg = SwitchConfig.From(config);
                 var tokenizer = LoadTokenizer(dir, cfg.VocabSize);
                 if (!CompressedModel.IsCompressed(dir)) return new SwitchRunnable(SwitchModel.Load(dir), tokenizer);
-                var experts = new CompressedExperts(dir);
-                try
-                {
-                    var layout = new SwitchExpertLayout(cfg.DModel, cfg.DFf);
-                    var model = SwitchModel.Load(dir, block =>
-                        layout.CreateExperts(cfg.NumExperts, (e, kind) => experts.Weight(block.MlpPrefix, kind, e)));
-                    return new SwitchRunnable(model, tokenizer, experts);
-                }
-                catch { experts.Dispose(); throw; }
+                return WithCompressedExperts(dir, new SwitchExpertLayout(cfg.DModel, cfg.DFf), (experts, factory) =>
+                    new SwitchRunnable(SwitchModel.Load(dir, block => factory(block.MlpPrefix, cfg.NumExperts)), tokenizer, experts));
+            case "mixtral":
+                var mcfg = MixtralConfig.From(config);
+                var mtok = LoadDecoderOnlyTokenizer(dir, mcfg.VocabSize);
+                if (!CompressedModel.IsCompressed(dir)) return new MixtralRunnable(MixtralModel.Load(dir), mtok);
+                return WithCompressedExperts(dir, new MixtralExpertLayout(mcfg.HiddenSize, mcfg.IntermediateSize), (experts, factory) =>
+                    new MixtralRunnable(MixtralModel.Load(dir, layer => factory(layer.MoePrefix, mcfg.NumExperts)), mtok, experts));
             default:
-                throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' is not supported (switch_transformers)");
+                throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' is not supported (switch_transformers, mixtral)");
         }
+    }
+
+    /// <summary>
+    /// Opens the compressed experts of <paramref name="dir"/> and builds the model with a factory that gives each
+    /// sparse layer (by tensor prefix) its experts running from the codes; the model owns the store.
+    /// </summary>
+    private static IRunnableModel WithCompressedExperts(string dir, IExpertLayout layout,
+        Func<CompressedExperts, Func<string, int, Models.Moe.IExperts>, IRunnableModel> build)
+    {
+        var experts = new CompressedExperts(dir);
+        try
+        {
+            return build(experts, (prefix, count) => layout.CreateExperts(count, (e, kind) => experts.Weight(prefix, kind, e)));
+        }
+        catch { experts.Dispose(); throw; }
     }
 
     /// <summary>T5 and Switch checkpoints have 100 sentinels <c>&lt;extra_id_0..99&gt;</c> above the SentencePiece pieces.</summary>
@@ -48,6 +63,15 @@ public static class ModelLoader
         var tokenizer = T5Tokenizer.Load(dir, T5Sentinels);
         if (tokenizer.VocabSize > vocabSize)
             throw new QmoeException($"{dir}: the tokenizer's {tokenizer.PieceCount} pieces + {T5Sentinels} sentinels exceed vocab_size {vocabSize}");
+        return tokenizer;
+    }
+
+    /// <summary>A decoder-only model's tokenizer: the SentencePiece pieces only (no sentinels), within the vocabulary.</summary>
+    public static T5Tokenizer LoadDecoderOnlyTokenizer(string dir, int vocabSize)
+    {
+        var tokenizer = T5Tokenizer.Load(dir, sentinelCount: 0);
+        if (tokenizer.VocabSize > vocabSize)
+            throw new QmoeException($"{dir}: the tokenizer's {tokenizer.PieceCount} pieces exceed vocab_size {vocabSize}");
         return tokenizer;
     }
 }

@@ -8,6 +8,7 @@ public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer, IDi
 {
     public SwitchModel Model { get; } = model;
     public string Family => "switch_transformers";
+    public bool IsDecoderOnly => false;
     public int VocabSize => Model.Config.VocabSize;
     public T5Tokenizer Tokenizer { get; } = tokenizer;
     public bool UseCapacity { get => Model.UseCapacity; set => Model.UseCapacity = value; }

@@ -1,0 +1,48 @@
+using Qmoe.IO;
+using Qmoe.Models.Layers;
+
+namespace Qmoe.Compression;
+
+/// <summary>
+/// The family-independent parts of the sequential pass: running calibration sequences through a layer in
+/// chunks, and turning a sparse layer's filled list buffers into its quantized layer file plus the
+/// dequantized experts that the layer's outputs are recomputed with.
+/// </summary>
+public static class SparseLayerStep
+{
+    public delegate void ChunkAction(float[] h, SequenceBatch batch, int firstSequence, long firstRow);
+
+    /// <summary>Runs <paramref name="action"/> on chunks of sequences, copying their hidden rows in and out of <paramref name="h"/>.</summary>
+    public static void ForChunks(SequenceBatch all, ActivationBuffer h, int chunkSequences, ChunkAction action)
+    {
+        int chunk = Math.Max(1, chunkSequences);
+        for (int s0 = 0; s0 < all.Count; s0 += chunk)
+        {
+            int s1 = Math.Min(all.Count, s0 + chunk);
+            var batch = new SequenceBatch(all.Lengths[s0..s1]);
+            long row0 = all.Offsets[s0];
+            var hc = h.Slice(row0, batch.Tokens).ToArray();
+            action(hc, batch, s0, row0);
+            hc.CopyTo(h.Slice(row0, batch.Tokens));
+        }
+    }
+
+    /// <summary>
+    /// Quantizes one sparse layer's experts from <paramref name="lists"/>, writes its layer file (trits and scales,
+    /// or with fake-quant the dequantized weights in the checkpoint's dtype when exact), and returns the
+    /// dequantized experts (dispose when the layer's outputs are recomputed).
+    /// </summary>
+    public static ExpertLayerQuantizer.QuantizedLayer Quantize(string prefix, IExpertLayout layout, TensorStore store,
+        ExpertListBuffers lists, CompressionOptions options, MemoryBudget budget, CompressionWorkDir work,
+        Action<PipelineProgress>? progress, CancellationToken ct)
+    {
+        var dtype = store.Info(layout.WeightName(prefix, 0, layout.Stages[0][0])).DType;
+        using var output = new LayerResultFile(work.LayerFile(prefix), layout, lists.Experts,
+            dense: options.FakeQuant, denseType: options.Type == Quantization.QuantType.Ternary ? dtype : DType.F32);
+        var quantizer = new ExpertLayerQuantizer(options, budget, m => progress?.Invoke(new PipelineProgress(-1, -1, "quantize", m)));
+        var (layer, report) = quantizer.Run(prefix, layout, store, lists, output, ct);
+        try { output.Complete(report); }
+        catch { layer.Dispose(); throw; }
+        return layer;
+    }
+}
