@@ -102,3 +102,29 @@ public class CompressedInferenceTests : IClassFixture<CompressedInferenceTests.M
         CliProcess.AssertRefused(CliProcess.Run("generate", "--model", tmp.Path, "--prompt", "hi"), "format_version");
     }
 }
+
+/// <summary>The decoder-only family through the same codec and kernels: compressed Mixtral equals its fake-quant twin.</summary>
+public class CompressedMixtralTests
+{
+    [FixtureFact("mixtral-tiny-8")]
+    public void CompressedMixtralEqualsFakeQuant()
+    {
+        string model = Paths.Fixture("mixtral-tiny-8")!;
+        using var tmp = Paths.Temp();
+        foreach (var (dir, extra) in new[] { ("c", Array.Empty<string>()), ("f", new[] { "--fake-quant" }) })
+        {
+            var r = CliProcess.Run(["compress", "--model", model, "--out", tmp.File(dir), "--calib-text", Paths.CalibrationText, "--samples", "32", .. extra]);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+        }
+        JsonObject Run(params string[] args)
+        {
+            var r = CliProcess.Run(args);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            return r.Json;
+        }
+        double Ce(string dir) => (double)Run("eval", "--model", dir, "--data", Paths.EvalSets, "--split", "validation", "--limit", "32", "--json")["mean_ce"]!;
+        string Gen(string dir) => Run("generate", "--model", dir, "--prompt", "And God said", "--json")["output_ids"]!.ToJsonString();
+        Assert.True(Math.Abs(Ce(tmp.File("c")) - Ce(tmp.File("f"))) <= 1e-4);
+        Assert.Equal(Gen(tmp.File("f")), Gen(tmp.File("c")));
+    }
+}
