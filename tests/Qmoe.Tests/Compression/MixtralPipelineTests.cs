@@ -75,6 +75,24 @@ public class MixtralPipelineTests
     }
 
     [Fact]
+    public void CompressedModelRunsLikeItsFakeQuantTwin()
+    {
+        using var tmp = Paths.Temp();
+        string model = Synth(tmp), compressed = tmp.File("c"), fake = tmp.File("f");
+        Assert.True(CliProcess.Run(CompressArgs(model, compressed)).ExitCode == 0);
+        Assert.True(CliProcess.Run(CompressArgs(model, fake, "--fake-quant")).ExitCode == 0);
+        using var c = ModelLoader.Open(compressed);
+        using var f = ModelLoader.Open(fake);
+        using var d = ModelLoader.Open(model);
+        double Ce(IRunnableModel m) => m.Evaluate(EvalSet.Load(Paths.EvalSets, "validation", m.VocabSize, limit: 4, causal: true)).MeanCe;
+        double cc = Ce(c), fc = Ce(f);
+        Assert.True(Math.Abs(cc - fc) <= 1e-4, $"compressed {cc} vs fake-quant {fc}");
+        Assert.NotEqual(Ce(d), fc); // the experts really were replaced
+        var prompt = c.Tokenizer.Encode("And God said, Let there be", addEos: false);
+        Assert.Equal(f.Generate(prompt, 8, stopAtEos: false), c.Generate(prompt, 8, stopAtEos: false));
+    }
+
+    [Fact]
     public void CalibrationFromTokenFileUsesRawBlocksAndPremaskIsRefused()
     {
         using var tmp = Paths.Temp();
