@@ -71,8 +71,10 @@ public sealed class ExpertLayerQuantizer
                     output.WriteExpert(results[e - g0]);
                 }
                 // The group's weights, Hessians and inputs (large-object-heap arrays) are garbage now; collect them
-                // before the next group allocates its own, so peak memory stays at the budget plus one group.
+                // before the next group allocates its own, compacting the LOH (otherwise never compacted) so freed
+                // gigabyte arrays do not fragment it: peak memory stays at the budget plus one group.
                 results = null!;
+                System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             }
             var stats = layout.Kinds.Select(k => new LayerStatistics
