@@ -26,7 +26,7 @@ public static class CalibrationLoader
         string source;
         if (tokenFile != null)
         {
-            set = CalibrationSet.FromTokenFile(tokenFile, split, samples, cfg.VocabSize);
+            set = CalibrationSet.FromTokenFile(tokenFile, split!, samples, cfg.VocabSize);
             source = $"{Path.GetFileName(tokenFile)}:{split}";
         }
         else

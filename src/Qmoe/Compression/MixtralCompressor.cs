@@ -65,11 +65,7 @@ public sealed class MixtralCompressor : IModelCompressor
             var sw = Stopwatch.StartNew();
             Report(i, total, "decoder", _model.Layers[i].Name);
             RunLayer(_model.Layers[i], h, all, ct);
-            stageSeconds["decoder"] = stageSeconds.GetValueOrDefault("decoder") + sw.Elapsed.TotalSeconds;
-            var ckpt = Stopwatch.StartNew();
-            checkpoint.Save(fingerprint, i + 1, buffers);
-            stageSeconds["checkpoint"] = stageSeconds.GetValueOrDefault("checkpoint") + ckpt.Elapsed.TotalSeconds;
-            _work.AfterBlockHook(i);
+            checkpoint.AfterBlock(fingerprint, i, buffers, stageSeconds, "decoder", sw.Elapsed, _work);
         }
         return SparsePrefixes.Select(p => LayerResultFile.ReadReport(_work.LayerFile(p))).ToList();
     }

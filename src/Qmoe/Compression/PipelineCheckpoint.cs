@@ -31,6 +31,20 @@ public sealed class PipelineCheckpoint(string workDir)
         AtomicFile.WriteAllText(StatePath, JsonSerializer.Serialize(new State(fingerprint, nextBlock, buffers.Keys.ToArray())));
     }
 
+    /// <summary>
+    /// End of block <paramref name="block"/>: adds its time to <paramref name="stage"/>, saves the checkpoint (timed
+    /// as "checkpoint"), then runs the work directory's test hook.
+    /// </summary>
+    public void AfterBlock(string fingerprint, int block, IReadOnlyDictionary<string, ActivationBuffer> buffers,
+        Dictionary<string, double> stageSeconds, string stage, TimeSpan blockTime, CompressionWorkDir work)
+    {
+        stageSeconds[stage] = stageSeconds.GetValueOrDefault(stage) + blockTime.TotalSeconds;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Save(fingerprint, block + 1, buffers);
+        stageSeconds["checkpoint"] = stageSeconds.GetValueOrDefault("checkpoint") + sw.Elapsed.TotalSeconds;
+        work.AfterBlockHook(block);
+    }
+
     /// <summary>The next block to run, after filling <paramref name="buffers"/> (those the checkpoint holds) from disk.</summary>
     public int Load(string fingerprint, IReadOnlyDictionary<string, ActivationBuffer> buffers)
     {

@@ -76,12 +76,7 @@ public sealed class SwitchCompressor : IModelCompressor
                     int n = (int)Math.Min(256, enc.Rows - r);
                     _model.EncoderFinalNorm(enc.Slice(r, n), n);
                 }
-            string stage = isEncoder ? "encoder" : "decoder";
-            stageSeconds[stage] = stageSeconds.GetValueOrDefault(stage) + sw.Elapsed.TotalSeconds;
-            var ckpt = Stopwatch.StartNew();
-            checkpoint.Save(fingerprint, gb + 1, buffers);
-            stageSeconds["checkpoint"] = stageSeconds.GetValueOrDefault("checkpoint") + ckpt.Elapsed.TotalSeconds;
-            _work.AfterBlockHook(gb);
+            checkpoint.AfterBlock(fingerprint, gb, buffers, stageSeconds, isEncoder ? "encoder" : "decoder", sw.Elapsed, _work);
         }
         return SparsePrefixes.Select(p => LayerResultFile.ReadReport(_work.LayerFile(p))).ToList();
     }

@@ -62,7 +62,7 @@ public sealed class RowParallel : IDisposable
         _body = body; _count = count; _blockRows = blockRows; _error = null;
         Volatile.Write(ref _completed, 0);
         long generation = ((Volatile.Read(ref _state) >> (2 * BlockBits)) + 1) & 0xFFFFFF;
-        Volatile.Write(ref _state, generation << (2 * BlockBits) | blocks);
+        Volatile.Write(ref _state, generation << (2 * BlockBits) | (uint)blocks);
         _wake.Set();
         RunBlocks(generation);
         var spin = new SpinWait();

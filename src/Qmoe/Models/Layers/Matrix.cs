@@ -55,7 +55,7 @@ public sealed unsafe class Matrix : IWeightMatrix
         ? new ReadOnlySpan<ushort>(_ptr, checked(Rows * Cols))
         : throw new InvalidOperationException("matrix is f32");
 
-    /// <summary>Row r widened to f32 into <paramref name="dst"/> (a copy only for bf16; f32 rows are returned as views).</summary>
+    /// <summary>Row r widened to f32 into <paramref name="scratch"/> (a copy only for bf16; f32 rows are returned as views).</summary>
     public ReadOnlySpan<float> Row(int r, Span<float> scratch)
     {
         if (DType == DType.F32) return F32.Slice(r * Cols, Cols);

@@ -43,21 +43,7 @@ public sealed class MixtralModel : IDisposable
     }
 
     /// <summary>Token embeddings [Σ lengths, hidden] of the concatenated sequences; ids are checked against the vocabulary.</summary>
-    public float[] Embed(IReadOnlyList<int[]> sequences)
-    {
-        int d = Config.HiddenSize;
-        var ids = sequences.SelectMany(s => s).ToArray();
-        var h = new float[ids.Length * d];
-        var row = new float[d];
-        for (int t = 0; t < ids.Length; t++)
-        {
-            int id = ids[t];
-            if ((uint)id >= (uint)Config.VocabSize)
-                throw new QmoeException($"token id {id} at position {t} is outside the vocabulary [0, {Config.VocabSize})");
-            _embed.Row(id, row).CopyTo(h.AsSpan(t * d, d));
-        }
-        return h;
-    }
+    public float[] Embed(IReadOnlyList<int[]> sequences) => Embedding.Lookup(_embed, sequences.SelectMany(s => s).ToArray());
 
     /// <summary>Per-layer, per-sequence key/value caches of a batch of sequences: [layer][sequence].</summary>
     public KvCache[][] NewCaches(int sequences, int capacity = 32) =>

@@ -64,20 +64,7 @@ public sealed class SwitchModel : IDisposable
     public IEnumerable<SwitchBlock> Blocks => Encoder.Concat(Decoder);
 
     /// <summary>Token embeddings [ids.Length, d_model]; ids are checked against the vocabulary.</summary>
-    public float[] Embed(ReadOnlySpan<int> ids)
-    {
-        int d = Config.DModel;
-        var h = new float[ids.Length * d];
-        var row = new float[d];
-        for (int t = 0; t < ids.Length; t++)
-        {
-            int id = ids[t];
-            if ((uint)id >= (uint)Config.VocabSize)
-                throw new QmoeException($"token id {id} at position {t} is outside the vocabulary [0, {Config.VocabSize})");
-            _embed.Row(id, row).CopyTo(h.AsSpan(t * d, d));
-        }
-        return h;
-    }
+    public float[] Embed(ReadOnlySpan<int> ids) => Embedding.Lookup(_embed, ids);
 
     private static int[] Concat(IReadOnlyList<int[]> seqs) => seqs.SelectMany(s => s).ToArray();
 
