@@ -21,7 +21,23 @@ public sealed class ExpertListBuffers
 
     public int Experts => _rows.Length;
 
-    public void Append(int expert, long row) => _rows[expert].Add(row);
+    /// <summary>
+    /// Appends each routed token of a chunk to the lists of its experts (all top-k of them): the token's row is
+    /// <paramref name="row0"/> + its index in the chunk. Tokens dropped by capacity are skipped, and so are
+    /// positions that <paramref name="hessianMask"/> (per sample of the whole set, chunk starting at sample
+    /// <paramref name="seq0"/>) excludes from the Hessians.
+    /// </summary>
+    public void Append(Models.Moe.Routing routing, Models.Layers.SequenceBatch batch, long row0, bool[][]? hessianMask, int seq0)
+    {
+        for (int s = 0; s < batch.Count; s++)
+            for (int p = 0; p < batch.Lengths[s]; p++)
+            {
+                int t = batch.Offsets[s] + p;
+                if (hessianMask != null && !hessianMask[seq0 + s][p]) continue;
+                for (int j = 0; j < routing.K; j++)
+                    if (routing.Kept[t * routing.K + j]) _rows[routing.Expert[t * routing.K + j]].Add(row0 + t);
+            }
+    }
 
     /// <summary>Tokens routed to the expert (before the cap).</summary>
     public int Count(int expert) => _rows[expert].Count;

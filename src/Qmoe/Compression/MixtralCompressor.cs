@@ -87,9 +87,7 @@ public sealed class MixtralCompressor : IModelCompressor
             var xc = layer.MlpInput(hc, batch.Tokens);
             xc.CopyTo(x.Slice(row0, batch.Tokens));
             var routing = layer.Route(xc, batch);
-            for (int t = 0; t < routing.Tokens; t++)
-                for (int j = 0; j < routing.K; j++)
-                    lists.Append(routing.Expert[t * routing.K + j], row0 + t);
+            lists.Append(routing, batch, row0, hessianMask: null, seq0: 0);
         });
 
         using var quantized = SparseLayerStep.Quantize(layer.MoePrefix, _layout, _model.Store, lists, _options, _budget, _work, _progress, ct);

@@ -120,14 +120,7 @@ public sealed class SwitchCompressor : IModelCompressor
                 var xc = block.MlpInput(hc, batch.Tokens);
                 xc.CopyTo(x!.Slice(row0, batch.Tokens));
                 var routing = block.Route(xc, batch, _model.UseCapacity);
-                for (int s = 0; s < batch.Count; s++)
-                    for (int p = 0; p < batch.Lengths[s]; p++)
-                    {
-                        int t = batch.Offsets[s] + p;
-                        if (!routing.Kept[t]) continue;
-                        if (hessianMask != null && !hessianMask[seq0 + s][p]) continue;
-                        lists!.Append(routing.Expert[t], row0 + t);
-                    }
+                lists!.Append(routing, batch, row0, hessianMask, seq0);
             });
             if (!block.IsSparse) return;
 

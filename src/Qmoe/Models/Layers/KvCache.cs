@@ -21,8 +21,19 @@ public sealed class KvCache
         Width = width; Length = length; K = k; V = v;
     }
 
+    /// <summary>
+    /// Appends n new rows of keys and values and returns the attention view of those n queries (first query row
+    /// <paramref name="row"/> of the batch, positions after what the cache held) over everything cached.
+    /// </summary>
+    public AttentionSequence Extend(int row, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int n)
+    {
+        int pos0 = Length;
+        Append(k, v, n);
+        return new AttentionSequence(row, n, pos0, K, V, Length);
+    }
+
     /// <summary>Appends n rows of keys and values (each [n, Width]).</summary>
-    public void Append(ReadOnlySpan<float> k, ReadOnlySpan<float> v, int n)
+    private void Append(ReadOnlySpan<float> k, ReadOnlySpan<float> v, int n)
     {
         int need = (Length + n) * Width;
         if (need > K.Length)

@@ -70,8 +70,7 @@ public sealed class MixtralLayer
             _cfg.CheckLength(pos0 + n);
             _rope.Apply(q.AsSpan(off * qw, n * qw), n, _cfg.NumHeads, pos0);
             _rope.Apply(k.AsSpan(off * kw, n * kw), n, _cfg.NumKvHeads, pos0);
-            c.Append(k.AsSpan(off * kw), v.AsSpan(off * kw), n);
-            seqs[s] = new AttentionSequence(off, n, pos0, c.K, c.V, c.Length);
+            seqs[s] = c.Extend(off, k.AsSpan(off * kw), v.AsSpan(off * kw), n);
         }
         var a = new float[batch.Tokens * qw];
         Attention.Forward(q, seqs, _cfg.NumHeads, _cfg.NumKvHeads, _cfg.HeadDim, 1f / MathF.Sqrt(_cfg.HeadDim), causal: true, null, a);

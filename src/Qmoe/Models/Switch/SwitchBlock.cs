@@ -77,7 +77,7 @@ public sealed class SwitchBlock
     /// <summary>Self-attention sub-layer. caches[s] receives sequence s's keys/values (decoder); null: no cache (encoder).</summary>
     public void SelfAttention(float[] h, SequenceBatch batch, IAttentionBias bias, KvCache[]? caches)
     {
-        int d = _cfg.DModel, inner = _cfg.InnerDim;
+        int inner = _cfg.InnerDim;
         var x = _selfNorm.Forward(h, batch.Tokens);
         var q = Linear.Forward(x, batch.Tokens, _self.Q);
         var k = Linear.Forward(x, batch.Tokens, _self.K);
@@ -86,17 +86,9 @@ public sealed class SwitchBlock
         for (int s = 0; s < batch.Count; s++)
         {
             int off = batch.Offsets[s], n = batch.Lengths[s];
-            if (caches == null)
-            {
-                seqs[s] = new AttentionSequence(off, n, 0, k[(off * inner)..((off + n) * inner)], v[(off * inner)..((off + n) * inner)], n);
-            }
-            else
-            {
-                var c = caches[s];
-                int pos0 = c.Length;
-                c.Append(k.AsSpan(off * inner), v.AsSpan(off * inner), n);
-                seqs[s] = new AttentionSequence(off, n, pos0, c.K, c.V, c.Length);
-            }
+            seqs[s] = caches == null
+                ? new AttentionSequence(off, n, 0, k[(off * inner)..((off + n) * inner)], v[(off * inner)..((off + n) * inner)], n)
+                : caches[s].Extend(off, k.AsSpan(off * inner), v.AsSpan(off * inner), n);
         }
         var a = new float[batch.Tokens * inner];
         // T5 does not scale scores by 1/sqrt(d_kv) (folded into the initialisation).
