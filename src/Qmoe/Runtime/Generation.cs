@@ -12,7 +12,7 @@ public static class Generation
     {
         // Encoder-decoders take the prompt with eos (T5 convention); decoder-only models continue it, so no eos.
         bool decoderOnly = model.IsDecoderOnly;
-        var input = model.Tokenizer.Encode(prompt, addEos: !decoderOnly);
+        var input = model.Tokenizer.Encode(prompt, addSpecialTokens: !decoderOnly);
         var sw = Stopwatch.StartNew();
         var output = model.Generate(input, maxNewTokens);
         double secs = sw.Elapsed.TotalSeconds;

@@ -10,7 +10,7 @@ public interface IRunnableModel : IDisposable
     int VocabSize { get; }
     /// <summary>Decoder-only (causal LM: prompts without eos, raw-block eval) rather than encoder-decoder.</summary>
     bool IsDecoderOnly { get; }
-    T5Tokenizer Tokenizer { get; }
+    ITokenizer Tokenizer { get; }
     /// <summary>Apply the config's expert capacity (Switch); false = unlimited.</summary>
     bool UseCapacity { get; set; }
     /// <summary>Mean CE on a split (span corruption for encoder-decoders, next-token for decoder-only).</summary>

@@ -10,7 +10,7 @@ public sealed class MixtralRunnable(MixtralModel model, T5Tokenizer tokenizer, I
     public string Family => "mixtral";
     public bool IsDecoderOnly => true;
     public int VocabSize => Model.Config.VocabSize;
-    public T5Tokenizer Tokenizer { get; } = tokenizer;
+    public ITokenizer Tokenizer { get; } = tokenizer;
     /// <summary>Mixtral has no expert capacity; the setting is accepted and ignored.</summary>
     public bool UseCapacity { get; set; }
     public EvalResult Evaluate(EvalSet set) => CausalEvaluator.Evaluate(Model, set);

@@ -10,7 +10,7 @@ public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer, IDi
     public string Family => "switch_transformers";
     public bool IsDecoderOnly => false;
     public int VocabSize => Model.Config.VocabSize;
-    public T5Tokenizer Tokenizer { get; } = tokenizer;
+    public ITokenizer Tokenizer { get; } = tokenizer;
     public bool UseCapacity { get => Model.UseCapacity; set => Model.UseCapacity = value; }
     public EvalResult Evaluate(EvalSet set) => SwitchEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>

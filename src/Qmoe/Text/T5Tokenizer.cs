@@ -10,7 +10,7 @@ namespace Qmoe.Text;
 /// <c>&lt;extra_id_k&gt;</c> markers in the text become their sentinel ids and the text between them is
 /// encoded piece by piece, as Hugging Face's T5Tokenizer does. Immutable and thread-safe.
 /// </summary>
-public sealed partial class T5Tokenizer
+public sealed partial class T5Tokenizer : ITokenizer
 {
     public const int PadId = 0;
     public const int EosId = 1;
@@ -27,6 +27,12 @@ public sealed partial class T5Tokenizer
     public int SentinelCount { get; }
     /// <summary>PieceCount + SentinelCount: every valid id is below this.</summary>
     public int VocabSize => PieceCount + SentinelCount;
+
+    /// <inheritdoc/>
+    public string Kind => "sentencepiece-unigram";
+
+    /// <summary>T5: no bos, eos 1, pad 0, unk 2.</summary>
+    public SpecialTokens Special { get; } = new(null, [EosId], PadId, UnkId);
 
     private T5Tokenizer(SentencePieceModel model, int sentinelCount)
     {
@@ -74,12 +80,12 @@ public sealed partial class T5Tokenizer
     /// <summary>True when <paramref name="id"/> is a sentinel <c>&lt;extra_id_k&gt;</c>.</summary>
     public bool IsSentinel(int id) => id >= PieceCount && id < VocabSize;
 
-    /// <summary>Token ids of <paramref name="text"/>, followed by eos when <paramref name="addEos"/>.</summary>
-    public int[] Encode(string text, bool addEos = true)
+    /// <summary>Token ids of <paramref name="text"/>, followed by eos when <paramref name="addSpecialTokens"/> (T5 convention).</summary>
+    public int[] Encode(string text, bool addSpecialTokens = true)
     {
         var ids = new List<int>();
         EncodeTo(text, ids);
-        if (addEos) ids.Add(EosId);
+        if (addSpecialTokens) ids.Add(EosId);
         return ids.ToArray();
     }
 
@@ -99,8 +105,9 @@ public sealed partial class T5Tokenizer
 
     private void EncodePieces(string chunk, List<int> ids) => _viterbi.Encode(_normalizer.Normalize(chunk), ids);
 
-    /// <summary>Text of <paramref name="ids"/>: pad and eos are skipped, sentinels rendered as <c>&lt;extra_id_k&gt;</c>.</summary>
-    public string Decode(IEnumerable<int> ids)
+    /// <summary>Text of <paramref name="ids"/>: pad and eos are skipped, sentinels rendered as <c>&lt;extra_id_k&gt;</c>
+    /// (T5's own decoding; <paramref name="skipSpecialTokens"/> makes no difference here).</summary>
+    public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)
     {
         var text = new StringBuilder();
         foreach (int id in ids)

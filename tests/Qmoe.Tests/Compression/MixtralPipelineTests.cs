@@ -88,7 +88,7 @@ public class MixtralPipelineTests
         double cc = Ce(c), fc = Ce(f);
         Assert.True(Math.Abs(cc - fc) <= 1e-4, $"compressed {cc} vs fake-quant {fc}");
         Assert.NotEqual(Ce(d), fc); // the experts really were replaced
-        var prompt = c.Tokenizer.Encode("And God said, Let there be", addEos: false);
+        var prompt = c.Tokenizer.Encode("And God said, Let there be", addSpecialTokens: false);
         Assert.Equal(f.Generate(prompt, 8, stopAtEos: false), c.Generate(prompt, 8, stopAtEos: false));
     }
 
