@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Writes src/Qmoe/Text/HuggingFace/UnicodeNormalization.txt, the data UnicodeNormalizer needs, from Python's
+unicodedata (run with the Python whose Unicode version you want; the committed file names it in its header).
+
+Why not string.Normalize: the project runs with InvariantGlobalization, where .NET's Normalize is a no-op.
+One line per code point that has a canonical combining class, a decomposition, or is a primary composite:
+  CP;CCC;NFD;NFKD;COMPOSES
+CP and the decompositions in hex (full decompositions, space-separated, empty when the code point maps to itself);
+COMPOSES: for a primary composite (NFC recomposes it), the two code points of its canonical decomposition mapping.
+Hangul syllables (U+AC00..U+D7A3) are left out: they decompose and compose algorithmically.
+"""
+import sys
+import unicodedata as u
+
+out = sys.argv[1] if len(sys.argv) > 1 else "src/Qmoe/Text/HuggingFace/UnicodeNormalization.txt"
+lines = [f"# Unicode {u.unidata_version} normalization data from Python {sys.version.split()[0]} unicodedata "
+         "(scripts/gen_unicode_normalization.py). CP;CCC;NFD;NFKD;COMPOSES"]
+for cp in range(0x110000):
+    if 0xD800 <= cp < 0xE000 or 0xAC00 <= cp <= 0xD7A3:
+        continue
+    ch = chr(cp)
+    ccc = u.combining(ch)
+    nfd = u.normalize("NFD", ch)
+    nfkd = u.normalize("NFKD", ch)
+    raw = u.decomposition(ch)
+    canonical_pair = raw and not raw.startswith("<") and len(raw.split()) == 2
+    composes = raw if canonical_pair and u.normalize("NFC", ch) == ch else ""
+    if ccc == 0 and nfd == ch and nfkd == ch and not composes:
+        continue
+    hx = lambda s: "" if s == ch else " ".join(f"{ord(c):X}" for c in s)
+    lines.append(f"{cp:X};{ccc};{hx(nfd)};{hx(nfkd)};{composes}")
+with open(out, "w", encoding="ascii", newline="\n") as f:
+    f.write("\n".join(lines) + "\n")

@@ -1,0 +1,150 @@
+using System.Reflection;
+using System.Text;
+
+namespace Qmoe.Text.HuggingFace;
+
+/// <summary>The four Unicode normalization forms.</summary>
+internal enum NormalizationForm { Nfc, Nfd, Nfkc, Nfkd }
+
+/// <summary>
+/// Unicode normalization (NFC, NFD, NFKC, NFKD) over code points: full decomposition, canonical reordering, and
+/// for the C forms canonical composition. Written here because the project runs with InvariantGlobalization, where
+/// .NET's <see cref="string.Normalize(System.Text.NormalizationForm)"/> returns its input unchanged. The data
+/// (UnicodeNormalization.txt, embedded) comes from Python's unicodedata via scripts/gen_unicode_normalization.py;
+/// Hangul syllables are handled algorithmically. Thread-safe.
+/// </summary>
+internal static class UnicodeNormalizer
+{
+    private const int SBase = 0xAC00, LBase = 0x1100, VBase = 0x1161, TBase = 0x11A7;
+    private const int LCount = 19, VCount = 21, TCount = 28, NCount = VCount * TCount, SCount = LCount * NCount;
+
+    private sealed class Tables
+    {
+        public readonly Dictionary<int, byte> Ccc = new();
+        public readonly Dictionary<int, int[]> Canonical = new();
+        public readonly Dictionary<int, int[]> Compatibility = new();
+        public readonly Dictionary<long, int> Compose = new();
+    }
+
+    private static readonly Lazy<Tables> Data = new(Load);
+
+    private static Tables Load()
+    {
+        var t = new Tables();
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Qmoe.UnicodeNormalization.txt")
+            ?? throw new InvalidOperationException("embedded UnicodeNormalization.txt missing");
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length == 0 || line[0] == '#') continue;
+            var f = line.Split(';');
+            int cp = Convert.ToInt32(f[0], 16);
+            byte ccc = byte.Parse(f[1]);
+            if (ccc != 0) t.Ccc[cp] = ccc;
+            if (f[2].Length > 0) t.Canonical[cp] = Hex(f[2]);
+            if (f[3].Length > 0) t.Compatibility[cp] = Hex(f[3]);
+            if (f[4].Length > 0) { var pair = Hex(f[4]); t.Compose[Key(pair[0], pair[1])] = cp; }
+        }
+        return t;
+
+        static int[] Hex(string s) => s.Split(' ').Select(h => Convert.ToInt32(h, 16)).ToArray();
+    }
+
+    private static long Key(int a, int b) => ((long)a << 21) | (uint)b;
+
+    /// <summary><paramref name="text"/> in normalization form <paramref name="form"/> (valid UTF-16 expected;
+    /// lone surrogates pass through unchanged).</summary>
+    public static string Normalize(string text, NormalizationForm form)
+    {
+        bool compat = form is NormalizationForm.Nfkc or NormalizationForm.Nfkd;
+        // Quick check: below these every character is its own normal form in every context.
+        char limit = compat ? '\u00A0' : '\u00C0';
+        int firstUnsafe = 0;
+        while (firstUnsafe < text.Length && text[firstUnsafe] < limit) firstUnsafe++;
+        if (firstUnsafe == text.Length) return text;
+
+        var t = Data.Value;
+        var cps = new List<int>(text.Length);
+        for (int i = 0; i < text.Length; i++)
+        {
+            int cp = text[i];
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                cp = char.ConvertToUtf32(text[i], text[++i]);
+            Decompose(cp, compat, t, cps);
+        }
+        Reorder(cps, t);
+        if (form is NormalizationForm.Nfc or NormalizationForm.Nfkc) Compose(cps, t);
+
+        var sb = new StringBuilder(cps.Count);
+        foreach (int cp in cps)
+        {
+            if (cp < 0x10000) sb.Append((char)cp);
+            else sb.Append(char.ConvertFromUtf32(cp));
+        }
+        return sb.ToString();
+    }
+
+    private static void Decompose(int cp, bool compat, Tables t, List<int> output)
+    {
+        int s = cp - SBase;
+        if ((uint)s < SCount)
+        {
+            output.Add(LBase + s / NCount);
+            output.Add(VBase + s % NCount / TCount);
+            if (s % TCount != 0) output.Add(TBase + s % TCount);
+            return;
+        }
+        if (compat && t.Compatibility.TryGetValue(cp, out var k)) output.AddRange(k);
+        else if (t.Canonical.TryGetValue(cp, out var d)) output.AddRange(d);
+        else output.Add(cp);
+    }
+
+    private static int Ccc(int cp, Tables t) => t.Ccc.TryGetValue(cp, out byte c) ? c : 0;
+
+    /// <summary>Canonical ordering: a stable sort by combining class of each run of non-starters.</summary>
+    private static void Reorder(List<int> cps, Tables t)
+    {
+        for (int i = 1; i < cps.Count; i++)
+        {
+            int c = Ccc(cps[i], t);
+            if (c == 0) continue;
+            int cp = cps[i], j = i;
+            while (j > 0 && Ccc(cps[j - 1], t) > c) { cps[j] = cps[j - 1]; j--; }
+            cps[j] = cp;
+        }
+    }
+
+    /// <summary>Canonical composition (UAX #15): each character joins the last starter unless blocked.</summary>
+    private static void Compose(List<int> cps, Tables t)
+    {
+        if (cps.Count == 0) return;
+        int starterPos = 0, starter = cps[0];
+        int lastClass = Ccc(starter, t);
+        if (lastClass != 0) lastClass = 256; // a leading non-starter never composes
+        int target = 1;
+        for (int i = 1; i < cps.Count; i++)
+        {
+            int ch = cps[i], chClass = Ccc(ch, t);
+            int composite = ComposePair(starter, ch, t);
+            if (composite >= 0 && (lastClass < chClass || lastClass == 0))
+            {
+                cps[starterPos] = composite;
+                starter = composite;
+                continue;
+            }
+            if (chClass == 0) { starterPos = target; starter = ch; }
+            lastClass = chClass;
+            cps[target++] = ch;
+        }
+        cps.RemoveRange(target, cps.Count - target);
+    }
+
+    private static int ComposePair(int a, int b, Tables t)
+    {
+        int l = a - LBase, v = b - VBase;
+        if ((uint)l < LCount && (uint)v < VCount) return SBase + (l * VCount + v) * TCount;
+        int s = a - SBase, tt = b - TBase;
+        if ((uint)s < SCount && s % TCount == 0 && tt > 0 && tt < TCount) return a + tt;
+        return t.Compose.TryGetValue(Key(a, b), out int c) ? c : -1;
+    }
+}
