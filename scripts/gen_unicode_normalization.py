@@ -8,7 +8,11 @@ One line per code point that has a canonical combining class, a decomposition, o
 CP and the decompositions in hex (full decompositions, space-separated, empty when the code point maps to itself);
 COMPOSES: for a primary composite (NFC recomposes it), the two code points of its canonical decomposition mapping.
 Hangul syllables (U+AC00..U+D7A3) are left out: they decompose and compose algorithmically.
+Then lines "M;FIRST;LAST": ranges of general category M (combining marks) among the code points assigned by
+Unicode 9.0 (Perl's Unicode::UCD Present_In), the table Hugging Face's StripAccents uses (marks from Unicode 10 on
+are kept there, measured with tokenizers 0.23.2).
 """
+import subprocess
 import sys
 import unicodedata as u
 
@@ -29,5 +33,16 @@ for cp in range(0x110000):
         continue
     hx = lambda s: "" if s == ch else " ".join(f"{ord(c):X}" for c in s)
     lines.append(f"{cp:X};{ccc};{hx(nfd)};{hx(nfkd)};{composes}")
+inv = [int(x) for x in subprocess.run(["perl", "-MUnicode::UCD=prop_invlist", "-e", 'print join(" ", prop_invlist("Present_In=9.0"))'],
+                                      check=True, capture_output=True, text=True).stdout.split()] + [0x110000]
+present9 = set()
+for k in range(0, len(inv) - 1, 2): present9.update(range(inv[k], inv[k + 1]))
+marks = [cp for cp in sorted(present9) if not 0xD800 <= cp < 0xE000 and u.category(chr(cp)).startswith("M")]
+i = 0
+while i < len(marks):
+    j = i
+    while j + 1 < len(marks) and marks[j + 1] == marks[j] + 1: j += 1
+    lines.append(f"M;{marks[i]:X};{marks[j]:X}")
+    i = j + 1
 with open(out, "w", encoding="ascii", newline="\n") as f:
     f.write("\n".join(lines) + "\n")

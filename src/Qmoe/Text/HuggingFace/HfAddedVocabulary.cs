@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -126,22 +125,11 @@ internal sealed class HfAddedVocabulary
         }
     }
 
-    /// <summary>Rust regex <c>\w</c>: letters and other alphabetic characters, marks, decimal digits, connector
-    /// punctuation, ZWNJ/ZWJ.</summary>
-    private static bool IsWordChar(Rune r)
-    {
-        if (r.Value is 0x200C or 0x200D || r.Value is >= 0x24B6 and <= 0x24E9 || r.Value is >= 0x1F130 and <= 0x1F189) return true;
-        return Rune.GetUnicodeCategory(r) is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter
-            or UnicodeCategory.TitlecaseLetter or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter
-            or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark
-            or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber or UnicodeCategory.ConnectorPunctuation;
-    }
-
     private static bool EndsWithWord(string s, int end) =>
-        end > 0 && Rune.DecodeLastFromUtf16(s.AsSpan(0, end), out var r, out _) == System.Buffers.OperationStatus.Done && IsWordChar(r);
+        end > 0 && Rune.DecodeLastFromUtf16(s.AsSpan(0, end), out var r, out _) == System.Buffers.OperationStatus.Done && RustWordChar.IsWord(r);
 
     private static bool StartsWithWord(string s, int start) =>
-        start < s.Length && Rune.DecodeFromUtf16(s.AsSpan(start), out var r, out _) == System.Buffers.OperationStatus.Done && IsWordChar(r);
+        start < s.Length && Rune.DecodeFromUtf16(s.AsSpan(start), out var r, out _) == System.Buffers.OperationStatus.Done && RustWordChar.IsWord(r);
 
     /// <summary>Leftmost-longest matching of a fixed set of patterns (a trie walked from each position).</summary>
     private sealed class LeftmostLongestMatcher

@@ -99,18 +99,14 @@ internal static class HfNormalizers
         public string Normalize(string text) => pattern.Replace(text, content);
     }
 
-    /// <summary>Drops combining marks (general categories Mn, Mc, Me).</summary>
+    /// <summary>Drops combining marks (general category M, see <see cref="UnicodeNormalizer.IsCombiningMark"/>).</summary>
     private sealed class StripAccents : IHfNormalizer
     {
         public string Normalize(string text)
         {
             var sb = new StringBuilder(text.Length);
             foreach (var r in text.EnumerateRunes())
-            {
-                var cat = Rune.GetUnicodeCategory(r);
-                if (cat is not (UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark))
-                    sb.Append(r.ToString());
-            }
+                if (!UnicodeNormalizer.IsCombiningMark(r.Value)) sb.Append(r.ToString());
             return sb.ToString();
         }
     }

@@ -57,8 +57,8 @@ internal static class HfPostProcessors
     }
 
     /// <summary>TemplateProcessing's <c>single</c> template: special tokens (by name from <c>special_tokens</c>)
-    /// around one <c>$A</c>; the list form (<c>[{"SpecialToken": ...}, {"Sequence": ...}]</c>) or the string form
-    /// (<c>"[CLS] $A [SEP]"</c>).</summary>
+    /// around one <c>$A</c>, in the list form (<c>[{"SpecialToken": ...}, {"Sequence": ...}]</c>) that
+    /// tokenizer.json holds (Hugging Face does not read the string form there either).</summary>
     private static Template ParseTemplate(HfJson json, JsonElement e, string path)
     {
         var specials = new Dictionary<string, int[]>(StringComparer.Ordinal);
@@ -74,33 +74,20 @@ internal static class HfPostProcessors
         }
         var single = json.Required(e, path, "single");
         var names = new List<(string? Special, bool IsSequence)>();
-        if (single.ValueKind == JsonValueKind.String)
+        int i = 0;
+        foreach (var piece in json.Array(single, path + ".single").EnumerateArray())
         {
-            foreach (var word in json.String(single, path + ".single").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            string pp = $"{path}.single[{i++}]";
+            json.Object(piece, pp);
+            if (HfJson.Optional(piece, "SpecialToken") is { } tok)
+                names.Add((json.String(json.Required(json.Object(tok, pp + ".SpecialToken"), pp + ".SpecialToken", "id"), pp + ".SpecialToken.id"), false));
+            else if (HfJson.Optional(piece, "Sequence") is { } seq)
             {
-                string name = word.Contains(':') ? word[..word.LastIndexOf(':')] : word;
-                if (name is "$" or "$A" or "$a" or "$0") names.Add((null, true));
-                else if (name.StartsWith('$')) throw json.Unsupported(path + ".single", $"sequence {name} in a single template");
-                else names.Add((name, false));
+                string id = json.String(json.Required(json.Object(seq, pp + ".Sequence"), pp + ".Sequence", "id"), pp + ".Sequence.id");
+                if (id != "A") throw json.Unsupported(pp + ".Sequence.id", $"sequence {id} in a single template");
+                names.Add((null, true));
             }
-        }
-        else
-        {
-            int i = 0;
-            foreach (var piece in json.Array(single, path + ".single").EnumerateArray())
-            {
-                string pp = $"{path}.single[{i++}]";
-                json.Object(piece, pp);
-                if (HfJson.Optional(piece, "SpecialToken") is { } tok)
-                    names.Add((json.String(json.Required(json.Object(tok, pp + ".SpecialToken"), pp + ".SpecialToken", "id"), pp + ".SpecialToken.id"), false));
-                else if (HfJson.Optional(piece, "Sequence") is { } seq)
-                {
-                    string id = json.String(json.Required(json.Object(seq, pp + ".Sequence"), pp + ".Sequence", "id"), pp + ".Sequence.id");
-                    if (id != "A") throw json.Unsupported(pp + ".Sequence.id", $"sequence {id} in a single template");
-                    names.Add((null, true));
-                }
-                else throw json.Error(pp, "expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
-            }
+            else throw json.Error(pp, "expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
         }
         int sequences = names.Count(n => n.IsSequence);
         if (sequences != 1) throw json.Unsupported(path + ".single", $"a single template with {sequences} sequences");

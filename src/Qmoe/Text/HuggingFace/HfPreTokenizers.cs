@@ -212,8 +212,7 @@ internal static class HfPreTokenizers
         }
     }
 
-    /// <summary>Rust regex <c>\w+|[^\w\s]+</c> pieces (whitespace dropped). <c>\w</c> here is letters, marks,
-    /// decimal digits, letter numbers, connector punctuation and ZWJ/ZWNJ (Rust's Unicode word class).</summary>
+    /// <summary>Rust regex <c>\w+|[^\w\s]+</c> pieces (whitespace dropped), <c>\w</c> as <see cref="RustWordChar"/>.</summary>
     private sealed class Whitespace : IHfPreTokenizer
     {
         [ThreadStatic] private static List<(int, int, bool)>? t_matches;
@@ -221,15 +220,7 @@ internal static class HfPreTokenizers
         private static int Class(Rune r)
         {
             if (Rune.IsWhiteSpace(r)) return 0;
-            if (r.Value is 0x200C or 0x200D) return 1;
-            return Rune.GetUnicodeCategory(r) switch
-            {
-                UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
-                    or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.NonSpacingMark
-                    or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark or UnicodeCategory.DecimalDigitNumber
-                    or UnicodeCategory.LetterNumber or UnicodeCategory.ConnectorPunctuation => 1,
-                _ => 2,
-            };
+            return RustWordChar.IsWord(r) ? 1 : 2;
         }
 
         public void Split(HfPiece piece, List<HfPiece> output)

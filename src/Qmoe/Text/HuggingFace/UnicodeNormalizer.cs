@@ -4,7 +4,7 @@ using System.Text;
 namespace Qmoe.Text.HuggingFace;
 
 /// <summary>The four Unicode normalization forms.</summary>
-internal enum NormalizationForm { Nfc, Nfd, Nfkc, Nfkd }
+public enum NormalizationForm { Nfc, Nfd, Nfkc, Nfkd }
 
 /// <summary>
 /// Unicode normalization (NFC, NFD, NFKC, NFKD) over code points: full decomposition, canonical reordering, and
@@ -24,6 +24,7 @@ internal static class UnicodeNormalizer
         public readonly Dictionary<int, int[]> Canonical = new();
         public readonly Dictionary<int, int[]> Compatibility = new();
         public readonly Dictionary<long, int> Compose = new();
+        public readonly List<(int First, int Last)> Marks = new();
     }
 
     private static readonly Lazy<Tables> Data = new(Load);
@@ -38,6 +39,7 @@ internal static class UnicodeNormalizer
         {
             if (line.Length == 0 || line[0] == '#') continue;
             var f = line.Split(';');
+            if (f[0] == "M") { t.Marks.Add((Convert.ToInt32(f[1], 16), Convert.ToInt32(f[2], 16))); continue; }
             int cp = Convert.ToInt32(f[0], 16);
             byte ccc = byte.Parse(f[1]);
             if (ccc != 0) t.Ccc[cp] = ccc;
@@ -48,6 +50,22 @@ internal static class UnicodeNormalizer
         return t;
 
         static int[] Hex(string s) => s.Split(' ').Select(h => Convert.ToInt32(h, 16)).ToArray();
+    }
+
+    /// <summary>True for a combining mark (general category M) in the data's Unicode version, which may be older than
+    /// .NET's: Hugging Face's StripAccents uses an older table, and marks added since must stay.</summary>
+    public static bool IsCombiningMark(int cp)
+    {
+        var marks = Data.Value.Marks;
+        int lo = 0, hi = marks.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >> 1;
+            if (cp < marks[mid].First) hi = mid - 1;
+            else if (cp > marks[mid].Last) lo = mid + 1;
+            else return true;
+        }
+        return false;
     }
 
     private static long Key(int a, int b) => ((long)a << 21) | (uint)b;
