@@ -30,10 +30,10 @@ internal static class HfNormalizers
                 }
                 return new Sequence(list);
             }
-            case "NFC": return new Unicode(NormalizationForm.Nfc);
-            case "NFD": return new Unicode(NormalizationForm.Nfd);
-            case "NFKC": return new Unicode(NormalizationForm.Nfkc);
-            case "NFKD": return new Unicode(NormalizationForm.Nfkd);
+            case "NFC": return new Unicode(UnicodeForm.Nfc);
+            case "NFD": return new Unicode(UnicodeForm.Nfd);
+            case "NFKC": return new Unicode(UnicodeForm.Nfkc);
+            case "NFKD": return new Unicode(UnicodeForm.Nfkd);
             case "Lowercase": return new Lowercase();
             case "Strip":
                 return new Strip(json.OptionalBool(e, path, "strip_left", false), json.OptionalBool(e, path, "strip_right", false));
@@ -57,7 +57,7 @@ internal static class HfNormalizers
         }
     }
 
-    private sealed class Unicode(NormalizationForm form) : IHfNormalizer
+    private sealed class Unicode(UnicodeForm form) : IHfNormalizer
     {
         public string Normalize(string text) => UnicodeNormalizer.Normalize(text, form);
     }

@@ -4,7 +4,7 @@ using System.Text;
 namespace Qmoe.Text.HuggingFace;
 
 /// <summary>The four Unicode normalization forms.</summary>
-public enum NormalizationForm { Nfc, Nfd, Nfkc, Nfkd }
+internal enum UnicodeForm { Nfc, Nfd, Nfkc, Nfkd }
 
 /// <summary>
 /// Unicode normalization (NFC, NFD, NFKC, NFKD) over code points: full decomposition, canonical reordering, and
@@ -72,9 +72,9 @@ internal static class UnicodeNormalizer
 
     /// <summary><paramref name="text"/> in normalization form <paramref name="form"/> (valid UTF-16 expected;
     /// lone surrogates pass through unchanged).</summary>
-    public static string Normalize(string text, NormalizationForm form)
+    public static string Normalize(string text, UnicodeForm form)
     {
-        bool compat = form is NormalizationForm.Nfkc or NormalizationForm.Nfkd;
+        bool compat = form is UnicodeForm.Nfkc or UnicodeForm.Nfkd;
         // Quick check: below these every character is its own normal form in every context.
         char limit = compat ? '\u00A0' : '\u00C0';
         int firstUnsafe = 0;
@@ -91,7 +91,7 @@ internal static class UnicodeNormalizer
             Decompose(cp, compat, t, cps);
         }
         Reorder(cps, t);
-        if (form is NormalizationForm.Nfc or NormalizationForm.Nfkc) Compose(cps, t);
+        if (form is UnicodeForm.Nfc or UnicodeForm.Nfkc) Compose(cps, t);
 
         var sb = new StringBuilder(cps.Count);
         foreach (int cp in cps)

@@ -115,8 +115,8 @@ public class HfTokenizerTests
         Assert.Contains("id 0 is given to both", Assert.Throws<QmoeException>(() => Parse(dup)).Message);
         string sparse = MinimalJson(r => ((Dictionary<string, object?>)r["model"]!)["vocab"] = new Dictionary<string, long> { ["a"] = 0, ["b"] = 1L << 40 });
         Assert.Contains("model.vocab", Assert.Throws<QmoeException>(() => Parse(sparse)).Message);
-        string badMerge = MinimalJson(r => ((Dictionary<string, object?>)r["model"]!)["merges"] = new[] { "x y" });
-        Assert.Contains("model.merges[0]: token \"x\" is not in the vocabulary", Assert.Throws<QmoeException>(() => Parse(badMerge)).Message);
+        string badMerge = MinimalJson(r => ((Dictionary<string, object?>)r["model"]!)["merges"] = new[] { "xx yy" });
+        Assert.Contains("model.merges[0]: token \"xx\" is not in the vocabulary", Assert.Throws<QmoeException>(() => Parse(badMerge)).Message);
         string dropout = MinimalJson(r => ((Dictionary<string, object?>)r["model"]!)["dropout"] = 0.1);
         Assert.Contains("model.dropout: BPE dropout", Assert.Throws<QmoeException>(() => Parse(dropout)).Message);
         string wordPiece = MinimalJson(r => ((Dictionary<string, object?>)r["model"]!)["type"] = "WordPiece");
@@ -134,16 +134,16 @@ public class HfTokenizerTests
     }
 
     [Theory]
-    [InlineData("e\u0301", NormalizationForm.Nfc, "é")]
-    [InlineData("é", NormalizationForm.Nfd, "e\u0301")]
-    [InlineData("ﬁ①", NormalizationForm.Nfkc, "fi1")]
-    [InlineData("\u1100\u1161\u11A8", NormalizationForm.Nfc, "각")]
-    [InlineData("각", NormalizationForm.Nfd, "\u1100\u1161\u11A8")]
-    [InlineData("a\u0323\u0302", NormalizationForm.Nfc, "ậ")]
-    [InlineData("a\u0302\u0323", NormalizationForm.Nfc, "ậ")]
-    [InlineData("\u2126", NormalizationForm.Nfc, "\u03A9")]
-    [InlineData("\U0001D400", NormalizationForm.Nfkc, "A")]
-    [InlineData("plain ascii", NormalizationForm.Nfkd, "plain ascii")]
-    public void Unicode_normalization(string input, NormalizationForm form, string expected) =>
-        Assert.Equal(expected, UnicodeNormalizer.Normalize(input, form));
+    [InlineData("e\u0301", "Nfc", "é")]
+    [InlineData("é", "Nfd", "e\u0301")]
+    [InlineData("ﬁ①", "Nfkc", "fi1")]
+    [InlineData("\u1100\u1161\u11A8", "Nfc", "각")]
+    [InlineData("각", "Nfd", "\u1100\u1161\u11A8")]
+    [InlineData("a\u0323\u0302", "Nfc", "ậ")]
+    [InlineData("a\u0302\u0323", "Nfc", "ậ")]
+    [InlineData("\u2126", "Nfc", "\u03A9")]
+    [InlineData("\U0001D400", "Nfkc", "A")]
+    [InlineData("plain ascii", "Nfkd", "plain ascii")]
+    public void Unicode_normalization(string input, string form, string expected) =>
+        Assert.Equal(expected, UnicodeNormalizer.Normalize(input, Enum.Parse<UnicodeForm>(form)));
 }
