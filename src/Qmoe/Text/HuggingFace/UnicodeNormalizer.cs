@@ -25,6 +25,11 @@ internal static class UnicodeNormalizer
         public readonly Dictionary<int, int[]> Compatibility = new();
         public readonly Dictionary<long, int> Compose = new();
         public readonly List<(int First, int Last)> Marks = new();
+        /// <summary>Per BMP character, bit (1 &lt;&lt; form) set when the character may change in that form or change
+        /// its neighbours (quick check "no/maybe"); text with none of them is already normalized.</summary>
+        public readonly byte[] Unsafe = new byte[65536];
+        public readonly HashSet<int> Seconds = new();   // code points that compose with a preceding starter
+        public readonly HashSet<int> Composites = new(); // primary composites
     }
 
     private static readonly Lazy<Tables> Data = new(Load);
@@ -45,7 +50,14 @@ internal static class UnicodeNormalizer
             if (ccc != 0) t.Ccc[cp] = ccc;
             if (f[2].Length > 0) t.Canonical[cp] = Hex(f[2]);
             if (f[3].Length > 0) t.Compatibility[cp] = Hex(f[3]);
-            if (f[4].Length > 0) { var pair = Hex(f[4]); t.Compose[Key(pair[0], pair[1])] = cp; }
+            if (f[4].Length > 0) { var pair = Hex(f[4]); t.Compose[Key(pair[0], pair[1])] = cp; t.Seconds.Add(pair[1]); t.Composites.Add(cp); }
+        }
+        for (int c = 0; c < 65536; c++)
+        {
+            if (char.IsSurrogate((char)c)) continue;
+            byte flags = 0;
+            foreach (UnicodeForm form in Enum.GetValues<UnicodeForm>()) if (!IsStable(c, form, t)) flags |= (byte)(1 << (int)form);
+            t.Unsafe[c] = flags;
         }
         return t;
 
@@ -68,20 +80,33 @@ internal static class UnicodeNormalizer
         return false;
     }
 
+    /// <summary>True when <paramref name="cp"/> is its own normal form whatever surrounds it.</summary>
+    private static bool IsStable(int cp, UnicodeForm form, Tables t)
+    {
+        if (t.Ccc.ContainsKey(cp) || t.Seconds.Contains(cp)) return false;
+        if (cp - LBase is >= 0 and < LCount || cp - VBase is >= 0 and < VCount || cp - TBase is > 0 and < TCount) return false;
+        bool compose = form is UnicodeForm.Nfc or UnicodeForm.Nfkc;
+        bool compat = form is UnicodeForm.Nfkc or UnicodeForm.Nfkd;
+        if ((uint)(cp - SBase) < SCount) return compose;
+        bool canonical = t.Canonical.ContainsKey(cp);
+        if (compat && t.Compatibility.TryGetValue(cp, out var k) && !(canonical && k.AsSpan().SequenceEqual(t.Canonical[cp]))) return false;
+        return !canonical || compose && t.Composites.Contains(cp);
+    }
+
     private static long Key(int a, int b) => ((long)a << 21) | (uint)b;
 
     /// <summary><paramref name="text"/> in normalization form <paramref name="form"/> (valid UTF-16 expected;
     /// lone surrogates pass through unchanged).</summary>
-    public static string Normalize(string text, UnicodeForm form)
+    public static string Normalize(string text, UnicodeForm form) => Normalize(text, form, quickCheck: true);
+
+    /// <summary><see cref="Normalize(string, UnicodeForm)"/>; without <paramref name="quickCheck"/> always the full
+    /// algorithm (the reference the quick check is tested against).</summary>
+    internal static string Normalize(string text, UnicodeForm form, bool quickCheck)
     {
         bool compat = form is UnicodeForm.Nfkc or UnicodeForm.Nfkd;
-        // Quick check: below these every character is its own normal form in every context.
-        char limit = compat ? '\u00A0' : '\u00C0';
-        int firstUnsafe = 0;
-        while (firstUnsafe < text.Length && text[firstUnsafe] < limit) firstUnsafe++;
-        if (firstUnsafe == text.Length) return text;
-
         var t = Data.Value;
+        if (quickCheck && IsNormalized(text, form, t)) return text;
+
         var cps = new List<int>(text.Length);
         for (int i = 0; i < text.Length; i++)
         {
@@ -100,6 +125,23 @@ internal static class UnicodeNormalizer
             else sb.Append(char.ConvertFromUtf32(cp));
         }
         return sb.ToString();
+    }
+
+    /// <summary>Quick check: no character that may change or change its neighbours.</summary>
+    private static bool IsNormalized(string text, UnicodeForm form, Tables t)
+    {
+        byte bit = (byte)(1 << (int)form);
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (c < 0x300) { if (c >= 0xA0 && (t.Unsafe[c] & bit) != 0) return false; continue; }
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                if (!IsStable(char.ConvertToUtf32(c, text[++i]), form, t)) return false;
+            }
+            else if ((t.Unsafe[c] & bit) != 0) return false;
+        }
+        return true;
     }
 
     private static void Decompose(int cp, bool compat, Tables t, List<int> output)

@@ -71,7 +71,7 @@ public class HfTokenizerFuzzTests
             {
                 case 0: b[at] = (byte)rnd.Next(256); break;                                   // flip a byte
                 case 1: b.RemoveRange(at, Math.Min(b.Count - at, 1 + rnd.Next(16))); break;    // cut a span
-                case 2: b.InsertRange(at, b.GetRange(rnd.Next(b.Count), Math.Min(32, b.Count - at))); break; // duplicate
+                case 2: { int from = rnd.Next(b.Count); b.InsertRange(at, b.GetRange(from, Math.Min(32, b.Count - from))); break; } // duplicate
                 case 3: ReplaceNumber(b, at, rnd.Next(4) switch { 0 => "-1", 1 => "4294967296", 2 => "99999999", _ => "1e300" }); break;
                 case 4: ReplaceString(b, at, Names[rnd.Next(Names.Length)]); break;
                 case 5: b.RemoveRange(at, b.Count - at); break;                                // truncate

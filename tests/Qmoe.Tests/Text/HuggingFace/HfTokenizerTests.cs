@@ -144,6 +144,20 @@ public class HfTokenizerTests
     [InlineData("\u2126", "Nfc", "\u03A9")]
     [InlineData("\U0001D400", "Nfkc", "A")]
     [InlineData("plain ascii", "Nfkd", "plain ascii")]
-    public void Unicode_normalization(string input, string form, string expected) =>
+    public void Unicode_normalization(string input, string form, string expected)
+    {
         Assert.Equal(expected, UnicodeNormalizer.Normalize(input, Enum.Parse<UnicodeForm>(form)));
+        Assert.Equal(expected, UnicodeNormalizer.Normalize(input, Enum.Parse<UnicodeForm>(form), quickCheck: false));
+    }
+
+    [Fact]
+    public void Normalization_quick_check_agrees_with_the_full_algorithm()
+    {
+        // Every input line of the test data (scripts, emoji, compatibility characters, Hangul, combining marks).
+        var texts = File.ReadLines(Path.Combine(Data("unigram"), "inputs.jsonl")).Select(l => JsonSerializer.Deserialize<string>(l)!).ToList();
+        for (int c = 0xA0; c < 0x3400; c++) { texts.Add("a" + (char)c + "b"); texts.Add("a" + (char)c + "\u0301b"); } // each character alone and before a mark
+        foreach (var form in Enum.GetValues<UnicodeForm>())
+            foreach (var t in texts)
+                Assert.Equal(UnicodeNormalizer.Normalize(t, form, quickCheck: false), UnicodeNormalizer.Normalize(t, form));
+    }
 }
