@@ -16,6 +16,8 @@ internal enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithN
 /// <summary>Hugging Face's <c>NormalizedString::split</c>: cuts a piece at pattern matches by a behavior.</summary>
 internal static class PieceSplitter
 {
+    [ThreadStatic] private static List<(int Start, int End, bool Remove)>? t_parts;
+
     public static SplitBehavior ParseBehavior(string s, Func<string, QmoeException> fail) => s switch
     {
         "Removed" => SplitBehavior.Removed,
@@ -34,7 +36,8 @@ internal static class PieceSplitter
     public static void Split(HfPiece piece, List<(int Start, int End, bool IsMatch)> matches, SplitBehavior behavior,
         bool invert, List<HfPiece> output)
     {
-        var parts = new List<(int Start, int End, bool Remove)>(matches.Count);
+        var parts = t_parts ??= new();
+        parts.Clear();
         switch (behavior)
         {
             case SplitBehavior.Isolated:
