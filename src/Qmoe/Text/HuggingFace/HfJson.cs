@@ -10,9 +10,21 @@ internal sealed class HfJson(string file)
 {
     public string File { get; } = file;
 
-    public QmoeException Error(string path, string message) => new($"{File}: {path}: {message}");
+    public QmoeException Error(string path, string message) => new(Printable($"{File}: {path}: {message}"));
 
-    public QmoeException Unsupported(string path, string what) => new($"{File}: {path}: {what} is not supported");
+    public QmoeException Unsupported(string path, string what) => new(Printable($"{File}: {path}: {what} is not supported"));
+
+    /// <summary><paramref name="s"/> with control and line-separator characters escaped as \uXXXX, so that messages
+    /// quoting the file's strings stay on one line.</summary>
+    public static string Printable(string s)
+    {
+        if (!s.Any(IsControl)) return s;
+        var sb = new System.Text.StringBuilder(s.Length + 16);
+        foreach (char c in s) { if (IsControl(c)) sb.Append($"\\u{(int)c:X4}"); else sb.Append(c); }
+        return sb.ToString();
+
+        static bool IsControl(char c) => char.IsControl(c) || c is '\u2028' or '\u2029' or '\u0085';
+    }
 
     /// <summary>The member <paramref name="name"/> of object <paramref name="obj"/>, or null when absent or JSON null.</summary>
     public static JsonElement? Optional(JsonElement obj, string name) =>

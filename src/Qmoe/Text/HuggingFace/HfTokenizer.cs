@@ -72,7 +72,7 @@ public sealed class HfTokenizer : ITokenizer
         var json = new HfJson(name);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(utf8Json.ToArray(), new JsonDocumentOptions { MaxDepth = 128 }); }
-        catch (JsonException e) { throw new QmoeException($"{name}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})", e); }
+        catch (JsonException e) { throw new QmoeException(HfJson.Printable($"{name}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"), e); }
         using (doc)
         {
             var root = json.Object(doc.RootElement, "(root)");

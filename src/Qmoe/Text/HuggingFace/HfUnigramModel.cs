@@ -95,7 +95,7 @@ internal sealed class HfUnigramModel : IHfModel
             }
             if (!single)
             {
-                int unk = UnkId ?? throw new QmoeException($"tokenizer.json: unigram model has no unk_id and no piece for '{s.Substring(start, charLength)}'");
+                int unk = UnkId ?? throw new QmoeException(HfJson.Printable($"tokenizer.json: unigram model has no unk_id and no piece for '{s.Substring(start, charLength)}'"));
                 Relax(start + charLength, unk, _unkScore + here);
             }
             start += charLength;

@@ -74,7 +74,7 @@ internal sealed class OnigRegex
                 prev = lastMatchEnd = end;
             }
         }
-        catch (RegexMatchTimeoutException) { throw new QmoeException($"tokenizer.json regex {Pattern} timed out on a {text.Length}-character input"); }
+        catch (RegexMatchTimeoutException) { throw new QmoeException(HfJson.Printable($"tokenizer.json regex {Pattern} timed out on a {text.Length}-character input")); }
         if (prev != text.Length) output.Add((prev, text.Length, false));
     }
 
