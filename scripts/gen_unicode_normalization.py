@@ -3,6 +3,9 @@
 unicodedata (run with the Python whose Unicode version you want; the committed file names it in its header).
 
 Why not string.Normalize: the project runs with InvariantGlobalization, where .NET's Normalize is a no-op.
+Only code points assigned by Unicode 9.0 (Perl's Unicode::UCD Present_In) are listed: Hugging Face tokenizers'
+normalization tables are Unicode 9.0 (measured with tokenizers 0.23.2 over all code points: marks and compatibility
+characters added since are left alone there); normalization stability makes older code points' data version-independent.
 One line per code point that has a canonical combining class, a decomposition, or is a primary composite:
   CP;CCC;NFD;NFKD;COMPOSES
 CP and the decompositions in hex (full decompositions, space-separated, empty when the code point maps to itself);
@@ -17,10 +20,14 @@ import sys
 import unicodedata as u
 
 out = sys.argv[1] if len(sys.argv) > 1 else "src/Qmoe/Text/HuggingFace/UnicodeNormalization.txt"
-lines = [f"# Unicode {u.unidata_version} normalization data from Python {sys.version.split()[0]} unicodedata "
-         "(scripts/gen_unicode_normalization.py). CP;CCC;NFD;NFKD;COMPOSES"]
+inv = [int(x) for x in subprocess.run(["perl", "-MUnicode::UCD=prop_invlist", "-e", 'print join(" ", prop_invlist("Present_In=9.0"))'],
+                                      check=True, capture_output=True, text=True).stdout.split()] + [0x110000]
+present9 = set()
+for k in range(0, len(inv) - 1, 2): present9.update(range(inv[k], inv[k + 1]))
+lines = [f"# Unicode normalization data of the code points assigned by Unicode 9.0, from Python {sys.version.split()[0]} "
+         f"unicodedata {u.unidata_version} (scripts/gen_unicode_normalization.py). CP;CCC;NFD;NFKD;COMPOSES"]
 for cp in range(0x110000):
-    if 0xD800 <= cp < 0xE000 or 0xAC00 <= cp <= 0xD7A3:
+    if 0xD800 <= cp < 0xE000 or 0xAC00 <= cp <= 0xD7A3 or cp not in present9:
         continue
     ch = chr(cp)
     ccc = u.combining(ch)
@@ -33,10 +40,6 @@ for cp in range(0x110000):
         continue
     hx = lambda s: "" if s == ch else " ".join(f"{ord(c):X}" for c in s)
     lines.append(f"{cp:X};{ccc};{hx(nfd)};{hx(nfkd)};{composes}")
-inv = [int(x) for x in subprocess.run(["perl", "-MUnicode::UCD=prop_invlist", "-e", 'print join(" ", prop_invlist("Present_In=9.0"))'],
-                                      check=True, capture_output=True, text=True).stdout.split()] + [0x110000]
-present9 = set()
-for k in range(0, len(inv) - 1, 2): present9.update(range(inv[k], inv[k + 1]))
 marks = [cp for cp in sorted(present9) if not 0xD800 <= cp < 0xE000 and u.category(chr(cp)).startswith("M")]
 i = 0
 while i < len(marks):
