@@ -13,7 +13,8 @@ namespace Qmoe.Runtime;
 /// </summary>
 public static class ModelLoader
 {
-    public static IRunnableModel Open(string dir)
+    /// <param name="kernel">for compressed models: builds the expert kernel from the decode table (e.g. on a GPU); null = the CPU kernel</param>
+    public static IRunnableModel Open(string dir, Func<Kernels.DecodeTable, Kernels.ICompressedMatVec>? kernel = null)
     {
         if (!Directory.Exists(dir)) throw new QmoeException($"{dir}: model directory not found");
         var config = ConfigReader.Load(dir);
@@ -23,13 +24,13 @@ public static class ModelLoader
                 var cfg = SwitchConfig.From(config);
                 var tokenizer = LoadTokenizer(dir, cfg.VocabSize);
                 if (!CompressedModel.IsCompressed(dir)) return new SwitchRunnable(SwitchModel.Load(dir), tokenizer);
-                return WithCompressedExperts(dir, new SwitchExpertLayout(cfg.DModel, cfg.DFf), (experts, factory) =>
+                return WithCompressedExperts(dir, kernel, new SwitchExpertLayout(cfg.DModel, cfg.DFf), (experts, factory) =>
                     new SwitchRunnable(SwitchModel.Load(dir, block => factory(block.MlpPrefix, cfg.NumExperts)), tokenizer, experts));
             case "mixtral":
                 var mcfg = MixtralConfig.From(config);
                 var mtok = LoadDecoderOnlyTokenizer(dir, mcfg.VocabSize);
                 if (!CompressedModel.IsCompressed(dir)) return new MixtralRunnable(MixtralModel.Load(dir), mtok);
-                return WithCompressedExperts(dir, new MixtralExpertLayout(mcfg.HiddenSize, mcfg.IntermediateSize), (experts, factory) =>
+                return WithCompressedExperts(dir, kernel, new MixtralExpertLayout(mcfg.HiddenSize, mcfg.IntermediateSize), (experts, factory) =>
                     new MixtralRunnable(MixtralModel.Load(dir, layer => factory(layer.MoePrefix, mcfg.NumExperts)), mtok, experts));
             default:
                 throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' is not supported (switch_transformers, mixtral)");
@@ -40,10 +41,10 @@ public static class ModelLoader
     /// Opens the compressed experts of <paramref name="dir"/> and builds the model with a factory that gives each
     /// sparse layer (by tensor prefix) its experts running from the codes; the model owns the store.
     /// </summary>
-    private static IRunnableModel WithCompressedExperts(string dir, IExpertLayout layout,
+    private static IRunnableModel WithCompressedExperts(string dir, Func<Kernels.DecodeTable, Kernels.ICompressedMatVec>? kernel, IExpertLayout layout,
         Func<CompressedExperts, Func<string, int, Models.Moe.IExperts>, IRunnableModel> build)
     {
-        var experts = new CompressedExperts(dir);
+        var experts = new CompressedExperts(dir, kernel);
         try
         {
             return build(experts, (prefix, count) => layout.CreateExperts(count, (e, kind) => experts.Weight(prefix, kind, e)));

@@ -9,13 +9,11 @@ public class CompressedMatVecTests
     private static readonly DecodeTable Table = DecodeTable.FromDictionary(Dict.Dictionary);
     private static readonly ScalarCompressedMatVec Reference = new(Dict.Dictionary);
 
-    /// <summary>Every CPU kernel variant this machine can run: each vector width on one thread, the best on two.</summary>
-    public static IEnumerable<(SimdCompressedMatVec.Path, int)> Variants()
+    /// <summary>Every CPU kernel variant this machine can run: each instruction-set path on one thread, the best on two.</summary>
+    public static IEnumerable<(KernelIsa, int)> Variants()
     {
-        var best = SimdCompressedMatVec.BestPath;
-        yield return (best, 2);
-        foreach (var p in Enum.GetValues<SimdCompressedMatVec.Path>())
-            if (p >= best) yield return (p, 1);
+        yield return (KernelIsas.Best, 2);
+        foreach (var isa in KernelIsas.Supported()) yield return (isa, 1);
     }
 
     internal sealed record Case(int Rows, int Cols, byte[] Trits, ushort[] Codes, int[] RowOffsets, ushort[] Scales)

@@ -4,6 +4,7 @@ using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
+using Qmoe.Gpu;
 using Qmoe.Kernels;
 
 namespace Qmoe.Tests.Kernels;
