@@ -25,13 +25,12 @@ internal static class GenerateVerb
             using var m = ModelLoader.Open(p.GetValue(model)!, DeviceOption.KernelFactory(p.GetValue(device)!));
             var r = Generation.Run(m, p.GetValue(prompt)!, n);
             human.WriteLine(r.Text);
-            human.WriteLine($"({r.OutputIds.Length} ids, {r.TokensPerSecond:F1} tokens/s)");
+            human.WriteLine($"({r.OutputIds.Length} ids, {r.TokensPerSecond:F1} tokens/s; CPU kernels: {Qmoe.Kernels.KernelIsas.Name(Qmoe.Kernels.KernelIsas.Best)})");
             return new JsonObject
             {
                 ["input_ids"] = new JsonArray(r.InputIds.Select(i => JsonValue.Create(i)).ToArray<JsonNode?>()),
                 ["output_ids"] = new JsonArray(r.OutputIds.Select(i => JsonValue.Create(i)).ToArray<JsonNode?>()),
                 ["text"] = r.Text, ["tokens_per_s"] = r.TokensPerSecond,
-                ["kernel_isa"] = Qmoe.Kernels.KernelIsas.Name(Qmoe.Kernels.KernelIsas.Best),
             };
         }));
         return cmd;

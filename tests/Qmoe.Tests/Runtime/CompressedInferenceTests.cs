@@ -63,7 +63,7 @@ public class CompressedInferenceTests : IClassFixture<CompressedInferenceTests.M
     }
 
     [Theory]
-    [InlineData("DOTNET_EnableAVX512F", "avx2")]
+    [InlineData("DOTNET_EnableAVX512F,DOTNET_EnableAVX512", "avx2")] // .NET 10 reads the second; earlier runtimes the first
     [InlineData("DOTNET_EnableAVX2", "vector128")]
     [InlineData("DOTNET_EnableHWIntrinsic", "scalar")]
     public void NarrowedInstructionSetsGenerateTheSameIds(string switchedOff, string widestExpected)
@@ -72,9 +72,10 @@ public class CompressedInferenceTests : IClassFixture<CompressedInferenceTests.M
         const string Prompt = "The LORD is my shepherd; I shall not <extra_id_0>.";
         var fake = CliProcess.Run("generate", "--model", _m.FakeQuant, "--prompt", Prompt, "--json");
         Assert.True(fake.ExitCode == 0, fake.Stderr);
-        var r = CliProcess.RunWithEnv(new Dictionary<string, string> { [switchedOff] = "0" }, "generate", "--model", _m.Compressed, "--prompt", Prompt, "--json");
+        var r = CliProcess.RunWithEnv(switchedOff.Split(',').ToDictionary(v => v, _ => "0"), "generate", "--model", _m.Compressed, "--prompt", Prompt, "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
-        var isa = Enum.GetValues<Qmoe.Kernels.KernelIsa>().Single(i => Qmoe.Kernels.KernelIsas.Name(i) == (string)r.Json["kernel_isa"]!);
+        string ran = System.Text.RegularExpressions.Regex.Match(r.Stderr, @"CPU kernels: (\w+)").Groups[1].Value;
+        var isa = Enum.GetValues<Qmoe.Kernels.KernelIsa>().Single(i => Qmoe.Kernels.KernelIsas.Name(i) == ran);
         Assert.True(isa <= Enum.GetValues<Qmoe.Kernels.KernelIsa>().Single(i => Qmoe.Kernels.KernelIsas.Name(i) == widestExpected), $"{switchedOff}=0 ran {isa}");
         Assert.Equal(fake.Json["output_ids"]!.ToJsonString(), r.Json["output_ids"]!.ToJsonString());
     }
