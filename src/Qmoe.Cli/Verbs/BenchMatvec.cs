@@ -41,6 +41,8 @@ internal static class BenchMatvec
             double bits = 8.0 * (layer.Wi.CodeBytes + layer.Wo.CodeBytes) / (layer.Wi.Trits + layer.Wo.Trits);
             human.WriteLine($"built in {started.Elapsed.TotalSeconds:F1} s; zeros {zeros:P1}; {bits:F3} bits/weight (codes + scales); " +
                 $"{layer.NonzerosPerCodeword:F2} nonzeros per codeword; dictionary {layer.Dictionary.Source}");
+            foreach (var (set, name) in new[] { (layer.Wi, "wi"), (layer.Wo, "wo") })
+                human.WriteLine($"{name}: zeros {(double)set.ZeroTrits / set.Trits:P1}, {(double)set.Trits / set.Codes.Sum(c => (long)c.Codes.Length):F1} weights per codeword");
             if (gpu != null)
             {
                 human.WriteLine($"device: {gpu.Name} (CUDA)");
