@@ -21,7 +21,7 @@ public static class CalibrationLoader
         var config = ConfigReader.Load(modelDir);
         if (config.ModelType == "mixtral") return LoadCausal(modelDir, MixtralConfig.From(config), textFile, tokenFile, split, samples);
         var cfg = SwitchConfig.From(config);
-        var tokenizer = ModelLoader.LoadTokenizer(modelDir, cfg.VocabSize);
+        var tokenizer = TokenizerLoader.LoadT5(modelDir, cfg.VocabSize);
         CalibrationSet set;
         string source;
         if (tokenFile != null)
@@ -56,7 +56,7 @@ public static class CalibrationLoader
         }
         else
         {
-            blocks = CausalBlocks.FromText(textFile!, ModelLoader.LoadDecoderOnlyTokenizer(modelDir, cfg.VocabSize), samples);
+            blocks = CausalBlocks.FromText(textFile!, TokenizerLoader.Load(modelDir, "mixtral", cfg.VocabSize), samples);
             source = $"{Path.GetFileName(textFile)} (causal blocks of {blocks.Length})";
         }
         return CalibrationData.Causal(Rows(blocks.Ids, blocks.Length), source);

@@ -4,7 +4,7 @@ using Qmoe.Text;
 namespace Qmoe.Runtime;
 
 /// <summary>A Mixtral model with its tokenizer (and, when compressed, the expert store it runs from), behind <see cref="IRunnableModel"/>.</summary>
-public sealed class MixtralRunnable(MixtralModel model, T5Tokenizer tokenizer, IDisposable? experts = null) : IRunnableModel
+public sealed class MixtralRunnable(MixtralModel model, ITokenizer tokenizer, IDisposable? experts = null) : IRunnableModel
 {
     public MixtralModel Model { get; } = model;
     public string Family => "mixtral";
@@ -15,7 +15,10 @@ public sealed class MixtralRunnable(MixtralModel model, T5Tokenizer tokenizer, I
     public bool UseCapacity { get; set; }
     public EvalResult Evaluate(EvalSet set) => CausalEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
-        MixtralGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
+        MixtralGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced, StopIds);
+
+    /// <summary>Ids that end generation: config.json's eos and every eos of the tokenizer (generation_config.json's list).</summary>
+    private int[] StopIds => field ??= [.. Tokenizer.Special.Eos.Append(Model.Config.EosTokenId).Distinct()];
 
     public void Dispose()
     {

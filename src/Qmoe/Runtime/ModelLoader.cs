@@ -21,13 +21,13 @@ public static class ModelLoader
         {
             case "switch_transformers":
                 var cfg = SwitchConfig.From(config);
-                var tokenizer = LoadTokenizer(dir, cfg.VocabSize);
+                var tokenizer = TokenizerLoader.LoadT5(dir, cfg.VocabSize);
                 if (!CompressedModel.IsCompressed(dir)) return new SwitchRunnable(SwitchModel.Load(dir), tokenizer);
                 return WithCompressedExperts(dir, new SwitchExpertLayout(cfg.DModel, cfg.DFf), (experts, factory) =>
                     new SwitchRunnable(SwitchModel.Load(dir, block => factory(block.MlpPrefix, cfg.NumExperts)), tokenizer, experts));
             case "mixtral":
                 var mcfg = MixtralConfig.From(config);
-                var mtok = LoadDecoderOnlyTokenizer(dir, mcfg.VocabSize);
+                var mtok = TokenizerLoader.Load(dir, config.ModelType, mcfg.VocabSize);
                 if (!CompressedModel.IsCompressed(dir)) return new MixtralRunnable(MixtralModel.Load(dir), mtok);
                 return WithCompressedExperts(dir, new MixtralExpertLayout(mcfg.HiddenSize, mcfg.IntermediateSize), (experts, factory) =>
                     new MixtralRunnable(MixtralModel.Load(dir, layer => factory(layer.MoePrefix, mcfg.NumExperts)), mtok, experts));
@@ -49,29 +49,5 @@ public static class ModelLoader
             return build(experts, (prefix, count) => layout.CreateExperts(count, (e, kind) => experts.Weight(prefix, kind, e)));
         }
         catch { experts.Dispose(); throw; }
-    }
-
-    /// <summary>T5 and Switch checkpoints have 100 sentinels <c>&lt;extra_id_0..99&gt;</c> above the SentencePiece pieces.</summary>
-    public const int T5Sentinels = 100;
-
-    /// <summary>
-    /// A T5/Switch model's tokenizer: the pieces plus 100 sentinels, which must fit in the vocabulary (HF pads
-    /// vocab_size beyond them, e.g. 32000 + 100 ≤ 32128).
-    /// </summary>
-    public static T5Tokenizer LoadTokenizer(string dir, int vocabSize)
-    {
-        var tokenizer = T5Tokenizer.Load(dir, T5Sentinels);
-        if (tokenizer.VocabSize > vocabSize)
-            throw new QmoeException($"{dir}: the tokenizer's {tokenizer.PieceCount} pieces + {T5Sentinels} sentinels exceed vocab_size {vocabSize}");
-        return tokenizer;
-    }
-
-    /// <summary>A decoder-only model's tokenizer: the SentencePiece pieces only (no sentinels), within the vocabulary.</summary>
-    public static T5Tokenizer LoadDecoderOnlyTokenizer(string dir, int vocabSize)
-    {
-        var tokenizer = T5Tokenizer.Load(dir, sentinelCount: 0);
-        if (tokenizer.VocabSize > vocabSize)
-            throw new QmoeException($"{dir}: the tokenizer's {tokenizer.PieceCount} pieces exceed vocab_size {vocabSize}");
-        return tokenizer;
     }
 }

@@ -8,7 +8,7 @@ namespace Qmoe.Text;
 /// then unknown pieces become their UTF-8 bytes' <c>&lt;0xNN&gt;</c> pieces (byte fallback) or one unknown id
 /// per run of unknown characters. Text is plain text: special-token strings such as <c>&lt;s&gt;</c> are not
 /// matched (as in sentencepiece). Special ids come from the piece types (UNKNOWN, CONTROL) and the trainer
-/// spec, overridable from the checkpoint's configs (<see cref="SentencePieceOptions"/>). Immutable and thread-safe.
+/// spec (a checkpoint's configs may override them: <see cref="ConfiguredTokenizer"/>). Immutable and thread-safe.
 /// </summary>
 public sealed class SentencePieceTokenizer : ITokenizer
 {
@@ -18,6 +18,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
     private readonly int[] _byteIds;               // <0xNN> piece id per byte value, or −1
     private readonly int[] _byteOfPiece;           // the byte a BYTE piece stands for, by id, or −1
     private readonly SentencePieceOptions _options;
+    private readonly Dictionary<string, int> _pieceIds = new(StringComparer.Ordinal);
 
     /// <summary>The file it was read from (for messages).</summary>
     public string SourcePath { get; }
@@ -30,6 +31,8 @@ public sealed class SentencePieceTokenizer : ITokenizer
     /// <summary>Whether <see cref="Encode"/> with special tokens prepends bos / appends eos.</summary>
     public bool AddsBos => _options.AddBos && Special.Bos != null;
     public bool AddsEos => _options.AddEos && Special.Eos.Count > 0;
+    /// <summary>Added tokens above the pieces.</summary>
+    public IReadOnlyDictionary<int, AddedToken> AddedTokens => _options.AddedTokens;
 
     internal SentencePieceModel Model => _model;
 
@@ -43,6 +46,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
             .Select(id => (model.Pieces[id].Text, id));
         _normalizer = new SentencePieceNormalizer(model, PieceTrie.OverUtf8(userDefined));
         _segmenter = model.ModelType == SentencePieceModel.Bpe ? new SentencePieceBpe(model) : new UnigramViterbi(model);
+        for (int id = 0; id < model.Pieces.Count; id++) _pieceIds.TryAdd(model.Pieces[id].Text, id);
         _byteIds = new int[256];
         Array.Fill(_byteIds, -1);
         _byteOfPiece = new int[model.Pieces.Count];
@@ -55,16 +59,9 @@ public sealed class SentencePieceTokenizer : ITokenizer
             _byteIds[b] = id;
             _byteOfPiece[id] = b;
         }
-        int? bos = options.Bos ?? (model.BosId >= 0 ? model.BosId : null);
-        int? pad = options.Pad ?? (model.PadId >= 0 ? model.PadId : null);
-        int? unk = options.Unk ?? model.UnkId;
-        List<int> eos = options.Eos is { Count: > 0 } e ? [.. e] : model.EosId >= 0 ? [model.EosId] : [];
-        foreach (int id in options.ExtraEos) if (!eos.Contains(id)) eos.Add(id);
-        Special = new SpecialTokens(bos, eos, pad, unk);
+        var eos = model.EosId >= 0 ? new[] { model.EosId } : [];
+        Special = new SpecialTokens(model.BosId >= 0 ? model.BosId : null, eos, model.PadId >= 0 ? model.PadId : null, model.UnkId);
         VocabSize = Math.Max(model.Pieces.Count, options.AddedTokens.Count == 0 ? 0 : options.AddedTokens.Keys.Max() + 1);
-        foreach (int? id in (int?[])[bos, pad, unk, .. eos])
-            if (id is int i && (uint)i >= (uint)VocabSize)
-                throw new QmoeException($"{path}: special token id {i} is outside the vocabulary [0, {VocabSize})");
     }
 
     /// <summary>Reads a SentencePiece <c>.model</c> file; a one-line <see cref="QmoeException"/> naming it if it is unusable.</summary>
@@ -78,6 +75,13 @@ public sealed class SentencePieceTokenizer : ITokenizer
     private static int ParseBytePiece(string text) =>
         text.Length == 6 && text.StartsWith("<0x", StringComparison.Ordinal) && text[5] == '>'
         && byte.TryParse(text.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out byte b) ? b : -1;
+
+    /// <summary>The id of the piece (or added token) whose text is <paramref name="piece"/>, or null.</summary>
+    public int? PieceId(string piece)
+    {
+        foreach (var (id, added) in _options.AddedTokens) if (added.Content == piece) return id;
+        return _pieceIds.TryGetValue(piece, out int i) ? i : null;
+    }
 
     /// <summary>Ids of <paramref name="text"/>; with special tokens, bos and/or eos as the options say.</summary>
     public int[] Encode(string text, bool addSpecialTokens)
@@ -194,13 +198,6 @@ public sealed record SentencePieceOptions
     /// <summary>Whether encoding with special tokens prepends bos (Llama/Mistral) / appends eos (T5).</summary>
     public bool AddBos { get; init; }
     public bool AddEos { get; init; }
-    /// <summary>Overrides of the model's own ids; null keeps the model's.</summary>
-    public int? Bos { get; init; }
-    public int? Pad { get; init; }
-    public int? Unk { get; init; }
-    public IReadOnlyList<int>? Eos { get; init; }
-    /// <summary>Further ids that end generation (generation_config.json's eos list).</summary>
-    public IReadOnlyList<int> ExtraEos { get; init; } = [];
     /// <summary>Tokens at ids ≥ the piece count (tokenizer_config.json's added_tokens_decoder).</summary>
     public IReadOnlyDictionary<int, AddedToken> AddedTokens { get; init; } = new Dictionary<int, AddedToken>();
 

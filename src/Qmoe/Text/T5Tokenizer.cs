@@ -84,7 +84,6 @@ public sealed partial class T5Tokenizer : ITokenizer
     /// <summary>Appends the ids of <paramref name="text"/> (no eos) to <paramref name="ids"/>.</summary>
     public void EncodeTo(string text, List<int> ids)
     {
-        if (SentinelCount == 0) { _pieces.EncodeTo(text, ids); return; }
         int start = 0;
         foreach (Match m in SentinelMarker().Matches(text))
         {
