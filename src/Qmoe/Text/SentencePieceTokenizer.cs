@@ -146,17 +146,19 @@ public sealed class SentencePieceTokenizer : ITokenizer
                 continue;
             }
             var piece = _model.Pieces[id];
-            bool atStart = first;
-            first = false;
             switch (piece.Type)
             {
                 case SentencePieceModel.PieceType.Control:
+                    // Invisible, and (as sentencepiece ≥ 0.1.99) not the start: "<s>▁Hello" decodes to "Hello".
                     if (!skipSpecialTokens) text.Append(piece.Text);
                     continue;
                 case SentencePieceModel.PieceType.Unknown:
                     text.Append(_model.UnkSurface);
+                    first = false;
                     continue;
             }
+            bool atStart = first;
+            first = false;
             ReadOnlySpan<char> t = piece.Text;
             if (atStart && (_model.AddDummyPrefix || _model.RemoveExtraWhitespaces) && t.Length > 0 && t[0] == SentencePieceNormalizer.SpaceSymbol) t = t[1..];
             int from = text.Length;

@@ -28,6 +28,19 @@ public static class TokenizerLoader
         return tokenizer;
     }
 
+    /// <summary>
+    /// The tokenizer of a checkpoint directory (its config.json's model_type and vocab_size apply) or of a directory
+    /// holding only tokenizer files (no config.json: no vocabulary check).
+    /// </summary>
+    public static ITokenizer ForDirectory(string dir)
+    {
+        if (!Directory.Exists(dir)) throw new QmoeException($"{dir}: directory not found");
+        if (!File.Exists(Path.Combine(dir, "config.json"))) return Load(dir);
+        var config = Models.ConfigReader.Load(dir);
+        string? modelType = config.Has("model_type") ? config.ModelType : null;
+        return Load(dir, modelType, config.Has("vocab_size") ? config.Int("vocab_size") : null);
+    }
+
     /// <summary>A Switch/T5 checkpoint's tokenizer: its <c>spiece.model</c> and 100 sentinels (T5 conventions kept exactly),
     /// which must fit in <paramref name="embeddingRows"/> when given (HF pads vocab_size beyond them, e.g. 32000 + 100 ≤ 32128).</summary>
     public static T5Tokenizer LoadT5(string dir, int? embeddingRows = null)
