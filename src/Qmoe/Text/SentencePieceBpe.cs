@@ -5,14 +5,16 @@ namespace Qmoe.Text;
 /// is one frozen symbol), then repeatedly merge the adjacent pair whose concatenation is a piece of highest
 /// score, leftmost on ties, until no pair merges. A merged piece of type UNUSED is split back into the parts
 /// it was last formed from. A symbol that is no piece becomes a reserved piece of the same text (control,
-/// unknown, byte) or the unknown id. Symbols live in a linked list; candidate pairs in a priority queue.
+/// unknown, byte) or the unknown id. Symbols live in a linked list; candidate pairs in a binary heap.
 /// </summary>
 internal sealed class SentencePieceBpe : IPieceSegmenter
 {
     private readonly PieceTrie _pieces;            // normal, user-defined and unused pieces
     private readonly PieceTrie? _userDefined;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _reserved; // control, unknown, byte
-    private readonly Dictionary<long, int> _pairs; // (left id, right id) → id of their concatenation
+    // (left id, right id) → id of their concatenation, as sorted rows per left id (CSR): rights in
+    // _pairRight[_pairStart[left] .. _pairStart[left + 1]), ascending, with the merged ids beside them.
+    private readonly int[] _pairStart, _pairRight, _pairMerged;
     private readonly float[] _scores;
     private readonly bool[] _unused;
     private readonly int _unkId;
@@ -40,17 +42,39 @@ internal sealed class SentencePieceBpe : IPieceSegmenter
         _reserved = reserved.GetAlternateLookup<ReadOnlySpan<char>>();
         _unkId = model.UnkId;
         // Every way of writing a piece as piece + piece (split between whole characters).
-        _pairs = [];
+        var pairs = new List<(int Left, int Right, int Merged)>();
         foreach (var (text, id) in entries)
             for (int k = 1; k < text.Length; k++)
             {
                 if (char.IsLowSurrogate(text[k]) && char.IsHighSurrogate(text[k - 1])) continue;
                 int left = _pieces.Find(text.AsSpan(0, k)), right = _pieces.Find(text.AsSpan(k));
-                if (left >= 0 && right >= 0) _pairs[Key(left, right)] = id;
+                if (left >= 0 && right >= 0) pairs.Add((left, right, id));
             }
+        pairs.Sort();
+        _pairStart = new int[n + 1];
+        _pairRight = new int[pairs.Count];
+        _pairMerged = new int[pairs.Count];
+        for (int i = 0; i < pairs.Count; i++)
+        {
+            _pairStart[pairs[i].Left + 1]++;
+            _pairRight[i] = pairs[i].Right;
+            _pairMerged[i] = pairs[i].Merged;
+        }
+        for (int i = 0; i < n; i++) _pairStart[i + 1] += _pairStart[i];
     }
 
-    private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
+    /// <summary>The id of piece(left) + piece(right), or −1.</summary>
+    private int MergedId(int left, int right)
+    {
+        int lo = _pairStart[left], hi = _pairStart[left + 1] - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1, r = _pairRight[mid];
+            if (r == right) return _pairMerged[mid];
+            if (r < right) lo = mid + 1; else hi = mid - 1;
+        }
+        return -1;
+    }
 
     public void Segment(ReadOnlySpan<char> text, PieceSegments output)
     {
@@ -80,8 +104,9 @@ internal sealed class SentencePieceBpe : IPieceSegmenter
         }
         for (int i = 1; i < count; i++) MaybeAddPair(text, s, i - 1, i);
 
-        while (s.Agenda.TryDequeue(out var pair, out _))
+        while (s.Agenda.Count > 0)
         {
+            var pair = s.Agenda.Pop();
             int l = pair.Left, r = pair.Right;
             // Stale: a side was merged away or grew since the pair was queued.
             if (length[l] == 0 || length[r] == 0 || length[l] + length[r] != pair.Size) continue;
@@ -101,9 +126,9 @@ internal sealed class SentencePieceBpe : IPieceSegmenter
     {
         if (l < 0 || r < 0 || s.Frozen[l] || s.Frozen[r]) return;
         int merged;
-        if (s.Id[l] >= 0 && s.Id[r] >= 0) { if (!_pairs.TryGetValue(Key(s.Id[l], s.Id[r]), out merged)) return; }
-        else if ((merged = _pieces.Find(text.Slice(s.Start[l], s.Length[l] + s.Length[r]))) < 0) return;
-        s.Agenda.Enqueue(new Pair(l, r, s.Length[l] + s.Length[r], merged), (_scores[merged], l));
+        merged = s.Id[l] >= 0 && s.Id[r] >= 0 ? MergedId(s.Id[l], s.Id[r]) : _pieces.Find(text.Slice(s.Start[l], s.Length[l] + s.Length[r]));
+        if (merged < 0) return;
+        s.Agenda.Push(new Pair(l, r, s.Length[l] + s.Length[r], merged, _scores[merged]));
         if (_unused[merged]) s.RevMerge[merged] = s.Length[l];
     }
 
@@ -122,21 +147,57 @@ internal sealed class SentencePieceBpe : IPieceSegmenter
         output.Add(id, start, length);
     }
 
-    private readonly record struct Pair(int Left, int Right, int Size, int Merged);
-
-    /// <summary>Highest score first; leftmost first on ties.</summary>
-    private sealed class PairOrder : IComparer<(float Score, int Left)>
+    private readonly record struct Pair(int Left, int Right, int Size, int Merged, float Score)
     {
-        public static readonly PairOrder Instance = new();
-        public int Compare((float Score, int Left) a, (float Score, int Left) b) =>
-            a.Score != b.Score ? b.Score.CompareTo(a.Score) : a.Left.CompareTo(b.Left);
+        /// <summary>Pops before <paramref name="o"/>: higher score, or equal score and further left.</summary>
+        public bool Before(in Pair o) => Score > o.Score || (Score == o.Score && Left < o.Left);
+    }
+
+    /// <summary>A binary max-heap of candidate pairs in <see cref="Pair.Before"/> order.</summary>
+    private sealed class PairHeap
+    {
+        private Pair[] _items = new Pair[64];
+        public int Count { get; private set; }
+        public void Clear() => Count = 0;
+
+        public void Push(in Pair p)
+        {
+            if (Count == _items.Length) Array.Resize(ref _items, 2 * Count);
+            int i = Count++;
+            while (i > 0)
+            {
+                int parent = (i - 1) >> 1;
+                if (!p.Before(_items[parent])) break;
+                _items[i] = _items[parent];
+                i = parent;
+            }
+            _items[i] = p;
+        }
+
+        public Pair Pop()
+        {
+            var top = _items[0];
+            var last = _items[--Count];
+            int i = 0;
+            while (true)
+            {
+                int child = 2 * i + 1;
+                if (child >= Count) break;
+                if (child + 1 < Count && _items[child + 1].Before(_items[child])) child++;
+                if (!_items[child].Before(last)) break;
+                _items[i] = _items[child];
+                i = child;
+            }
+            if (Count > 0) _items[i] = last;
+            return top;
+        }
     }
 
     private sealed class Scratch
     {
         public int[] Start = [], Length = [], Prev = [], Next = [], Id = [];
         public bool[] Frozen = [];
-        public readonly PriorityQueue<Pair, (float, int)> Agenda = new(PairOrder.Instance);
+        public readonly PairHeap Agenda = new();
         public readonly Dictionary<int, int> RevMerge = [];
 
         public void Ensure(int n)
