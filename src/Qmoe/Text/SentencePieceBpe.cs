@@ -44,12 +44,17 @@ internal sealed class SentencePieceBpe : IPieceSegmenter
         // Every way of writing a piece as piece + piece (split between whole characters).
         var pairs = new List<(int Left, int Right, int Merged)>();
         foreach (var (text, id) in entries)
-            for (int k = 1; k < text.Length; k++)
+        {
+            // Walk the prefixes along the trie (linear in the piece's length), then look up each suffix.
+            int node = _pieces.Root(text[0]);
+            for (int k = 1; k < text.Length && node >= 0; node = _pieces.Child(node, text[k]), k++)
             {
-                if (char.IsLowSurrogate(text[k]) && char.IsHighSurrogate(text[k - 1])) continue;
-                int left = _pieces.Find(text.AsSpan(0, k)), right = _pieces.Find(text.AsSpan(k));
-                if (left >= 0 && right >= 0) pairs.Add((left, right, id));
+                int left = _pieces.Value(node);
+                if (left < 0 || (char.IsLowSurrogate(text[k]) && char.IsHighSurrogate(text[k - 1]))) continue;
+                int right = _pieces.Find(text.AsSpan(k));
+                if (right >= 0) pairs.Add((left, right, id));
             }
+        }
         pairs.Sort();
         _pairStart = new int[n + 1];
         _pairRight = new int[pairs.Count];

@@ -42,12 +42,18 @@ internal sealed class SentencePieceModel
         if (!File.Exists(path)) throw new QmoeException($"{path}: tokenizer model not found");
         long size = new FileInfo(path).Length;
         if (size > MaxFileBytes) throw new QmoeException($"{path}: {size} bytes, larger than any SentencePiece model ({MaxFileBytes} bytes at most)");
+        return FromBytes(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Parses and checks the bytes of a <c>.model</c> file; <paramref name="source"/> names it in errors.</summary>
+    public static SentencePieceModel FromBytes(byte[] bytes, string source)
+    {
         SentencePieceModel model;
-        try { model = Parse(File.ReadAllBytes(path)); }
-        catch (Exception e) when (e is InvalidProtocolBufferException or FormatException)
-        { throw new QmoeException($"{path}: not a SentencePiece model ({e.Message.ReplaceLineEndings(" ")})"); }
+        try { model = Parse(bytes); }
+        catch (Exception e) when (e is InvalidProtocolBufferException or FormatException or ArgumentException)
+        { throw new QmoeException($"{source}: not a SentencePiece model ({e.Message.ReplaceLineEndings(" ")})"); }
         string? defect = model.Check();
-        if (defect != null) throw new QmoeException($"{path}: {defect}");
+        if (defect != null) throw new QmoeException($"{source}: {defect}");
         return model;
     }
 

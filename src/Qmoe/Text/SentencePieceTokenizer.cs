@@ -65,9 +65,15 @@ public sealed class SentencePieceTokenizer : ITokenizer
     }
 
     /// <summary>Reads a SentencePiece <c>.model</c> file; a one-line <see cref="QmoeException"/> naming it if it is unusable.</summary>
-    public static SentencePieceTokenizer Load(string path, SentencePieceOptions? options = null)
+    public static SentencePieceTokenizer Load(string path, SentencePieceOptions? options = null) =>
+        Create(SentencePieceModel.Load(path), path, options);
+
+    /// <summary>A tokenizer from the bytes of a <c>.model</c> file (<paramref name="source"/> names it in errors).</summary>
+    internal static SentencePieceTokenizer FromBytes(byte[] bytes, string source, SentencePieceOptions? options = null) =>
+        Create(SentencePieceModel.FromBytes(bytes, source), source, options);
+
+    private static SentencePieceTokenizer Create(SentencePieceModel model, string path, SentencePieceOptions? options)
     {
-        var model = SentencePieceModel.Load(path);
         try { return new SentencePieceTokenizer(path, model, options ?? SentencePieceOptions.For(path)); }
         catch (FormatException e) { throw new QmoeException($"{path}: {e.Message}"); }
     }
@@ -97,7 +103,9 @@ public sealed class SentencePieceTokenizer : ITokenizer
     public void EncodeTo(ReadOnlySpan<char> text, List<int> ids)
     {
         var scratch = t_scratch ??= new Scratch();
-        _normalizer.Normalize(text, scratch.Normalized);
+        // A corrupt character map is only found where text reaches its bad entry.
+        try { _normalizer.Normalize(text, scratch.Normalized); }
+        catch (FormatException e) { throw new QmoeException($"{SourcePath}: {e.Message}"); }
         ReadOnlySpan<char> normalized = scratch.Normalized.Span;
         var segments = scratch.Segments;
         _segmenter.Segment(normalized, segments);
