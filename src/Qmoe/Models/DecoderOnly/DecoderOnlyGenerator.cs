@@ -1,9 +1,9 @@
 using Qmoe.Models.Switch;
 
-namespace Qmoe.Models.Mixtral;
+namespace Qmoe.Models.DecoderOnly;
 
-/// <summary>Greedy decoding with a KV cache: the prompt runs once, then one token per step.</summary>
-public static class MixtralGenerator
+/// <summary>Greedy decoding of a decoder-only model with a KV cache: the prompt runs once, then one token per step.</summary>
+public static class DecoderOnlyGenerator
 {
     /// <summary>
     /// Returns prompt + generated ids, up to and including eos or <paramref name="maxNewTokens"/> new tokens
@@ -11,7 +11,7 @@ public static class MixtralGenerator
     /// and may feed <paramref name="forced"/> tokens instead of the argmax (see <c>SwitchGenerator.Greedy</c>).
     /// <paramref name="eosIds"/>, when given, lists every id that ends generation (default: config.json's eos_token_id).
     /// </summary>
-    public static int[] Greedy(MixtralModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null,
+    public static int[] Greedy(IDecoderOnlyModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null,
         IReadOnlyCollection<int>? eosIds = null)
     {
         if (inputIds.Length == 0) throw new QmoeException("generation needs a non-empty prompt (no bos token is added)");
@@ -21,12 +21,12 @@ public static class MixtralGenerator
         for (int step = 0; step < maxNewTokens; step++)
         {
             var h = model.ForwardHidden(new[] { next }, caches);
-            int d = model.Config.HiddenSize;
+            int d = model.HiddenSize;
             var logits = model.Logits(h[((next.Length - 1) * d)..], 1);
             int id = SwitchGenerator.ArgMax(logits);
             if (forced != null) id = forced[step % forced.Length];
             output.Add(id);
-            if (stopAtEos && (eosIds?.Contains(id) ?? id == model.Config.EosTokenId)) break;
+            if (stopAtEos && (eosIds?.Contains(id) ?? id == model.EosTokenId)) break;
             next = new[] { id };
         }
         return output.ToArray();
