@@ -21,7 +21,8 @@ public class TokenizerLoaderTests
         using var dir = DirWith(Path.Combine(Paths.TinyModel, "spiece.model"), "spiece.model");
         var tok = TokenizerLoader.ForDirectory(dir.Path);
         Assert.Equal("sentencepiece-unigram", tok.Kind);
-        Assert.Equal(new SpecialTokens(null, [1], 0, 2), tok.Special);
+        Assert.Equal((null, 0, 2), (tok.Special.Bos, tok.Special.Pad, tok.Special.Unk));
+        Assert.Equal([1], tok.Special.Eos);
         int[] plain = tok.Encode("In the beginning", addSpecialTokens: false);
         Assert.Equal([.. plain, 1], tok.Encode("In the beginning", addSpecialTokens: true)); // spiece.model: T5's eos
         Assert.Equal(T5Tokenizer.Load(Paths.TinyModel, 0).Encode("In the beginning", false), plain);
