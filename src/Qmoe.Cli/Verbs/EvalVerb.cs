@@ -22,7 +22,8 @@ internal static class EvalVerb
         var threads = CommonOptions.Threads();
         var noCapacity = new Option<bool>("--no-capacity") { Description = "unlimited expert capacity (no dropped tokens)" };
         var json = CommonOptions.Json();
-        var cmd = new Command("eval", "mean cross-entropy of a model on a data split") { model, data, split, text, block, maxBlocks, limit, threads, noCapacity, json };
+        var device = DeviceOption.Create();
+        var cmd = new Command("eval", "mean cross-entropy of a model on a data split") { model, data, split, text, block, maxBlocks, limit, threads, noCapacity, device, json };
         cmd.SetAction(p => CliRunner.Run(p.GetValue(json), human =>
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
@@ -30,7 +31,7 @@ internal static class EvalVerb
             string? textFile = p.GetValue(text);
             if ((textFile == null) == (p.GetValue(data) == null)) throw new QmoeException("give exactly one of --data F --split S or --text FILE");
             if (textFile == null && p.GetValue(split) == null) throw new QmoeException("--data needs --split");
-            using var m = ModelLoader.Open(p.GetValue(model)!);
+            using var m = ModelLoader.Open(p.GetValue(model)!, DeviceOption.KernelFactory(p.GetValue(device)!));
             m.UseCapacity = !p.GetValue(noCapacity);
             var set = textFile != null
                 ? TextEval.Load(m, textFile, p.GetValue(block), p.GetValue(maxBlocks))
