@@ -9,8 +9,10 @@ public static class DecoderOnlyGenerator
     /// Returns prompt + generated ids, up to and including eos or <paramref name="maxNewTokens"/> new tokens
     /// (HF <c>generate</c> with greedy search; no bos is added). Benchmarks pass <paramref name="stopAtEos"/> = false
     /// and may feed <paramref name="forced"/> tokens instead of the argmax (see <c>SwitchGenerator.Greedy</c>).
+    /// <paramref name="eosIds"/>, when given, lists every id that ends generation (default: config.json's eos_token_id).
     /// </summary>
-    public static int[] Greedy(IDecoderOnlyModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null)
+    public static int[] Greedy(IDecoderOnlyModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null,
+        IReadOnlyCollection<int>? eosIds = null)
     {
         if (inputIds.Length == 0) throw new QmoeException("generation needs a non-empty prompt (no bos token is added)");
         var caches = model.NewCaches(1, inputIds.Length + maxNewTokens);
@@ -24,7 +26,7 @@ public static class DecoderOnlyGenerator
             int id = SwitchGenerator.ArgMax(logits);
             if (forced != null) id = forced[step % forced.Length];
             output.Add(id);
-            if (stopAtEos && id == model.EosTokenId) break;
+            if (stopAtEos && (eosIds?.Contains(id) ?? id == model.EosTokenId)) break;
             next = new[] { id };
         }
         return output.ToArray();

@@ -9,8 +9,10 @@ public static class SwitchGenerator
     /// <paramref name="stopAtEos"/> = false to always decode <paramref name="maxNewTokens"/> tokens, and may pass
     /// <paramref name="forced"/> tokens to feed instead of the argmax (same work per step, but real text routes to
     /// varied experts, where a random model's greedy output repeats one token and keeps one expert in cache).
+    /// <paramref name="eosIds"/>, when given, lists every id that ends generation (default: config.json's eos_token_id).
     /// </summary>
-    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null)
+    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null,
+        IReadOnlyCollection<int>? eosIds = null)
     {
         var cfg = model.Config;
         var enc = model.Encode(new[] { inputIds });
@@ -23,7 +25,7 @@ public static class SwitchGenerator
             int next = ArgMax(logits);
             if (forced != null) next = forced[step % forced.Length];
             output.Add(next);
-            if (stopAtEos && next == cfg.EosTokenId) break;
+            if (stopAtEos && (eosIds?.Contains(next) ?? next == cfg.EosTokenId)) break;
         }
         return output.ToArray();
     }

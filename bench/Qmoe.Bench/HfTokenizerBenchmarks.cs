@@ -11,7 +11,7 @@ namespace Qmoe.Bench;
 /// (beside the clone or QMOE_FIXTURES).
 /// </summary>
 [MemoryDiagnoser]
-public class TokenizerBenchmarks
+public class HfTokenizerBenchmarks
 {
     [Params("qwen2", "olmoe", "deepseek-coder", "mistral-v03")] public string Fixture = "";
 
