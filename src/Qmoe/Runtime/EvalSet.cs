@@ -16,6 +16,9 @@ public sealed class EvalSet
     private EvalSet(string split, int[][]? input, int[][]? labels, int[][]? raw)
     { Split = split; InputIds = input; Labels = labels; RawBlocks = raw; }
 
+    /// <summary>A causal-LM split from token blocks already in memory (e.g. cut from reference data).</summary>
+    public static EvalSet FromRawBlocks(string split, int[][] blocks) => new(split, null, null, blocks);
+
     /// <summary>
     /// Loads split <paramref name="split"/>: for a decoder-only model (<paramref name="causal"/>) only its raw
     /// blocks, otherwise its span-corrupted input_ids/labels (the other kind may use ids outside the model's

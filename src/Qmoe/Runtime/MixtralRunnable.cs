@@ -1,3 +1,4 @@
+using Qmoe.Models;
 using Qmoe.Models.Mixtral;
 using Qmoe.Text;
 
@@ -15,7 +16,7 @@ public sealed class MixtralRunnable(MixtralModel model, T5Tokenizer tokenizer, I
     public bool UseCapacity { get; set; }
     public EvalResult Evaluate(EvalSet set) => CausalEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
-        MixtralGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
+        CausalGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
 
     public void Dispose()
     {

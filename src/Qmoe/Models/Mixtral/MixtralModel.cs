@@ -8,12 +8,15 @@ namespace Qmoe.Models.Mixtral;
 /// A Mixtral decoder-only MoE (HF <c>MixtralForCausalLM</c>) running from a memory-mapped checkpoint. Weights
 /// stay in the file's dtype; only norms are copied. Activations are f32.
 /// </summary>
-public sealed class MixtralModel : IDisposable
+public sealed class MixtralModel : ICausalLm
 {
     private readonly Matrix _embed, _lmHead;
     private readonly RmsNorm _finalNorm;
 
     public MixtralConfig Config { get; }
+    public int VocabSize => Config.VocabSize;
+    public int HiddenSize => Config.HiddenSize;
+    public IReadOnlyList<int> EosTokenIds => [Config.EosTokenId];
     public TensorStore Store { get; }
     public MixtralLayer[] Layers { get; }
     /// <summary>Called with (layer, routing) after every MoE sub-layer (tests, statistics).</summary>
