@@ -25,6 +25,8 @@ public sealed record Qwen3MoeConfig
     public required double RopeTheta { get; init; }
     public RopeScaling? RopeScaling { get; init; }
     public required int[] EosTokenIds { get; init; }
+    /// <summary>FP8 block size of a quantization_config fp8 checkpoint (null: unquantized).</summary>
+    public (int Rows, int Cols)? Fp8Block { get; init; }
 
     public int QWidth => NumHeads * HeadDim;
     public int KvWidth => NumKvHeads * HeadDim;
@@ -43,7 +45,6 @@ public sealed record Qwen3MoeConfig
         if (c.Bool("attention_bias", false)) throw new QmoeException($"{c.Path}: attention_bias = true is not supported");
         if (c.Bool("use_sliding_window", false)) throw new QmoeException($"{c.Path}: use_sliding_window = true is not supported (full attention only)");
         if (c.Bool("tie_word_embeddings", false)) throw new QmoeException($"{c.Path}: tie_word_embeddings = true is not supported (untied lm_head only)");
-        if (c.Has("quantization_config")) throw new QmoeException($"{c.Path}: quantization_config is not supported for qwen3_moe (dense checkpoints only)");
         int heads = c.Int("num_attention_heads"), hidden = c.Int("hidden_size");
         c.RequirePositive(("num_attention_heads", heads), ("hidden_size", hidden));
         var cfg = new Qwen3MoeConfig
@@ -65,6 +66,7 @@ public sealed record Qwen3MoeConfig
             RopeTheta = c.Double("rope_theta", 10000),
             RopeScaling = RopeScaling.From(c),
             EosTokenIds = c.EosTokenIds(modelDir),
+            Fp8Block = QuantizationConfig.Fp8Block(c),
         };
         c.RequirePositive(("vocab_size", cfg.VocabSize), ("intermediate_size", cfg.IntermediateSize),
             ("moe_intermediate_size", cfg.MoeIntermediateSize), ("num_hidden_layers", cfg.NumLayers),

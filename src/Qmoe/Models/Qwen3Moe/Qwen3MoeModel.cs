@@ -29,6 +29,7 @@ public sealed class Qwen3MoeModel : DecoderOnlyModel<Qwen3MoeLayer>
     {
         var cfg = Qwen3MoeConfig.Load(dir);
         var store = TensorStore.Open(dir);
+        store.Fp8Block = cfg.Fp8Block;
         try { return new Qwen3MoeModel(cfg, store, Rope(cfg), expertFactory); }
         catch { store.Dispose(); throw; }
     }

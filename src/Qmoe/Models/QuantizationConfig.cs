@@ -1,0 +1,24 @@
+namespace Qmoe.Models;
+
+/// <summary>
+/// A config's <c>quantization_config</c>. Only block-scaled FP8 is read (DeepSeek-V3 / Kimi-K2 / Qwen3 "-FP8"
+/// checkpoints: quant_method fp8, fmt e4m3, weight_block_size [128, 128], weights F8_E4M3 with
+/// <c>weight_scale_inv</c>); any other method is refused by name.
+/// </summary>
+public static class QuantizationConfig
+{
+    /// <summary>The FP8 block size [rows, cols], or null for an unquantized checkpoint.</summary>
+    public static (int Rows, int Cols)? Fp8Block(ConfigReader c)
+    {
+        var q = c.Object("quantization_config");
+        if (q == null) return null;
+        string method = q.String("quant_method");
+        if (method != "fp8") throw new QmoeException($"{q.Path}: quant_method '{method}' is not supported (only fp8)");
+        string fmt = q.String("fmt", "e4m3");
+        if (fmt != "e4m3") throw new QmoeException($"{q.Path}: fmt '{fmt}' is not supported (only e4m3)");
+        var block = q.IntOrList("weight_block_size");
+        if (block.Length != 2 || block[0] <= 0 || block[1] <= 0)
+            throw new QmoeException($"{q.Path}: weight_block_size must be two positive integers (per-tensor FP8 scales are not supported)");
+        return (block[0], block[1]);
+    }
+}
