@@ -51,9 +51,14 @@ public sealed class ConfigReader
     {
         if (!Json.TryGetPropertyValue(field, out var v) || v == null)
             return fallback ?? throw new QmoeException($"{Path}: missing field '{field}'");
-        try { return v.GetValue<double>(); }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        { throw new QmoeException($"{Path}: field '{field}' is not a number"); }
+        // Parsed JSON gives doubles from any number; configs built in memory may hold ints.
+        if (v is JsonValue jv)
+        {
+            if (jv.TryGetValue<double>(out var d)) return d;
+            if (jv.TryGetValue<int>(out var i)) return i;
+            if (jv.TryGetValue<long>(out var l)) return l;
+        }
+        throw new QmoeException($"{Path}: field '{field}' is not a number");
     }
 
     public bool Bool(string field, bool fallback)

@@ -8,6 +8,14 @@ public sealed record SynthTensor(string Name, long Rows, long Cols, float Std, b
 {
     public long[] Shape => Cols == 0 ? [Rows] : [Rows, Cols];
     public long Elements => Cols == 0 ? Rows : Rows * Cols;
+
+    /// <summary>A weight matrix [rows, cols] ~ N(0, 1/cols) (fan-in scale).</summary>
+    public static SynthTensor Weight(string name, long rows, long cols) => new(name, rows, cols, 1f / MathF.Sqrt(cols));
+    /// <summary>A norm weight vector of ones.</summary>
+    public static SynthTensor NormWeight(string name, long dim) => new(name, dim, 0, 0, Ones: true);
+    /// <summary>A SwiGLU MLP's gate_proj, up_proj [ffn, dim] and down_proj [dim, ffn] under <paramref name="prefix"/>.</summary>
+    public static IEnumerable<SynthTensor> GatedMlp(string prefix, long dim, long ffn) =>
+        [Weight($"{prefix}.gate_proj.weight", ffn, dim), Weight($"{prefix}.up_proj.weight", ffn, dim), Weight($"{prefix}.down_proj.weight", dim, ffn)];
 }
 
 /// <summary>
@@ -89,8 +97,8 @@ public sealed record SynthShape
         _ => throw new QmoeException($"unknown synth family '{Family}'"),
     };
 
-    private static SynthTensor M(string name, long rows, long cols) => new(name, rows, cols, 1f / MathF.Sqrt(cols));
-    private static SynthTensor Norm(string name, long dim) => new(name, dim, 0, 0, Ones: true);
+    private static SynthTensor M(string name, long rows, long cols) => SynthTensor.Weight(name, rows, cols);
+    private static SynthTensor Norm(string name, long dim) => SynthTensor.NormWeight(name, dim);
 
     /// <summary>All tensors in HF order (the order they are written).</summary>
     public IEnumerable<SynthTensor> Tensors() => Family == "mixtral" ? MixtralTensors() : SwitchTensors();
