@@ -107,13 +107,13 @@ public sealed class ConfigReader
 
     /// <summary>
     /// Every id that ends generation: config.json's <c>eos_token_id</c> and generation_config.json's (each an id or a
-    /// list), in that order, without repeats.
+    /// list), in that order, without repeats. An empty <paramref name="modelDir"/> (a config held in memory) reads config.json's only.
     /// </summary>
     public int[] EosTokenIds(string modelDir)
     {
         var ids = IntOrList("eos_token_id").ToList();
         string gen = System.IO.Path.Combine(modelDir, "generation_config.json");
-        if (File.Exists(gen))
+        if (modelDir.Length > 0 && File.Exists(gen))
         {
             JsonNode? node;
             try { node = JsonNode.Parse(File.ReadAllText(gen)); }

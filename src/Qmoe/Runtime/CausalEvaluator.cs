@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Qmoe.Models;
+using Qmoe.Models.DecoderOnly;
 
 namespace Qmoe.Runtime;
 
@@ -9,7 +9,7 @@ namespace Qmoe.Runtime;
 /// </summary>
 public static class CausalEvaluator
 {
-    public static EvalResult Evaluate(ICausalLm model, EvalSet set, int batchSize = 8)
+    public static EvalResult Evaluate(IDecoderOnlyModel model, EvalSet set, int batchSize = 8)
     {
         var blocks = set.RawBlocks ?? throw new QmoeException($"split '{set.Split}' has no raw_blocks (causal LM data)");
         var sw = Stopwatch.StartNew();

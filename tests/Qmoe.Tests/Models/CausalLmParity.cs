@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Qmoe.IO;
-using Qmoe.Models;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Moe;
 using Qmoe.Runtime;
@@ -27,7 +27,7 @@ public static class CausalLmParity
     }
 
     /// <summary>Logits of the reference blocks within 1e-3; returns the max |Δ| and the logits.</summary>
-    public static (double MaxDiff, float[] Logits) Logits(ICausalLm model, SafeTensorsFile refs)
+    public static (double MaxDiff, float[] Logits) Logits(IDecoderOnlyModel model, SafeTensorsFile refs)
     {
         var logits = model.Forward(Rows(refs, "input_ids"));
         double maxDiff = SwitchParityTests.MaxAbsDiff(logits, refs.ReadFloat32("logits"));
@@ -75,7 +75,7 @@ public static class CausalLmParity
     }
 
     /// <summary>The residual stream of block 0 after every layer and the final normed state, within 1e-3; returns the max |Δ|.</summary>
-    public static double HiddenStates<TLayer>(DecoderOnlyModel<TLayer> model, SafeTensorsFile refs) where TLayer : IDecoderLayer
+    public static double HiddenStates<TLayer>(DecoderOnlyModel<TLayer> model, SafeTensorsFile refs) where TLayer : class, IDecoderLayer
     {
         var ids = Rows(refs, "input_ids")[0];
         var batch = new SequenceBatch(new[] { ids.Length });
@@ -97,7 +97,7 @@ public static class CausalLmParity
     }
 
     /// <summary>Greedy generation with the KV cache from generation.json's prompt ids gives its output ids exactly.</summary>
-    public static int GreedyGenerations(ICausalLm model, string name)
+    public static int GreedyGenerations(IDecoderOnlyModel model, string name)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(ReferenceDir(name), "generation.json")));
         int maxNew = doc.RootElement.GetProperty("settings").GetProperty("max_new_tokens").GetInt32();
@@ -106,7 +106,7 @@ public static class CausalLmParity
         {
             var input = p.GetProperty("input_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
             var expected = p.GetProperty("output_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            Assert.Equal(expected, CausalGenerator.Greedy(model, input, maxNew));
+            Assert.Equal(expected, DecoderOnlyGenerator.Greedy(model, input, maxNew));
             prompts++;
         }
         return prompts;
@@ -116,7 +116,7 @@ public static class CausalLmParity
     /// Mean next-token CE of each reference input block (validation blocks 0..3) against eval_losses.json's
     /// per_block_ce within 1e-4; returns the max |Δ|.
     /// </summary>
-    public static double BlockCe(ICausalLm model, SafeTensorsFile refs, string name)
+    public static double BlockCe(IDecoderOnlyModel model, SafeTensorsFile refs, string name)
     {
         var blocks = Rows(refs, "input_ids");
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(ReferenceDir(name), "eval_losses.json")));

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Qmoe.IO;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Mixtral;
 using Qmoe.Models.Moe;
@@ -22,12 +23,17 @@ public sealed class DeepseekV3Layer : IDecoderLayer
 
     public int Index { get; }
     public string Name { get; }
-    /// <summary>The MLP's tensor prefix, e.g. "model.layers.1.mlp".</summary>
-    public string MoePrefix { get; }
+    /// <summary>The MoE's tensor prefix, e.g. "model.layers.1.mlp"; null for a dense layer.</summary>
+    public string? MoePrefix { get; }
     public bool IsSparse { get; }
     public GroupLimitedRouter? Router { get; }
     /// <summary>The routed experts (sparse layers only; replaceable: dequantized or compressed experts).</summary>
-    public IExperts? Experts { get; set; }
+    public IExperts Experts
+    {
+        get => _experts ?? throw new InvalidOperationException($"{Name} is a dense layer");
+        set => _experts = IsSparse ? value : throw new InvalidOperationException($"{Name} is a dense layer");
+    }
+    private IExperts? _experts;
     /// <summary>The shared experts as one SwiGLU MLP (sparse layers with n_shared_experts &gt; 0).</summary>
     public GatedMlp? SharedExperts { get; }
 
@@ -35,24 +41,25 @@ public sealed class DeepseekV3Layer : IDecoderLayer
     {
         _cfg = cfg; Index = index;
         Name = $"model.layers.{index}";
-        MoePrefix = $"{Name}.mlp";
+        IsSparse = cfg.IsSparse(index);
+        string mlp = $"{Name}.mlp";
+        MoePrefix = IsSparse ? mlp : null;
         int d = cfg.HiddenSize;
         _inputNorm = new RmsNorm(store.ReadFloat32($"{Name}.input_layernorm.weight", d), cfg.RmsNormEps);
         _postNorm = new RmsNorm(store.ReadFloat32($"{Name}.post_attention_layernorm.weight", d), cfg.RmsNormEps);
         _attn = new MlaAttention(store, cfg, $"{Name}.self_attn", rope);
-        IsSparse = cfg.IsSparse(index);
         if (IsSparse)
         {
             int E = cfg.NumRoutedExperts;
-            Router = new GroupLimitedRouter(Matrix.View(store, $"{MoePrefix}.gate.weight", E, d),
-                store.ReadFloat32($"{MoePrefix}.gate.e_score_correction_bias", E), cfg.ExpertsPerToken, cfg.NumGroups,
+            Router = new GroupLimitedRouter(Matrix.View(store, $"{mlp}.gate.weight", E, d),
+                store.ReadFloat32($"{mlp}.gate.e_score_correction_bias", E), cfg.ExpertsPerToken, cfg.NumGroups,
                 cfg.TopkGroups, cfg.NormTopkProb, (float)cfg.RoutedScalingFactor);
-            Experts = expertFactory != null ? expertFactory(this)
-                : SwiGluExperts.Load(store, MoePrefix, E, d, cfg.MoeIntermediateSize, ("gate_proj", "up_proj", "down_proj"));
+            _experts = expertFactory != null ? expertFactory(this)
+                : SwiGluExperts.Load(store, mlp, E, d, cfg.MoeIntermediateSize, SwiGluExpertLayout.ProjNames);
             if (cfg.NumSharedExperts > 0)
-                SharedExperts = GatedMlp.Load(store, $"{MoePrefix}.shared_experts", d, cfg.MoeIntermediateSize * cfg.NumSharedExperts);
+                SharedExperts = GatedMlp.Load(store, $"{mlp}.shared_experts", d, cfg.MoeIntermediateSize * cfg.NumSharedExperts);
         }
-        else _denseMlp = GatedMlp.Load(store, MoePrefix, d, cfg.IntermediateSize);
+        else _denseMlp = GatedMlp.Load(store, mlp, d, cfg.IntermediateSize);
     }
 
     public KvCache NewCache(int capacity) => _attn.NewCache(capacity);
@@ -70,14 +77,17 @@ public sealed class DeepseekV3Layer : IDecoderLayer
     public Routing Route(float[] mlpInput, SequenceBatch batch) =>
         (Router ?? throw new InvalidOperationException($"{Name} is a dense layer")).Route(mlpInput, batch.Lengths, capacity: 0);
 
-    /// <summary>h += mlp(x) for the normed input x (and its routing, for a sparse layer).</summary>
-    public void AddMlp(float[] h, float[] x, int tokens, Routing? routing)
+    /// <summary>h += moe(x) for the normed input x and its routing (sparse layers) (the shared experts included).</summary>
+    public void AddMlp(float[] h, float[] x, int tokens, Routing routing) => AddToResidual(h, x, tokens, routing);
+
+    /// <summary>h += mlp(x): the dense MLP, or the experts weighted by <paramref name="routing"/>.</summary>
+    private void AddToResidual(float[] h, float[] x, int tokens, Routing? routing)
     {
         var y = new float[tokens * _cfg.HiddenSize];
         if (_denseMlp != null) _denseMlp.Forward(x, tokens, y);
         else
         {
-            MoeDispatch.Forward(x, routing ?? throw new ArgumentNullException(nameof(routing)), Experts!, y);
+            MoeDispatch.Forward(x, routing ?? throw new ArgumentNullException(nameof(routing)), Experts, y);
             if (SharedExperts != null)
             {
                 var shared = new float[y.Length];
@@ -92,7 +102,7 @@ public sealed class DeepseekV3Layer : IDecoderLayer
     {
         var x = MlpInput(h, batch.Tokens);
         var routing = IsSparse ? Route(x, batch) : null;
-        AddMlp(h, x, batch.Tokens, routing);
+        AddToResidual(h, x, batch.Tokens, routing);
         return routing;
     }
 }

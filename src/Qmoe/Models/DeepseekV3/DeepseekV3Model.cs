@@ -1,4 +1,5 @@
 using Qmoe.IO;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Moe;
 
@@ -18,7 +19,15 @@ public sealed class DeepseekV3Model : DecoderOnlyModel<DeepseekV3Layer>
                i => new DeepseekV3Layer(store, cfg, i, rope, expertFactory), cfg.NumLayers)
     {
         Config = cfg;
+        NumExperts = cfg.NumRoutedExperts;
+        ExpertLayout = Layout(cfg);
     }
+
+    public override int NumExperts { get; }
+    public override IExpertLayout ExpertLayout { get; }
+
+    /// <summary>The routed experts' layout: SwiGLU gate_proj/up_proj/down_proj of width moe_intermediate_size.</summary>
+    public static SwiGluExpertLayout Layout(DeepseekV3Config cfg) => new(cfg.HiddenSize, cfg.MoeIntermediateSize, SwiGluExpertLayout.ProjNames);
 
     /// <summary>RoPE over qk_rope_head_dim (interleaved pairs when rope_interleave): plain, or YaRN.</summary>
     public static RotaryEmbedding Rope(DeepseekV3Config cfg) => cfg.RopeScaling is { } s

@@ -88,31 +88,31 @@ public static class DeepseekV3Synth
         for (int i = 0; i < c.NumLayers; i++)
         {
             string p = $"model.layers.{i}", a = $"{p}.self_attn";
-            yield return SynthTensor.NormWeight($"{p}.input_layernorm.weight", d);
+            yield return SynthShape.Norm($"{p}.input_layernorm.weight", d);
             if (c.QLoraRank is int qr)
             {
-                yield return SynthTensor.Weight($"{a}.q_a_proj.weight", qr, d);
-                yield return SynthTensor.NormWeight($"{a}.q_a_layernorm.weight", qr);
-                yield return SynthTensor.Weight($"{a}.q_b_proj.weight", H * c.QkHeadDim, qr);
+                yield return SynthShape.M($"{a}.q_a_proj.weight", qr, d);
+                yield return SynthShape.Norm($"{a}.q_a_layernorm.weight", qr);
+                yield return SynthShape.M($"{a}.q_b_proj.weight", H * c.QkHeadDim, qr);
             }
-            else yield return SynthTensor.Weight($"{a}.q_proj.weight", H * c.QkHeadDim, d);
-            yield return SynthTensor.Weight($"{a}.kv_a_proj_with_mqa.weight", r + c.QkRopeHeadDim, d);
-            yield return SynthTensor.NormWeight($"{a}.kv_a_layernorm.weight", r);
-            yield return SynthTensor.Weight($"{a}.kv_b_proj.weight", H * (c.QkNopeHeadDim + c.VHeadDim), r);
-            yield return SynthTensor.Weight($"{a}.o_proj.weight", d, H * c.VHeadDim);
-            yield return SynthTensor.NormWeight($"{p}.post_attention_layernorm.weight", d);
+            else yield return SynthShape.M($"{a}.q_proj.weight", H * c.QkHeadDim, d);
+            yield return SynthShape.M($"{a}.kv_a_proj_with_mqa.weight", r + c.QkRopeHeadDim, d);
+            yield return SynthShape.Norm($"{a}.kv_a_layernorm.weight", r);
+            yield return SynthShape.M($"{a}.kv_b_proj.weight", H * (c.QkNopeHeadDim + c.VHeadDim), r);
+            yield return SynthShape.M($"{a}.o_proj.weight", d, H * c.VHeadDim);
+            yield return SynthShape.Norm($"{p}.post_attention_layernorm.weight", d);
             if (c.IsSparse(i))
             {
-                yield return SynthTensor.Weight($"{p}.mlp.gate.weight", c.NumRoutedExperts, d);
+                yield return SynthShape.M($"{p}.mlp.gate.weight", c.NumRoutedExperts, d);
                 yield return new SynthTensor($"{p}.mlp.gate.e_score_correction_bias", c.NumRoutedExperts, 0, 0.01f);
                 for (int e = 0; e < c.NumRoutedExperts; e++)
-                    foreach (var t in SynthTensor.GatedMlp($"{p}.mlp.experts.{e}", d, c.MoeIntermediateSize)) yield return t;
+                    foreach (var t in SynthShape.GatedMlp($"{p}.mlp.experts.{e}", d, c.MoeIntermediateSize)) yield return t;
                 if (c.NumSharedExperts > 0)
-                    foreach (var t in SynthTensor.GatedMlp($"{p}.mlp.shared_experts", d, c.MoeIntermediateSize * c.NumSharedExperts)) yield return t;
+                    foreach (var t in SynthShape.GatedMlp($"{p}.mlp.shared_experts", d, c.MoeIntermediateSize * c.NumSharedExperts)) yield return t;
             }
-            else foreach (var t in SynthTensor.GatedMlp($"{p}.mlp", d, c.IntermediateSize)) yield return t;
+            else foreach (var t in SynthShape.GatedMlp($"{p}.mlp", d, c.IntermediateSize)) yield return t;
         }
-        yield return SynthTensor.NormWeight("model.norm.weight", d);
-        yield return SynthTensor.Weight("lm_head.weight", c.VocabSize, d);
+        yield return SynthShape.Norm("model.norm.weight", d);
+        yield return SynthShape.M("lm_head.weight", c.VocabSize, d);
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Qmoe.IO;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Mixtral;
 using Qmoe.Models.Moe;
@@ -23,33 +24,39 @@ public sealed class Qwen3MoeLayer : IDecoderLayer
 
     public int Index { get; }
     public string Name { get; }
-    /// <summary>The MLP's tensor prefix, e.g. "model.layers.1.mlp".</summary>
-    public string MoePrefix { get; }
+    /// <summary>The MoE's tensor prefix, e.g. "model.layers.1.mlp"; null for a dense layer.</summary>
+    public string? MoePrefix { get; }
     public bool IsSparse { get; }
     /// <summary>The softmax router (sparse layers only).</summary>
     public Router? Router { get; }
     /// <summary>The layer's experts (sparse layers only; replaceable: dequantized or compressed experts).</summary>
-    public IExperts? Experts { get; set; }
+    public IExperts Experts
+    {
+        get => _experts ?? throw new InvalidOperationException($"{Name} is a dense layer");
+        set => _experts = IsSparse ? value : throw new InvalidOperationException($"{Name} is a dense layer");
+    }
+    private IExperts? _experts;
 
     public Qwen3MoeLayer(TensorStore store, Qwen3MoeConfig cfg, int index, RotaryEmbedding rope, Func<Qwen3MoeLayer, IExperts>? expertFactory)
     {
         _cfg = cfg; _rope = rope; Index = index;
         Name = $"model.layers.{index}";
-        MoePrefix = $"{Name}.mlp";
+        IsSparse = cfg.IsSparse(index);
+        string mlp = $"{Name}.mlp";
+        MoePrefix = IsSparse ? mlp : null;
         int d = cfg.HiddenSize;
         _inputNorm = new RmsNorm(store.ReadFloat32($"{Name}.input_layernorm.weight", d), cfg.RmsNormEps);
         _postNorm = new RmsNorm(store.ReadFloat32($"{Name}.post_attention_layernorm.weight", d), cfg.RmsNormEps);
         _qNorm = new RmsNorm(store.ReadFloat32($"{Name}.self_attn.q_norm.weight", cfg.HeadDim), cfg.RmsNormEps);
         _kNorm = new RmsNorm(store.ReadFloat32($"{Name}.self_attn.k_norm.weight", cfg.HeadDim), cfg.RmsNormEps);
         _attn = AttentionWeights.Load(store, $"{Name}.self_attn", d, cfg.QWidth, cfg.KvWidth, ("q_proj", "k_proj", "v_proj", "o_proj"));
-        IsSparse = cfg.IsSparse(index);
         if (IsSparse)
         {
-            Router = new Router(Matrix.View(store, $"{MoePrefix}.gate.weight", cfg.NumExperts, d), cfg.ExpertsPerToken, cfg.NormTopkProb);
-            Experts = expertFactory != null ? expertFactory(this)
-                : SwiGluExperts.Load(store, MoePrefix, cfg.NumExperts, d, cfg.MoeIntermediateSize, ("gate_proj", "up_proj", "down_proj"));
+            Router = new Router(Matrix.View(store, $"{mlp}.gate.weight", cfg.NumExperts, d), cfg.ExpertsPerToken, cfg.NormTopkProb);
+            _experts = expertFactory != null ? expertFactory(this)
+                : SwiGluExperts.Load(store, mlp, cfg.NumExperts, d, cfg.MoeIntermediateSize, SwiGluExpertLayout.ProjNames);
         }
-        else _denseMlp = GatedMlp.Load(store, MoePrefix, d, cfg.IntermediateSize);
+        else _denseMlp = GatedMlp.Load(store, mlp, d, cfg.IntermediateSize);
     }
 
     public KvCache NewCache(int capacity) => new(_cfg.KvWidth, capacity);
@@ -84,12 +91,15 @@ public sealed class Qwen3MoeLayer : IDecoderLayer
     public Routing Route(float[] mlpInput, SequenceBatch batch) =>
         (Router ?? throw new InvalidOperationException($"{Name} is a dense layer")).Route(mlpInput, batch.Lengths, capacity: 0);
 
-    /// <summary>h += mlp(x) for the normed input x (and its routing, for a sparse layer).</summary>
-    public void AddMlp(float[] h, float[] x, int tokens, Routing? routing)
+    /// <summary>h += moe(x) for the normed input x and its routing (sparse layers).</summary>
+    public void AddMlp(float[] h, float[] x, int tokens, Routing routing) => AddToResidual(h, x, tokens, routing);
+
+    /// <summary>h += mlp(x): the dense MLP, or the experts weighted by <paramref name="routing"/>.</summary>
+    private void AddToResidual(float[] h, float[] x, int tokens, Routing? routing)
     {
         var y = new float[tokens * _cfg.HiddenSize];
         if (_denseMlp != null) _denseMlp.Forward(x, tokens, y);
-        else MoeDispatch.Forward(x, routing ?? throw new ArgumentNullException(nameof(routing)), Experts!, y);
+        else MoeDispatch.Forward(x, routing ?? throw new ArgumentNullException(nameof(routing)), Experts, y);
         TensorPrimitives.Add(h, y, h);
     }
 
@@ -97,7 +107,7 @@ public sealed class Qwen3MoeLayer : IDecoderLayer
     {
         var x = MlpInput(h, batch.Tokens);
         var routing = IsSparse ? Route(x, batch) : null;
-        AddMlp(h, x, batch.Tokens, routing);
+        AddToResidual(h, x, batch.Tokens, routing);
         return routing;
     }
 }

@@ -1,4 +1,5 @@
 using Qmoe.IO;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Moe;
 
@@ -14,7 +15,15 @@ public sealed class Qwen3MoeModel : DecoderOnlyModel<Qwen3MoeLayer>
                i => new Qwen3MoeLayer(store, cfg, i, rope, expertFactory), cfg.NumLayers)
     {
         Config = cfg;
+        NumExperts = cfg.NumExperts;
+        ExpertLayout = Layout(cfg);
     }
+
+    public override int NumExperts { get; }
+    public override IExpertLayout ExpertLayout { get; }
+
+    /// <summary>The routed experts' layout: SwiGLU gate_proj/up_proj/down_proj of width moe_intermediate_size.</summary>
+    public static SwiGluExpertLayout Layout(Qwen3MoeConfig cfg) => new(cfg.HiddenSize, cfg.MoeIntermediateSize, SwiGluExpertLayout.ProjNames);
 
     /// <summary>RoPE over head_dim: plain, or YaRN (HF's generic yarn: cos/sin scaled, softmax scale unchanged).</summary>
     public static RotaryEmbedding Rope(Qwen3MoeConfig cfg) => cfg.RopeScaling is { } s

@@ -42,23 +42,23 @@ public static class Qwen3MoeSynth
         for (int i = 0; i < c.NumLayers; i++)
         {
             string p = $"model.layers.{i}";
-            yield return SynthTensor.NormWeight($"{p}.input_layernorm.weight", d);
-            yield return SynthTensor.Weight($"{p}.self_attn.q_proj.weight", c.QWidth, d);
-            yield return SynthTensor.Weight($"{p}.self_attn.k_proj.weight", c.KvWidth, d);
-            yield return SynthTensor.Weight($"{p}.self_attn.v_proj.weight", c.KvWidth, d);
-            yield return SynthTensor.Weight($"{p}.self_attn.o_proj.weight", d, c.QWidth);
-            yield return SynthTensor.NormWeight($"{p}.self_attn.q_norm.weight", c.HeadDim);
-            yield return SynthTensor.NormWeight($"{p}.self_attn.k_norm.weight", c.HeadDim);
-            yield return SynthTensor.NormWeight($"{p}.post_attention_layernorm.weight", d);
+            yield return SynthShape.Norm($"{p}.input_layernorm.weight", d);
+            yield return SynthShape.M($"{p}.self_attn.q_proj.weight", c.QWidth, d);
+            yield return SynthShape.M($"{p}.self_attn.k_proj.weight", c.KvWidth, d);
+            yield return SynthShape.M($"{p}.self_attn.v_proj.weight", c.KvWidth, d);
+            yield return SynthShape.M($"{p}.self_attn.o_proj.weight", d, c.QWidth);
+            yield return SynthShape.Norm($"{p}.self_attn.q_norm.weight", c.HeadDim);
+            yield return SynthShape.Norm($"{p}.self_attn.k_norm.weight", c.HeadDim);
+            yield return SynthShape.Norm($"{p}.post_attention_layernorm.weight", d);
             if (c.IsSparse(i))
             {
-                yield return SynthTensor.Weight($"{p}.mlp.gate.weight", c.NumExperts, d);
+                yield return SynthShape.M($"{p}.mlp.gate.weight", c.NumExperts, d);
                 for (int e = 0; e < c.NumExperts; e++)
-                    foreach (var t in SynthTensor.GatedMlp($"{p}.mlp.experts.{e}", d, c.MoeIntermediateSize)) yield return t;
+                    foreach (var t in SynthShape.GatedMlp($"{p}.mlp.experts.{e}", d, c.MoeIntermediateSize)) yield return t;
             }
-            else foreach (var t in SynthTensor.GatedMlp($"{p}.mlp", d, c.IntermediateSize)) yield return t;
+            else foreach (var t in SynthShape.GatedMlp($"{p}.mlp", d, c.IntermediateSize)) yield return t;
         }
-        yield return SynthTensor.NormWeight("model.norm.weight", d);
-        yield return SynthTensor.Weight("lm_head.weight", c.VocabSize, d);
+        yield return SynthShape.Norm("model.norm.weight", d);
+        yield return SynthShape.M("lm_head.weight", c.VocabSize, d);
     }
 }

@@ -1,16 +1,17 @@
 using Qmoe.Models.Switch;
 
-namespace Qmoe.Models;
+namespace Qmoe.Models.DecoderOnly;
 
 /// <summary>Greedy decoding of a decoder-only model with a KV cache: the prompt runs once, then one token per step.</summary>
-public static class CausalGenerator
+public static class DecoderOnlyGenerator
 {
     /// <summary>
-    /// Returns prompt + generated ids, up to and including an eos id or <paramref name="maxNewTokens"/> new tokens
-    /// (HF <c>generate</c> with greedy search; no bos is added). Benchmarks pass <paramref name="stopAtEos"/> = false
-    /// and may feed <paramref name="forced"/> tokens instead of the argmax (see <c>SwitchGenerator.Greedy</c>).
+    /// Returns prompt + generated ids, up to and including an eos id (any of <see cref="IDecoderOnlyModel.EosTokenIds"/>)
+    /// or <paramref name="maxNewTokens"/> new tokens (HF <c>generate</c> with greedy search; no bos is added).
+    /// Benchmarks pass <paramref name="stopAtEos"/> = false and may feed <paramref name="forced"/> tokens instead
+    /// of the argmax (see <c>SwitchGenerator.Greedy</c>).
     /// </summary>
-    public static int[] Greedy(ICausalLm model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null)
+    public static int[] Greedy(IDecoderOnlyModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null)
     {
         if (inputIds.Length == 0) throw new QmoeException("generation needs a non-empty prompt (no bos token is added)");
         var caches = model.NewCaches(1, inputIds.Length + maxNewTokens);

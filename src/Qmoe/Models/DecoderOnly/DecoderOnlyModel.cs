@@ -2,23 +2,28 @@ using Qmoe.IO;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Moe;
 
-namespace Qmoe.Models;
+namespace Qmoe.Models.DecoderOnly;
 
 /// <summary>
 /// The parts every Hugging Face decoder-only LM shares (Qwen3-MoE, DeepSeek-V3): <c>model.embed_tokens</c>, a stack
 /// of decoder layers, the final <c>model.norm</c> and an untied <c>lm_head</c>, running from a memory-mapped
 /// checkpoint. Activations are f32; weights stay in the file's dtype (FP8 ones are dequantized on load).
+/// Sequences of any length are computed exactly (full causal attention, no sliding window).
 /// </summary>
-public abstract class DecoderOnlyModel<TLayer> : ICausalLm where TLayer : IDecoderLayer
+public abstract class DecoderOnlyModel<TLayer> : IDecoderOnlyModel where TLayer : class, IDecoderLayer
 {
     private readonly Matrix _embed, _lmHead;
     private readonly RmsNorm _finalNorm;
 
     public TensorStore Store { get; }
     public TLayer[] Layers { get; }
+    IReadOnlyList<IDecoderLayer> IDecoderOnlyModel.Layers => (IReadOnlyList<IDecoderLayer>)Layers;
     public int VocabSize { get; }
     public int HiddenSize { get; }
     public IReadOnlyList<int> EosTokenIds { get; }
+    public abstract int NumExperts { get; }
+    public abstract IExpertLayout ExpertLayout { get; }
+    public void CheckLength(int length) { }
     /// <summary>Called with (layer, routing) after every sparse MLP (tests, statistics).</summary>
     public Action<TLayer, Routing>? RoutingObserver { get; set; }
 
