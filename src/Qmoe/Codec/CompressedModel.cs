@@ -253,17 +253,18 @@ public sealed class CompressedModel : IDisposable
     }
 
     /// <summary>
-    /// Checks a group's shape against config.json where the config says: the expert count (<c>num_experts</c> or
-    /// <c>num_local_experts</c>) and, when it names the model and feed-forward widths (<c>d_model</c>/<c>d_ff</c> or
-    /// <c>hidden_size</c>/<c>intermediate_size</c>), that the matrix is one of [ff, model] or [model, ff].
+    /// Checks a group's shape against config.json where the config says: the expert count (<c>num_experts</c>,
+    /// <c>num_local_experts</c> or <c>n_routed_experts</c>) and, when it names the model and expert widths
+    /// (<c>d_model</c>/<c>d_ff</c>, or <c>hidden_size</c> with <c>moe_intermediate_size</c> (Qwen3-MoE, DeepSeek-V3) or
+    /// else <c>intermediate_size</c>), that the matrix is one of [ff, model] or [model, ff].
     /// </summary>
     private static void CheckAgainstConfig(string path, JsonObject config, string name, int experts, int rows, int cols)
     {
         int? Int(string key) => config[key] is JsonValue v && v.TryGetValue(out int i) ? i : null;
-        int? configured = Int("num_experts") ?? Int("num_local_experts");
+        int? configured = Int("num_experts") ?? Int("num_local_experts") ?? Int("n_routed_experts");
         if (configured is int n && n != experts)
             throw new QmoeException($"{path}: group '{name}' has {experts} experts, config.json says {n}");
-        int? model = Int("d_model") ?? Int("hidden_size"), ff = Int("d_ff") ?? Int("intermediate_size");
+        int? model = Int("d_model") ?? Int("hidden_size"), ff = Int("d_ff") ?? Int("moe_intermediate_size") ?? Int("intermediate_size");
         if (model is int m && ff is int f && !((rows == f && cols == m) || (rows == m && cols == f)))
             throw new QmoeException($"{path}: group '{name}' has matrices [{rows}, {cols}], config.json implies [{f}, {m}] or [{m}, {f}]");
     }

@@ -282,6 +282,8 @@ public sealed class CompressedModelWriter : IDisposable
     {
         var q = new JsonObject();
         foreach (var (k, v) in _settings) q[k] = v?.DeepClone();
+        // A quantized input (e.g. an FP8 checkpoint) keeps its own quantization_config for the tensors copied as they were.
+        if (_config["quantization_config"] is JsonObject input) q["base_quantization_config"] = input.DeepClone();
         q["quant_method"] = CompressedFormat.QuantMethod;
         q["format_version"] = _formatVersion;
         q["bits"] = "ternary";

@@ -140,7 +140,7 @@ public static class CompressionPipeline
             foreach (var f in store.Files)
                 foreach (var name in f.Names)
                 {
-                    if (expertNames.ContainsKey(name)) continue;
+                    if (expertNames.ContainsKey(name) || IsExpertScale(expertNames, name)) continue;
                     var t = f.Info(name);
                     var file = f;
                     writer.AddTensor(new PlainTensor(name, t.DType, t.Shape, () => file.Bytes(t)));
@@ -179,7 +179,8 @@ public static class CompressionPipeline
         var layers = prefixes.ToDictionary(p => p, p => SafeTensorsFile.Open(work.LayerFile(p)));
         try
         {
-            var order = store.Files.SelectMany(f => f.Names.Select(n => (File: f, Name: n))).ToList();
+            var order = store.Files.SelectMany(f => f.Names.Select(n => (File: f, Name: n)))
+                .Where(t => !IsExpertScale(expertNames, t.Name)).ToList();
             TensorInfo Source(string name, out SafeTensorsFile file)
             {
                 if (expertNames.TryGetValue(name, out var src)) { file = layers[src.Prefix]; return file.Info(src.Tensor); }
@@ -206,6 +207,10 @@ public static class CompressionPipeline
         long rows = layout.Kinds.Sum(k => (long)layout.Shape(k).Rows);
         return bits + 32.0 * rows / weights;
     }
+
+    /// <summary>An FP8 checkpoint's block scales of an expert weight (<c>{weight}_scale_inv</c>): dropped with the weight they scale.</summary>
+    private static bool IsExpertScale(Dictionary<string, (string Prefix, string Tensor)> expertNames, string name) =>
+        name.EndsWith("_scale_inv", StringComparison.Ordinal) && expertNames.ContainsKey(name[..^"_scale_inv".Length]);
 
     /// <summary>HF expert weight name → (layer prefix, tensor in the layer file).</summary>
     private static Dictionary<string, (string Prefix, string Tensor)> ExpertWeightNames(IExpertLayout layout, List<string> prefixes, int experts)

@@ -149,9 +149,8 @@ public sealed class ExpertLayerQuantizer
                 for (int i = 0; i < G; i++)
                 {
                     names[i] = layout.WeightName(prefix, g0 + i, kind);
-                    var t = store.Info(names[i]);
-                    store.CheckShape(t, new long[] { rows, cols });
-                    store.FileOf(names[i]).ReadFloat32Unmapped(t, w.AsSpan(i * rows * cols, rows * cols)); // lazy fetch, not kept resident
+                    // lazy fetch, not kept resident; FP8 weights dequantized with their block scales
+                    store.ReadWeight(names[i], rows, cols, w.AsSpan(i * rows * cols, rows * cols), unmapped: true);
                 }
                 IReadOnlyList<QuantizedWeight> q;
                 if (_options.Method == QuantMethod.Rtn)

@@ -21,7 +21,7 @@ public sealed class DecoderOnlyRunnable(IDecoderOnlyModel model, string family, 
         DecoderOnlyGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced, StopIds);
 
     /// <summary>Ids that end generation: config.json's eos and every eos of the tokenizer (generation_config.json's list).</summary>
-    private int[] StopIds => field ??= [.. Tokenizer.Special.Eos.Append(Model.EosTokenId).Distinct()];
+    private int[] StopIds => field ??= [.. Tokenizer.Special.Eos.Concat(Model.EosTokenIds).Distinct()];
 
     public void Dispose()
     {

@@ -55,14 +55,14 @@ public static class TokenizerLoader
     {
         string json = Path.Combine(dir, TokenizerJson);
         string model = Path.Combine(dir, TokenizerModel), spiece = Path.Combine(dir, SpieceModel);
-        // tokenizer.json comes first once the Hugging Face reader exists (issue 12, branch tok-hf): then
-        // `return Configure(HfTokenizer.Load(json), dir, ...)` goes here; until then a .model beside it is used.
-        string? spm = File.Exists(model) ? model : File.Exists(spiece) ? spiece : null;
-        if (spm == null)
-            throw new QmoeException(File.Exists(json)
-                ? $"{dir}: only {TokenizerJson} found, and reading it is not supported yet (give {TokenizerModel} or {SpieceModel})"
-                : $"{dir}: no tokenizer ({TokenizerJson}, {TokenizerModel} or {SpieceModel} not found)");
         var settings = TokenizerSettings.Read(dir);
+        if (File.Exists(json))
+        {
+            var hf = HuggingFace.HfTokenizer.Load(json);
+            return new ConfiguredTokenizer(hf, settings, hf.TokenToId, dir);
+        }
+        string? spm = File.Exists(model) ? model : File.Exists(spiece) ? spiece : null;
+        if (spm == null) throw new QmoeException($"{dir}: no tokenizer ({TokenizerJson}, {TokenizerModel} or {SpieceModel} not found)");
         var sp = SentencePieceTokenizer.Load(spm, SentencePieceOptions.For(spm) with { AddedTokens = settings.AddedTokens });
         return new ConfiguredTokenizer(sp, settings, sp.PieceId, dir);
     }

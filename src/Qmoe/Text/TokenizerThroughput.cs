@@ -5,7 +5,7 @@ namespace Qmoe.Text;
 /// <summary>
 /// Encoding speed of a tokenizer on one thread: characters of <c>texts</c> encoded per second (wall clock), over
 /// whole passes of the texts until at least a minimum time has passed, after one warm-up pass (fills word caches as
-/// steady-state use does). For the <c>bench tokenize</c> verb; BenchmarkDotNet's TokenizerBenchmarks measures the same.
+/// steady-state use does). For the <c>bench tokenize</c> verb; BenchmarkDotNet's HfTokenizerBenchmarks and SentencePieceBenchmarks measure the same.
 /// </summary>
 public static class TokenizerThroughput
 {

@@ -9,7 +9,7 @@ public static class DecoderOnlyGenerator
     /// Returns prompt + generated ids, up to and including eos or <paramref name="maxNewTokens"/> new tokens
     /// (HF <c>generate</c> with greedy search; no bos is added). Benchmarks pass <paramref name="stopAtEos"/> = false
     /// and may feed <paramref name="forced"/> tokens instead of the argmax (see <c>SwitchGenerator.Greedy</c>).
-    /// <paramref name="eosIds"/>, when given, lists every id that ends generation (default: config.json's eos_token_id).
+    /// <paramref name="eosIds"/>, when given, lists every id that ends generation (default: the model's <see cref="IDecoderOnlyModel.EosTokenIds"/>).
     /// </summary>
     public static int[] Greedy(IDecoderOnlyModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null,
         IReadOnlyCollection<int>? eosIds = null)
@@ -18,15 +18,15 @@ public static class DecoderOnlyGenerator
         var caches = model.NewCaches(1, inputIds.Length + maxNewTokens);
         var output = new List<int>(inputIds);
         var next = inputIds;
+        int d = model.HiddenSize;
         for (int step = 0; step < maxNewTokens; step++)
         {
             var h = model.ForwardHidden(new[] { next }, caches);
-            int d = model.HiddenSize;
             var logits = model.Logits(h[((next.Length - 1) * d)..], 1);
             int id = SwitchGenerator.ArgMax(logits);
             if (forced != null) id = forced[step % forced.Length];
             output.Add(id);
-            if (stopAtEos && (eosIds?.Contains(id) ?? id == model.EosTokenId)) break;
+            if (stopAtEos && (eosIds ?? model.EosTokenIds).Contains(id)) break;
             next = new[] { id };
         }
         return output.ToArray();
