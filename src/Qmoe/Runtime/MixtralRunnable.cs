@@ -16,6 +16,7 @@ public sealed class MixtralRunnable(MixtralModel model, T5Tokenizer tokenizer, I
     public EvalResult Evaluate(EvalSet set) => CausalEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
         MixtralGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
+    public float[] NextTokenLogits(int[] inputIds, int[] continuation) => MixtralGenerator.NextTokenLogits(Model, inputIds, continuation);
 
     public void Dispose()
     {

@@ -15,6 +15,7 @@ public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer, IDi
     public EvalResult Evaluate(EvalSet set) => SwitchEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
         SwitchGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
+    public float[] NextTokenLogits(int[] inputIds, int[] continuation) => SwitchGenerator.NextTokenLogits(Model, inputIds, continuation);
 
     public void Dispose()
     {
