@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Qmoe.Codec;
 using Qmoe.Compression;
 using Qmoe.Models;
+using Qmoe.Models.Switch;
 using Qmoe.Quantization;
 
 namespace Qmoe.Cli;
@@ -43,7 +44,7 @@ internal static class DemoSlice
     public static Result Run(string dir, int experts, int tokens, Action<string>? progress = null)
     {
         var sw = Stopwatch.StartNew();
-        var shape = SynthShape.SwitchBase128;
+        var shape = SynthShape.Named("switch-base-128");
         if (experts is < 1 || experts > shape.Experts) throw new QmoeException($"--slice-experts {experts}: must be 1..{shape.Experts}");
         var layout = new SwitchExpertLayout(shape.Hidden, shape.Ffn);
         var options = new GptqOptions { Type = QuantType.Ternary };
