@@ -121,10 +121,15 @@ internal static class DemoVerb
                     ["expert_relative_errors"] = DemoReport.Array(l.ExpertRelativeErrors), ["expert_zero_fractions"] = DemoReport.Array(l.ExpertZeroFractions),
                 })]),
                 ["plot"] = plot, ["seconds"] = total.Elapsed.TotalSeconds,
+                ["cpu_seconds"] = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds,
             };
+            // The machine's load, next to the timing (Linux; omitted elsewhere).
+            double? load = LoadAverage();
+            if (load is double l) report["load_average"] = l;
             if (sliceResult != null) report["real_width_slice"] = sliceResult.ToJson();
             Qmoe.IO.AtomicFile.WriteAllText(Path.Combine(outDir, "demo-report.json"), report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
-            human.WriteLine($"wrote {Path.Combine(outDir, "demo-report.json")} and {plot}; demo took {total.Elapsed.TotalSeconds:F1} s");
+            human.WriteLine($"wrote {Path.Combine(outDir, "demo-report.json")} and {plot}; demo took {total.Elapsed.TotalSeconds:F1} s " +
+                $"(process CPU {(double)report["cpu_seconds"]!:F1} s{(load is double la ? $", load average {la:F2}" : "")})");
             return report;
         })));
         return cmd;
@@ -181,6 +186,16 @@ internal static class DemoVerb
     {
         try { return JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))?["torch_dtype"]?.GetValue<string>() ?? "dense"; }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return "dense"; }
+    }
+
+    private static double? LoadAverage()
+    {
+        try
+        {
+            var first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.TryParse(first, System.Globalization.CultureInfo.InvariantCulture, out double v) ? v : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     private static string Mib(long bytes) => $"{bytes / 1048576.0:F2} MiB";
