@@ -94,6 +94,10 @@ internal static class DemoSlice
                     }
                 }
             }
+            // The group's weights, Hessians and GPTQ copies (large-object-heap arrays, ~0.5 GB) are garbage now:
+            // collect them before the next group so the peak stays at one group (as the pipeline does).
+            System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         }
         progress?.Invoke("real-width slice: encoding");
         using (var writer = new CompressedModelWriter(dir, config, new JsonObject { ["method"] = "gptq", ["calibration"] = "correlated synthetic inputs" }))
