@@ -85,7 +85,7 @@ public sealed class CompressedModel : IDisposable
         var store = TensorStore.Open(dir);
         try
         {
-            var dict = ReadDictionary(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
+            var dict = DictionaryRecord.Read(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
             var groups = ReadGroups(store, config, version, dict);
             return new CompressedModel(dir, config, version, store, dict, groups);
         }
@@ -127,24 +127,6 @@ public sealed class CompressedModel : IDisposable
     {
         i = 0;
         return n is JsonValue v && v.TryGetValue(out i);
-    }
-
-    private static CodeDictionary ReadDictionary(TensorStore store, int version, string? source)
-    {
-        string name = CompressedFormat.DictionaryTensorOf(version);
-        if (!store.Contains(name)) throw new QmoeException($"{store.Directory}: tensor '{name}' missing");
-        var f = store.FileOf(name);
-        var t = f.Info(name);
-        string where = $"{f.Path}: tensor '{t.Name}'";
-        if (version == CompressedFormat.Version1)
-        {
-            if (t.DType != DType.U32 || t.Shape is not [CodeDictionary.Size, 2])
-                throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
-            return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where, source);
-        }
-        if (t.DType != DType.U8 || t.Shape.Length != 1)
-            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [n]");
-        return DictionaryTrieMask.Decode(f.Bytes(t), where, source);
     }
 
     private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version, CodeDictionary dict)
@@ -300,7 +282,7 @@ public sealed class CompressedModel : IDisposable
     public IEnumerable<TensorInfo> PlainTensors()
     {
         var grouped = Groups.SelectMany(g => g.Tensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        grouped.Add(CompressedFormat.DictionaryTensorOf(FormatVersion));
+        grouped.Add(DictionaryRecord.TensorName(Store, FormatVersion));
         return Store.Names.Where(n => !grouped.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).Select(Store.Info);
     }
 

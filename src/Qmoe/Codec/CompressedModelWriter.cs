@@ -46,6 +46,7 @@ public sealed class CompressedModelWriter : IDisposable
     private readonly JsonObject _config;
     private readonly JsonObject _settings;
     private readonly DictionaryChoice _choice;
+    private readonly DictionaryStorage _dictionaryStorage;
     private readonly int _formatVersion, _threads;
     private readonly RowIndexKind _rowIndex;
     private readonly List<PlainTensor> _plain = new();
@@ -67,9 +68,11 @@ public sealed class CompressedModelWriter : IDisposable
     /// <param name="threads">encoder threads (≤ 0: all cores)</param>
     /// <param name="storeRowCounts">v2 only: store per-row code counts (cheaper open for huge models) instead of
     /// leaving row boundaries implied by the codes</param>
+    /// <param name="dictionaryStorage">v2 only: the dictionary as a trie or as the parameters it is regenerated from;
+    /// Auto takes the smaller (<see cref="DictionaryRecord.Encode"/>)</param>
     public CompressedModelWriter(string outDir, JsonObject inputConfig, JsonObject? settings = null,
         DictionaryChoice dictionary = DictionaryChoice.Fitted, int formatVersion = CompressedFormat.LatestVersion, int threads = 0,
-        bool storeRowCounts = false)
+        bool storeRowCounts = false, DictionaryStorage dictionaryStorage = DictionaryStorage.Auto)
     {
         if (!CompressedFormat.IsKnownVersion(formatVersion)) throw new QmoeException($"unknown format_version {formatVersion}");
         Directory.CreateDirectory(outDir);
@@ -77,6 +80,7 @@ public sealed class CompressedModelWriter : IDisposable
         _config = (JsonObject)inputConfig.DeepClone();
         _settings = settings == null ? new JsonObject() : (JsonObject)settings.DeepClone();
         _choice = dictionary;
+        _dictionaryStorage = dictionaryStorage;
         _formatVersion = formatVersion;
         _threads = threads;
         _rowIndex = formatVersion == CompressedFormat.Version1 ? RowIndexKind.Offsets : storeRowCounts ? RowIndexKind.Counts : RowIndexKind.Implicit;
@@ -236,13 +240,8 @@ public sealed class CompressedModelWriter : IDisposable
                 w.Declare(CompressedFormat.ScaleFields(name), DType.U8, ScaleCoding.FieldBytes(2 * experts * rows, g.ScaleTable));
             }
         }
-        byte[]? trieMask = null;
-        if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.DictionaryTensor, DType.U32, CodeDictionary.Size, 2);
-        else
-        {
-            trieMask = DictionaryTrieMask.Encode(dict);
-            w.Declare(CompressedFormat.DictionaryTrieTensor, DType.U8, trieMask.Length);
-        }
+        var storedDict = DictionaryRecord.Encode(dict, _formatVersion, _dictionaryStorage, w.DeclaredBytes);
+        w.Declare(storedDict.Name, storedDict.DType, storedDict.Shape);
 
         foreach (var t in _plain)
         {
@@ -274,7 +273,7 @@ public sealed class CompressedModelWriter : IDisposable
             }
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        w.Write(trieMask ?? dict.AsBytes());
+        w.Write(storedDict.Bytes);
         w.Complete();
     }
 

@@ -45,7 +45,7 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
             groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodesTensor.ByteLength, offsetBytes,
                 scaleBytes, trits));
         }
-        long dictBytes = model.Store.Info(CompressedFormat.DictionaryTensorOf(model.FormatVersion)).ByteLength;
+        long dictBytes = model.Store.Info(DictionaryRecord.TensorName(model.Store, model.FormatVersion)).ByteLength;
         var plain = model.PlainTensors().ToList();
         return new ModelStatistics(groups,
             ExpertParameters: groups.Sum(g => g.Parameters),

@@ -27,6 +27,8 @@ public sealed record CompressionOptions
     public bool Resume { get; init; }
     /// <summary>Dictionary code: format version of the compressed output.</summary>
     public int FormatVersion { get; init; } = 2;
+    /// <summary>v2: the dictionary as a trie or as the parameters it is regenerated from (default: the smaller).</summary>
+    public Codec.DictionaryStorage DictionaryStorage { get; init; } = Codec.DictionaryStorage.Auto;
 
     public GptqOptions Gptq => new() { Type = Type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder };
     public double EffectiveDamp => Damp ?? QuantTypeInfo.Of(Type).DefaultDamp;

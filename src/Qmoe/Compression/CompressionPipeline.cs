@@ -135,7 +135,8 @@ public static class CompressionPipeline
             ["damp"] = o.EffectiveDamp,
             ["calibration"] = new JsonObject { ["source"] = calib.Source, ["samples"] = calib.Samples, ["premask"] = o.Premask },
         };
-        using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion))
+        using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion,
+            dictionaryStorage: o.DictionaryStorage))
         {
             foreach (var f in store.Files)
                 foreach (var name in f.Names)

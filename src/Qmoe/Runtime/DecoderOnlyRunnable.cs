@@ -23,6 +23,8 @@ public sealed class DecoderOnlyRunnable(IDecoderOnlyModel model, string family, 
     /// <summary>Ids that end generation: config.json's eos and every eos of the tokenizer (generation_config.json's list).</summary>
     private int[] StopIds => field ??= [.. Tokenizer.Special.Eos.Concat(Model.EosTokenIds).Distinct()];
 
+    public float[] NextTokenLogits(int[] inputIds, int[] continuation) => DecoderOnlyGenerator.NextTokenLogits(Model, inputIds, continuation);
+
     public void Dispose()
     {
         Model.Dispose();

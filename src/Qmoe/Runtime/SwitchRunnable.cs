@@ -19,6 +19,8 @@ public sealed class SwitchRunnable(SwitchModel model, ITokenizer tokenizer, IDis
     /// <summary>Ids that end generation: config.json's eos and every eos of the tokenizer (generation_config.json's list).</summary>
     private int[] StopIds => field ??= [.. Tokenizer.Special.Eos.Append(Model.Config.EosTokenId).Distinct()];
 
+    public float[] NextTokenLogits(int[] inputIds, int[] continuation) => SwitchGenerator.NextTokenLogits(Model, inputIds, continuation);
+
     public void Dispose()
     {
         Model.Dispose();

@@ -31,4 +31,14 @@ public static class DecoderOnlyGenerator
         }
         return output.ToArray();
     }
+
+    /// <summary>Logits [vocab] of the token after prompt <paramref name="inputIds"/> followed by <paramref name="continuation"/>.</summary>
+    public static float[] NextTokenLogits(IDecoderOnlyModel model, int[] inputIds, int[] continuation)
+    {
+        int[] ids = [.. inputIds, .. continuation];
+        if (ids.Length == 0) throw new QmoeException("next-token logits need a non-empty prompt (no bos token is added)");
+        var h = model.ForwardHidden(new[] { ids }, model.NewCaches(1, ids.Length));
+        int d = model.HiddenSize;
+        return model.Logits(h[((ids.Length - 1) * d)..], 1);
+    }
 }

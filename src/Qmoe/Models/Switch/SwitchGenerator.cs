@@ -30,6 +30,17 @@ public static class SwitchGenerator
         return output.ToArray();
     }
 
+    /// <summary>Logits [vocab] after decoder ids <paramref name="decoderIds"/> (non-empty, starting with decoder_start) for encoder input <paramref name="inputIds"/>.</summary>
+    public static float[] NextTokenLogits(SwitchModel model, int[] inputIds, int[] decoderIds)
+    {
+        if (decoderIds.Length == 0) throw new QmoeException("next-token logits need at least the decoder start token");
+        var enc = model.Encode(new[] { inputIds });
+        var state = model.StartDecoder(enc, new Layers.SequenceBatch(new[] { inputIds.Length }));
+        var h = model.DecodeHidden(new[] { decoderIds }, state);
+        int d = model.Config.DModel;
+        return model.Logits(h[((decoderIds.Length - 1) * d)..], 1);
+    }
+
     /// <summary>Index of the largest value; the first one on ties (as torch.argmax).</summary>
     public static int ArgMax(ReadOnlySpan<float> v)
     {
