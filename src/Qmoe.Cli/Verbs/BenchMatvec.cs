@@ -37,16 +37,17 @@ internal static class BenchMatvec
                 $"{bits:F3} bits/weight (codes + row offsets + scales)");
             var results = MatVecBenchmark.Run(layer, t is { } n ? [n] : [1, 2], s);
             var list = new JsonArray();
-            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  dict16 Gw/s");
+            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  dict16 Gw/s  2-bit ms  2-bit vs bf16");
             foreach (var r in results)
             {
-                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.CompressedGWeightsPerS,12:F2}");
+                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.CompressedGWeightsPerS,12:F2} {r.Packed2BitMs,9:F3} {r.Packed2BitSpeedupVsBf16,13:F2}x");
                 list.Add(new JsonObject
                 {
                     ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["threads"] = r.Threads,
                     ["dense_f32_ms"] = r.DenseF32Ms, ["dense_bf16_ms"] = r.DenseBf16Ms, ["compressed_ms"] = r.CompressedMs,
                     ["speedup_vs_bf16"] = r.SpeedupVsBf16, ["speedup_vs_f32"] = r.SpeedupVsF32,
                     ["compressed_gweights_per_s"] = r.CompressedGWeightsPerS,
+                    ["packed2bit_ms"] = r.Packed2BitMs, ["packed2bit_speedup_vs_bf16"] = r.Packed2BitSpeedupVsBf16,
                 });
             }
             human.WriteLine("times are per matrix (mean over the layer's experts, fastest sweep)");
