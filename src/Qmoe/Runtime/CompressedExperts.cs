@@ -16,6 +16,8 @@ public sealed class CompressedExperts : IDisposable
 
     public CompressedModel Model { get; }
     public ICompressedMatVec Kernel { get; }
+    /// <summary>The kernel of n-bit experts (issue 16).</summary>
+    public INBitMatVec NBitKernel { get; }
 
     public CompressedExperts(string dir)
     {
@@ -24,11 +26,17 @@ public sealed class CompressedExperts : IDisposable
         catch { Model.Dispose(); throw; }
         _parallel = new RowParallel(Threads.Count);
         Kernel = new SimdCompressedMatVec(DecodeTable.FromDictionary(Model.Dictionary.Entries), _parallel);
+        NBitKernel = new SimdNBitMatVec(_parallel);
     }
 
     /// <summary>Expert <paramref name="expert"/>'s matrix <paramref name="kind"/> of the sparse layer <paramref name="prefix"/>.</summary>
-    public IWeightMatrix Weight(string prefix, string kind, int expert) =>
-        new CompressedWeight(Model, Model.Group(prefix, kind), expert, Kernel);
+    public IWeightMatrix Weight(string prefix, string kind, int expert)
+    {
+        var group = Model.Group(prefix, kind);
+        return group.NBit?.IsNBit(expert) == true
+            ? new NBitWeight(Model, group, expert, NBitKernel)
+            : new CompressedWeight(Model, group, expert, Kernel);
+    }
 
     public void Dispose()
     {
