@@ -11,74 +11,84 @@ namespace Qmoe.Kernels;
 /// unaligned 32-bit load, a broadcast, a per-lane variable right shift by (0, b, 2b, …, 7b), an AND with 2^b − 1,
 /// an int→float conversion and one FMA per input vector (AVX-512: two such loads fill 16 lanes). Windows whose
 /// 32-bit load would reach past the matrix's bytes, and the last cols mod 8 codes, take the scalar path.
-/// Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free per call.
+/// Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free and reentrant. The Vector128 path is
+/// not specialised: it runs the scalar loop.
 /// </summary>
-public sealed unsafe class SimdNBitMatVec : INBitMatVec, IRowBlockBody
+public sealed unsafe class SimdNBitMatVec : INBitMatVec
 {
     private readonly RowParallel _parallel;
-    public SimdCompressedMatVec.Path Width { get; }
+    public KernelIsa Isa { get; }
 
-    // Operands of the call in progress (pinned for its duration).
-    private byte* _packed; private float* _scales; private byte* _zeros; private float* _x; private float* _y;
-    private long _packedLength;
-    private int _rows, _cols, _bits, _batch, _rowBytes;
-    private readonly float[] _sumX = new float[ICompressedMatVec.MaxBatch];
-
-    public SimdNBitMatVec(RowParallel parallel, SimdCompressedMatVec.Path? path = null)
+    /// <param name="isa">the path (default: the widest this machine runs); Vector128 runs the scalar path here</param>
+    public SimdNBitMatVec(RowParallel parallel, KernelIsa? isa = null)
     {
         _parallel = parallel;
-        if (path is { } p && p < SimdCompressedMatVec.BestPath) throw new ArgumentException($"{p} is not supported on this machine", nameof(path));
-        Width = path ?? SimdCompressedMatVec.BestPath;
+        if (isa is { } i && i > KernelIsas.Best) throw new ArgumentException($"{i} is not supported on this machine", nameof(isa));
+        Isa = isa ?? KernelIsas.Best;
     }
 
+    /// <summary>Reentrant: each call's operands live in a stack-local <see cref="Job"/>.</summary>
     public void Multiply(in NBitMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch = 1)
     {
         w.Validate();
         w.CheckOperands(x.Length, y.Length, batch);
+        var job = new Job();
         for (int b = 0; b < batch; b++)
         {
             double s = 0;
             foreach (float v in x.Slice(b * w.Cols, w.Cols)) s += v;
-            _sumX[b] = (float)s;
+            job.SumX[b] = (float)s;
         }
         fixed (byte* packed = w.Packed) fixed (float* scales = w.Scales) fixed (byte* zeros = w.Zeros)
         fixed (float* xp = x) fixed (float* yp = y)
         {
-            _packed = packed; _scales = scales; _zeros = zeros; _x = xp; _y = yp;
-            _packedLength = w.Packed.Length;
-            _rows = w.Rows; _cols = w.Cols; _bits = w.Bits; _batch = batch; _rowBytes = (int)w.RowBytes;
-            try { _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), this); }
-            finally { _packed = null; _scales = null; _zeros = null; _x = null; _y = null; }
+            job.Packed = packed; job.Scales = scales; job.Zeros = zeros; job.X = xp; job.Y = yp;
+            job.PackedLength = w.Packed.Length;
+            job.Rows = w.Rows; job.Cols = w.Cols; job.Bits = w.Bits; job.Batch = batch; job.RowBytes = (int)w.RowBytes; job.Isa = Isa;
+            _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), ref job);
         }
     }
 
-    void IRowBlockBody.Run(int start, int end)
+    [System.Runtime.CompilerServices.InlineArray(ICompressedMatVec.MaxBatch)]
+    private struct BatchFloats { private float _e; }
+
+    /// <summary>One call's operands (a stack local shared with the workers for the call's duration).</summary>
+    private struct Job : IRowBlockBody
     {
-        Span<float> dots = stackalloc float[ICompressedMatVec.MaxBatch];
-        int bits = _bits, cols = _cols;
-        for (int r = start; r < end; r++)
+        public byte* Packed; public float* Scales; public byte* Zeros; public float* X; public float* Y;
+        public long PackedLength;
+        public int Rows, Cols, Bits, Batch, RowBytes;
+        public KernelIsa Isa;
+        public BatchFloats SumX;
+
+        public void Run(int start, int end)
         {
-            long rowOffset = (long)r * _rowBytes;
-            byte* row = _packed + rowOffset;
-            // Windows k with a 4-byte load at k · bits inside the matrix (only the last row's last windows can fail this).
-            long avail = _packedLength - rowOffset - 4;
-            int windows = avail < 0 ? 0 : (int)Math.Min(cols / 8, avail / bits + 1);
-            dots.Clear();
-            switch (Width)
+            Span<float> dots = stackalloc float[ICompressedMatVec.MaxBatch];
+            int bits = Bits, cols = Cols;
+            for (int r = start; r < end; r++)
             {
-                case SimdCompressedMatVec.Path.Avx512: Dots512(row, windows, bits, dots); break;
-                case SimdCompressedMatVec.Path.Avx2: Dots256(row, 0, windows, bits, dots); break;
-                default: windows = 0; break;
+                long rowOffset = (long)r * RowBytes;
+                byte* row = Packed + rowOffset;
+                // Windows k with a 4-byte load at k · bits inside the matrix (only the last row's last windows can fail this).
+                long avail = PackedLength - rowOffset - 4;
+                int windows = avail < 0 ? 0 : (int)Math.Min(cols / 8, avail / bits + 1);
+                dots.Clear();
+                switch (Isa)
+                {
+                    case KernelIsa.Avx512: Dots512(row, windows, bits, X, cols, Batch, dots); break;
+                    case KernelIsa.Avx2: Dots256(row, 0, windows, bits, X, cols, Batch, dots); break;
+                    default: windows = 0; break;
+                }
+                int mask = (1 << bits) - 1;
+                for (int j = windows * 8; j < cols; j++)
+                {
+                    int bit = j * bits;
+                    int c = ((row[bit >> 3] | ((bit & 7) + bits > 8 ? row[(bit >> 3) + 1] << 8 : 0)) >> (bit & 7)) & mask;
+                    for (int b = 0; b < Batch; b++) dots[b] += c * X[b * cols + j];
+                }
+                float scale = Scales[r], zero = Zeros[r];
+                for (int b = 0; b < Batch; b++) Y[b * Rows + r] = scale * (dots[b] - zero * SumX[b]);
             }
-            int mask = (1 << bits) - 1;
-            for (int j = windows * 8; j < cols; j++)
-            {
-                int bit = j * bits;
-                int c = ((row[bit >> 3] | ((bit & 7) + bits > 8 ? row[(bit >> 3) + 1] << 8 : 0)) >> (bit & 7)) & mask;
-                for (int b = 0; b < _batch; b++) dots[b] += c * _x[b * cols + j];
-            }
-            float scale = _scales[r], zero = _zeros[r];
-            for (int b = 0; b < _batch; b++) _y[b * _rows + r] = scale * (dots[b] - zero * _sumX[b]);
         }
     }
 
@@ -86,15 +96,14 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec, IRowBlockBody
 
     // dots[b] += Σ over windows [w0, w1) of codes · x[b] (8 lanes per window).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Dots256(byte* row, int w0, int w1, int bits, Span<float> dots)
+    private static void Dots256(byte* row, int w0, int w1, int bits, float* x0, int cols, int batch, Span<float> dots)
     {
         var shifts = Shifts256(bits);
         var mask = Vector256.Create((uint)((1 << bits) - 1));
-        int cols = _cols;
-        if (_batch == 1)
+        if (batch == 1)
         {
             Vector256<float> a0 = default, a1 = default;
-            float* x = _x;
+            float* x = x0;
             int k = w0;
             for (; k + 2 <= w1; k += 2)
             {
@@ -115,23 +124,23 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec, IRowBlockBody
         for (int k = w0; k < w1; k++)
         {
             var f = Avx.ConvertToVector256Single((Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<uint>(row + k * bits)), shifts) & mask).AsInt32());
-            for (int b = 0; b < _batch; b++) acc[b] = Fma.MultiplyAdd(f, Avx.LoadVector256(_x + b * cols + 8 * k), acc[b]);
+            for (int b = 0; b < batch; b++) acc[b] = Fma.MultiplyAdd(f, Avx.LoadVector256(x0 + b * cols + 8 * k), acc[b]);
         }
-        for (int b = 0; b < _batch; b++) dots[b] += Vector256.Sum(acc[b]);
+        for (int b = 0; b < batch; b++) dots[b] += Vector256.Sum(acc[b]);
     }
 
     // 16 lanes per step (two 8-code windows), then the odd window through the 256-bit path.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Dots512(byte* row, int windows, int bits, Span<float> dots)
+    private static void Dots512(byte* row, int windows, int bits, float* x0, int cols, int batch, Span<float> dots)
     {
         var s8 = Shifts256(bits);
         var shifts = Vector512.Create(s8, s8);
         var mask = Vector512.Create((uint)((1 << bits) - 1));
-        int pairs = windows / 2, cols = _cols;
-        if (_batch == 1)
+        int pairs = windows / 2;
+        if (batch == 1)
         {
             Vector512<float> a0 = default, a1 = default;
-            float* x = _x;
+            float* x = x0;
             int k = 0;
             for (; k + 2 <= pairs; k += 2)
             {
@@ -156,10 +165,10 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec, IRowBlockBody
             {
                 byte* p = row + 2 * k * bits;
                 var f = Avx512F.ConvertToVector512Single((Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(Unsafe.ReadUnaligned<uint>(p)), Vector256.Create(Unsafe.ReadUnaligned<uint>(p + bits))), shifts) & mask).AsInt32());
-                for (int b = 0; b < _batch; b++) acc[b] = Avx512F.FusedMultiplyAdd(f, Avx512F.LoadVector512(_x + b * cols + 16 * k), acc[b]);
+                for (int b = 0; b < batch; b++) acc[b] = Avx512F.FusedMultiplyAdd(f, Avx512F.LoadVector512(x0 + b * cols + 16 * k), acc[b]);
             }
-            for (int b = 0; b < _batch; b++) dots[b] += Vector512.Sum(acc[b]);
+            for (int b = 0; b < batch; b++) dots[b] += Vector512.Sum(acc[b]);
         }
-        if (2 * pairs < windows) Dots256(row, 2 * pairs, windows, bits, dots);
+        if (2 * pairs < windows) Dots256(row, 2 * pairs, windows, bits, x0, cols, batch, dots);
     }
 }
