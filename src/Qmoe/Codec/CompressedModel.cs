@@ -39,6 +39,8 @@ public sealed class ExpertGroup
     public required TensorInfo ScalesTensor { get; init; }
     /// <summary>v2: the scales' sign+exponent table (<c>G.scale_table</c>); v1: null.</summary>
     public TensorInfo? ScaleTableTensor { get; init; }
+    /// <summary>The group's per-expert types and n-bit experts (issue 16); null when every expert is ternary.</summary>
+    public NBitGroup? NBit { get; init; }
     internal int[]? RowOffsets; // v2: rebuilt from codes or counts; v1: null (read in place)
     internal ushort[]? Scales;  // v2: rebuilt from table and fields; v1: null (read in place)
     internal TensorInfo? RowOffsetsTensor;
@@ -176,9 +178,15 @@ public sealed class CompressedModel : IDisposable
         var eo = MemoryMarshal.Cast<byte, long>(store.FileOf(expertOffsetsT.Name).Bytes(expertOffsetsT));
         string eoWhere = $"{store.FileOf(expertOffsetsT.Name).Path}: tensor '{expertOffsetsT.Name}'";
         if (eo[0] != 0) throw new QmoeException($"{eoWhere}: first offset {eo[0]}, not 0");
+        var nbit = NBitGroup.Read(store, name, experts, rows, cols);
         for (int e = 0; e < experts; e++)
         {
             long n = eo[e + 1] - eo[e];
+            if (nbit != null && nbit.IsNBit(e))
+            {
+                if (n != 0) throw new QmoeException($"{eoWhere}: expert {e} is n-bit but has {n} dict16 codes");
+                continue;
+            }
             // A row needs at least one code and at most one per pair.
             if (n < rows || n > (long)rows * TernaryEncoder.MaxCodesPerRow(cols))
                 throw new QmoeException($"{eoWhere}: expert {e} has {n} codes, impossible for {rows} rows of {cols}");
@@ -221,13 +229,14 @@ public sealed class CompressedModel : IDisposable
         {
             index = null;
             rowOffsets = RowIndex.FromCodes(MemoryMarshal.Cast<byte, ushort>(store.FileOf(codes.Name).Bytes(codes)), eo, experts, rows, cols,
-                dict, $"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}'");
+                dict, $"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}'", nbit == null ? default : nbit.Types);
         }
         return new ExpertGroup
         {
             Name = name, Prefix = name[..marker], Kind = name[(marker + ".experts.".Length)..],
             Experts = experts, Rows = rows, Cols = cols,
-            Tensors = new[] { codes, expertOffsetsT, index, scaleTable, scales }.OfType<TensorInfo>().ToArray(),
+            Tensors = new[] { codes, expertOffsetsT, index, scaleTable, scales }.OfType<TensorInfo>().Concat(nbit?.Tensors ?? []).ToArray(),
+            NBit = nbit,
             CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales, ScaleTableTensor = scaleTable,
             Scales = scaleValues,
             RowOffsets = rowOffsets, RowOffsetsTensor = rowOffsets == null ? index : null,

@@ -38,7 +38,9 @@ public enum DictionaryChoice
 /// </summary>
 public sealed class CompressedModelWriter : IDisposable
 {
-    private sealed record GroupEntry(string Name, int Experts, int Rows, int Cols, long TritOffset);
+    private sealed record GroupEntry(string Name, int Experts, int Rows, int Cols, long TritOffset, NBitPart? NBit = null);
+    // A group with n-bit experts (issue 16): types, the packed bytes' place in the n-bit spool, the grids.
+    private sealed record NBitPart(byte[] Types, long[] PackedOffsets, long SpoolOffset, float[] RowScales, byte[] RowZeros);
     private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long Codes, long[] ExpertOffsets,
         long IndexOffset, DType IndexType, long IndexBytes, long ScalesOffset, int ScaleTable, long ScaleBytes);
 
@@ -52,8 +54,8 @@ public sealed class CompressedModelWriter : IDisposable
     private readonly List<PlainTensor> _plain = new();
     private readonly List<GroupEntry> _groups = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
-    private readonly string _tritSpoolPath, _codeSpoolPath;
-    private FileStream? _tritSpool;
+    private readonly string _tritSpoolPath, _codeSpoolPath, _nbitSpoolPath;
+    private FileStream? _tritSpool, _nbitSpool;
     private bool _done;
 
     /// <summary>The dictionary Complete chose (null before).</summary>
@@ -86,6 +88,7 @@ public sealed class CompressedModelWriter : IDisposable
         _rowIndex = formatVersion == CompressedFormat.Version1 ? RowIndexKind.Offsets : storeRowCounts ? RowIndexKind.Counts : RowIndexKind.Implicit;
         _tritSpoolPath = Path.Combine(outDir, $".qmoe-trits.tmp-{Environment.ProcessId}");
         _codeSpoolPath = Path.Combine(outDir, $".qmoe-codes.tmp-{Environment.ProcessId}");
+        _nbitSpoolPath = Path.Combine(outDir, $".qmoe-nbit.tmp-{Environment.ProcessId}");
     }
 
     private void Claim(string name)
@@ -105,7 +108,14 @@ public sealed class CompressedModelWriter : IDisposable
     /// Adds the experts of one sparse layer and kind (e.g. prefix "encoder.block.1.layer.1.mlp", kind "wi"); all
     /// experts must share one shape. The matrices may be dropped as soon as this returns.
     /// </summary>
-    public void AddExpertGroup(string prefix, string kind, IReadOnlyList<TernaryMatrix> experts)
+    public void AddExpertGroup(string prefix, string kind, IReadOnlyList<TernaryMatrix> experts) =>
+        AddExpertGroup(prefix, kind, experts.Select(StoredExpert.Of).ToList());
+
+    /// <summary>
+    /// Adds a group whose experts may be ternary or n-bit (issue 16). An all-ternary group is written exactly as by the
+    /// ternary overload; otherwise the group also gets the type tensors of <see cref="NBitGroup"/> (format version 2 only).
+    /// </summary>
+    public void AddExpertGroup(string prefix, string kind, IReadOnlyList<StoredExpert> experts)
     {
         string name = CompressedFormat.Group(prefix, kind);
         Claim(name);
@@ -113,9 +123,32 @@ public sealed class CompressedModelWriter : IDisposable
         int rows = experts[0].Rows, cols = experts[0].Cols;
         _tritSpool ??= new FileStream(_tritSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
         long offset = _tritSpool.Position;
+        NBitPart? nbit = null;
+        if (experts.Any(x => x.NBit != null))
+        {
+            if (_formatVersion == CompressedFormat.Version1) throw new QmoeException($"{name}: n-bit experts need format_version 2");
+            _nbitSpool ??= new FileStream(_nbitSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+            var nbitExperts = experts.Where(x => x.NBit != null).Select(x => x.NBit!).ToList();
+            nbit = new NBitPart(experts.Select(x => x.Type).ToArray(), new long[experts.Count + 1], _nbitSpool.Position,
+                new float[(long)nbitExperts.Count * rows], new byte[(long)nbitExperts.Count * rows]);
+        }
+        int ordinal = 0;
         for (int e = 0; e < experts.Count; e++)
         {
-            var m = experts[e];
+            if (experts[e].NBit is { } p)
+            {
+                p.Validate($"{name} expert {e}");
+                if (p.Rows != rows || p.Cols != cols)
+                    throw new QmoeException($"{name}: expert {e} has shape [{p.Rows}, {p.Cols}], expert 0 has [{rows}, {cols}]");
+                _nbitSpool!.Write(p.Packed);
+                nbit!.PackedOffsets[e + 1] = nbit.PackedOffsets[e] + p.Packed.Length;
+                p.RowScales.CopyTo(nbit.RowScales, ordinal * rows);
+                p.RowZeros.CopyTo(nbit.RowZeros, ordinal * rows);
+                ordinal++;
+                continue;
+            }
+            if (nbit != null) nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e];
+            var m = experts[e].Ternary!;
             m.Validate($"{name} expert {e}");
             if (m.Rows != rows || m.Cols != cols)
                 throw new QmoeException($"{name}: expert {e} has shape [{m.Rows}, {m.Cols}], expert 0 has [{rows}, {cols}]");
@@ -124,10 +157,11 @@ public sealed class CompressedModelWriter : IDisposable
             _tritSpool.Write(TritPacking.Pack(m.Trits));
             _tritSpool.Write(MemoryMarshal.AsBytes(m.Scales.AsSpan()));
         }
-        _groups.Add(new GroupEntry(name, experts.Count, rows, cols, offset));
+        _groups.Add(new GroupEntry(name, experts.Count, rows, cols, offset, nbit));
     }
 
-    private IEnumerable<TernaryMatrix> ReadSpooledExperts(GroupEntry g)
+    /// <summary>The group's experts in order: ternary ones from the spool, null for n-bit ones.</summary>
+    private IEnumerable<TernaryMatrix?> ReadSpooledExperts(GroupEntry g)
     {
         var fs = _tritSpool!;
         long packed = TritPacking.PackedLength((long)g.Rows * g.Cols);
@@ -136,6 +170,7 @@ public sealed class CompressedModelWriter : IDisposable
         fs.Position = g.TritOffset;
         for (int e = 0; e < g.Experts; e++)
         {
+            if (g.NBit != null && g.NBit.Types[e] != NBitGroup.TernaryType) { yield return null; continue; }
             fs.ReadExactly(buffer);
             fs.ReadExactly(MemoryMarshal.AsBytes(scales.AsSpan()));
             var trits = new byte[(long)g.Rows * g.Cols];
@@ -150,7 +185,9 @@ public sealed class CompressedModelWriter : IDisposable
         if (_done) throw new InvalidOperationException("writer already completed");
         try
         {
-            var dict = _choice == DictionaryChoice.Default ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
+            // With no ternary expert at all (a uniform n-bit model) there is nothing to fit: QMoE's default is stored.
+            bool anyTernary = _groups.Any(g => g.NBit == null || g.NBit.Types.Contains(NBitGroup.TernaryType));
+            var dict = _choice == DictionaryChoice.Default || !anyTernary ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
             // v2 stores the trie mask, which numbers codes in breadth-first order: encode with that numbering.
             Dictionary = _formatVersion == CompressedFormat.Version1 ? dict : dict.Canonical();
             var encoded = EncodeGroups(Dictionary);
@@ -169,7 +206,7 @@ public sealed class CompressedModelWriter : IDisposable
         long stride = Math.Max(1, total / (1 << 22));
         long seen = 0;
         foreach (var g in _groups)
-            foreach (var m in ReadSpooledExperts(g))
+            foreach (var m in ReadSpooledExperts(g).OfType<TernaryMatrix>())
                 for (int r = 0; r < m.Rows; r++, seen += m.Cols)
                     if (seen / stride != (seen + m.Cols) / stride)
                         yield return m.Trits.AsSpan(r * m.Cols, m.Cols).ToArray();
@@ -188,6 +225,14 @@ public sealed class CompressedModelWriter : IDisposable
             int e = 0;
             foreach (var m in ReadSpooledExperts(g))
             {
+                if (m == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales
+                {
+                    expertOffsets[e + 1] = expertOffsets[e];
+                    rowOffsets[e] = new int[g.Rows + 1];
+                    scales.Add(new ushort[2 * g.Rows]);
+                    e++;
+                    continue;
+                }
                 var enc = TernaryEncoder.Encode(m.Trits, m.Rows, m.Cols, dict, _threads);
                 spool.Write(MemoryMarshal.AsBytes(enc.Codes.AsSpan()));
                 expertOffsets[e + 1] = expertOffsets[e] + enc.Codes.Length;
@@ -239,6 +284,14 @@ public sealed class CompressedModelWriter : IDisposable
                 w.Declare(CompressedFormat.ScaleTable(name), DType.U16, g.ScaleTable);
                 w.Declare(CompressedFormat.ScaleFields(name), DType.U8, ScaleCoding.FieldBytes(2 * experts * rows, g.ScaleTable));
             }
+            if (g.Group.NBit is { } nb)
+            {
+                w.Declare(NBitGroup.ExpertTypes(name), DType.U8, experts);
+                w.Declare(NBitGroup.Packed(name), DType.U8, nb.PackedOffsets[^1]);
+                w.Declare(NBitGroup.PackedOffsets(name), DType.I64, experts + 1);
+                w.Declare(NBitGroup.RowScales(name), DType.F32, nb.RowScales.Length / rows, rows);
+                w.Declare(NBitGroup.RowZeros(name), DType.U8, nb.RowZeros.Length / rows, rows);
+            }
         }
         var storedDict = DictionaryRecord.Encode(dict, _formatVersion, _dictionaryStorage, w.DeclaredBytes);
         w.Declare(storedDict.Name, storedDict.DType, storedDict.Shape);
@@ -270,6 +323,22 @@ public sealed class CompressedModelWriter : IDisposable
                 w.Write<long>(g.ExpertOffsets);
                 Copy(g.IndexOffset, g.IndexBytes);
                 Copy(g.ScalesOffset, g.ScaleBytes);
+                if (g.Group.NBit is { } nb)
+                {
+                    w.Write<byte>(nb.Types);
+                    _nbitSpool!.Flush();
+                    _nbitSpool.Position = nb.SpoolOffset;
+                    for (long left = nb.PackedOffsets[^1]; left > 0;)
+                    {
+                        int n = (int)Math.Min(left, buffer.Length);
+                        _nbitSpool.ReadExactly(buffer, 0, n);
+                        w.Write(buffer.AsSpan(0, n));
+                        left -= n;
+                    }
+                    w.Write<long>(nb.PackedOffsets);
+                    w.Write<float>(nb.RowScales);
+                    w.Write<byte>(nb.RowZeros);
+                }
             }
             ArrayPool<byte>.Shared.Return(buffer);
         }
@@ -285,7 +354,8 @@ public sealed class CompressedModelWriter : IDisposable
         if (_config["quantization_config"] is JsonObject input) q["base_quantization_config"] = input.DeepClone();
         q["quant_method"] = CompressedFormat.QuantMethod;
         q["format_version"] = _formatVersion;
-        q["bits"] = "ternary";
+        var types = _groups.SelectMany(g => g.NBit?.Types ?? [NBitGroup.TernaryType]).Distinct().ToList();
+        q["bits"] = types.Count > 1 ? "mixed" : types.Count == 0 || types[0] == NBitGroup.TernaryType ? "ternary" : types[0].ToString();
         q["codebook"] = CompressedFormat.Codebook;
         q["dictionary"] = dict.Source;
         _config["quantization_config"] = q;
@@ -297,7 +367,10 @@ public sealed class CompressedModelWriter : IDisposable
     {
         _tritSpool?.Dispose();
         _tritSpool = null;
+        _nbitSpool?.Dispose();
+        _nbitSpool = null;
         AtomicFile.TryDelete(_tritSpoolPath);
+        AtomicFile.TryDelete(_nbitSpoolPath);
         AtomicFile.TryDelete(_codeSpoolPath);
     }
 

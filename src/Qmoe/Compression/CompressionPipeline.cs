@@ -31,8 +31,8 @@ public static class CompressionPipeline
         outDir = Path.GetFullPath(outDir);
         if (Directory.Exists(outDir) || File.Exists(outDir))
             throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
-        if (options.FakeQuant == false && options.Type != QuantType.Ternary)
-            throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: only ternary is stored compressed (SPEC §5); add --fake-quant for a dense checkpoint");
+        if (!options.FakeQuant && options.Type != QuantType.Ternary && options.FormatVersion == CompressedFormat.Version1)
+            throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: n-bit experts are stored in format_version 2 only");
         if (calib.Samples == 0) throw new QmoeException("no calibration samples");
         var config = ConfigReader.Load(modelDir);
         var family = ModelFamilies.For(config);
@@ -152,12 +152,18 @@ public static class CompressionPipeline
                 foreach (var kind in layout.Kinds)
                 {
                     var (rows, cols) = layout.Shape(kind);
-                    var matrices = new List<TernaryMatrix>(experts);
+                    var matrices = new List<StoredExpert>(experts);
                     for (int e = 0; e < experts; e++)
                     {
+                        if (o.Type != QuantType.Ternary)
+                        {
+                            matrices.Add(StoredExpert.Of(new PackedNBitMatrix(PackedNBitMatrix.BitsOf(o.Type), rows, cols, layer.Bytes($"{e}.{kind}.packed").ToArray(),
+                                layer.Span<float>($"{e}.{kind}.row_scales", DType.F32).ToArray(), layer.Bytes($"{e}.{kind}.row_zeros").ToArray())));
+                            continue;
+                        }
                         var trits = new byte[(long)rows * cols];
                         TritPacking.Unpack(layer.Bytes($"{e}.{kind}.trits"), trits);
-                        matrices.Add(new TernaryMatrix(rows, cols, trits, layer.Span<ushort>($"{e}.{kind}.scales", DType.BF16).ToArray()));
+                        matrices.Add(StoredExpert.Of(new TernaryMatrix(rows, cols, trits, layer.Span<ushort>($"{e}.{kind}.scales", DType.BF16).ToArray())));
                     }
                     writer.AddExpertGroup(prefix, kind, matrices);
                 }
