@@ -19,4 +19,8 @@ public interface IRunnableModel : IDisposable
     /// <paramref name="stopAtEos"/> it always decodes <paramref name="maxNewTokens"/> tokens; <paramref name="forced"/>
     /// tokens, when given, are fed instead of the argmax (benchmarks: same work per step, realistic routing).</summary>
     int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null);
+    /// <summary>The ids that end generation (as <see cref="Generate"/> stops on them).</summary>
+    IReadOnlyList<int> EosIds => Tokenizer.Special.Eos;
+    /// <summary>Multi-sequence decoding for serving (continuous batching); null where the family has none.</summary>
+    IBatchDecoder? CreateBatchDecoder() => null;
 }

@@ -17,6 +17,9 @@ public sealed class MixtralRunnable(MixtralModel model, T5Tokenizer tokenizer, I
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
         MixtralGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
 
+    public IReadOnlyList<int> EosIds => new[] { Model.Config.EosTokenId };
+    public IBatchDecoder? CreateBatchDecoder() => new MixtralBatchDecoder(Model);
+
     public void Dispose()
     {
         Model.Dispose();

@@ -16,6 +16,9 @@ public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer, IDi
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
         SwitchGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
 
+    public IReadOnlyList<int> EosIds => new[] { Model.Config.EosTokenId };
+    public IBatchDecoder? CreateBatchDecoder() => new SwitchBatchDecoder(Model);
+
     public void Dispose()
     {
         Model.Dispose();

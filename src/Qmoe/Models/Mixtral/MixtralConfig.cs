@@ -30,6 +30,9 @@ public sealed record MixtralConfig
     /// <summary>The longest sequence the runtime serves exactly (full causal attention): the sliding window, if any.</summary>
     public int MaxExactLength => SlidingWindow ?? int.MaxValue;
 
+    /// <summary>Longest sequence generation runs to: max_position_embeddings, or the sliding window when shorter.</summary>
+    public int MaxContext => Math.Min(MaxPositions, MaxExactLength);
+
     public static MixtralConfig Load(string modelDir) => From(ConfigReader.Load(modelDir));
 
     public static MixtralConfig From(ConfigReader c)

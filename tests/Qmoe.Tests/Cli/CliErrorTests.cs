@@ -1,0 +1,34 @@
+using Qmoe.Cli;
+
+namespace Qmoe.Tests.Cli;
+
+/// <summary>Every exception a verb throws becomes one "error: ..." line; --verbose adds the trace.</summary>
+public class CliErrorTests
+{
+    [Fact]
+    public void UnexpectedExceptionsAreOneLineAndMarkedInternal()
+    {
+        Assert.Equal("bad field", CliRunner.Describe(new QmoeException("bad\nfield")));
+        var internalError = CliRunner.Describe(new InvalidOperationException("boom"));
+        Assert.StartsWith("internal: InvalidOperationException: boom", internalError);
+        Assert.DoesNotContain('\n', CliRunner.Describe(new IndexOutOfRangeException("a\r\nb")));
+    }
+
+    [Fact]
+    public void RunReturnsExitCodeTwoForADefect()
+    {
+        var err = Console.Error;
+        var sw = new StringWriter();
+        Console.SetError(sw);
+        try { Assert.Equal(2, CliRunner.Run(false, _ => throw new NullReferenceException("x"))); }
+        finally { Console.SetError(err); }
+        Assert.Single(sw.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void VerboseIsAcceptedByEveryVerb()
+    {
+        var r = CliProcess.Run("generate", "--model", "/nonexistent-model-dir", "--prompt", "x", "--verbose");
+        CliProcess.AssertRefused(r, "model directory not found");
+    }
+}
