@@ -26,9 +26,12 @@ public class CliErrorTests
     }
 
     [Fact]
-    public void VerboseIsAcceptedByEveryVerb()
+    public void VerboseAddsTheTrace()
     {
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", "/nonexistent-model-dir", "--prompt", "x"), "model directory not found");
         var r = CliProcess.Run("generate", "--model", "/nonexistent-model-dir", "--prompt", "x", "--verbose");
-        CliProcess.AssertRefused(r, "model directory not found");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.StartsWith("error: /nonexistent-model-dir: model directory not found", r.Stderr);
+        Assert.Contains("   at ", r.Stderr);
     }
 }
