@@ -12,11 +12,11 @@ namespace Qmoe.Server;
 /// </summary>
 public static class ChatCompletionsEndpoint
 {
-    public static async Task HandleAsync(HttpContext http, ServedModel m)
+    public static async Task HandleAsync(HttpContext http, ServedModel m, int? maxTokensLimit = null)
     {
         var r = await JsonRequest.ReadAsync(new HttpRequestLike(http.Request.Body), http.RequestAborted);
         var messages = ReadMessages(r);
-        var req = GenerationRequest.Parse(r, chat: true);
+        var req = GenerationRequest.Parse(r, chat: true, maxTokensLimit);
         int[] ids;
         try { ids = m.EncodeChat(messages); }
         catch (QmoeException e) { throw ApiError.Unprocessable(e.Message, "messages"); }

@@ -6,11 +6,11 @@ namespace Qmoe.Server;
 /// <summary><c>POST /v1/completions</c>: a text prompt continued (OpenAI's legacy completions API), streaming or not.</summary>
 public static class CompletionsEndpoint
 {
-    public static async Task HandleAsync(HttpContext http, ServedModel m)
+    public static async Task HandleAsync(HttpContext http, ServedModel m, int? maxTokensLimit = null)
     {
         var r = await JsonRequest.ReadAsync(new HttpRequestLike(http.Request.Body), http.RequestAborted);
         var prompt = ReadPrompt(r);
-        var req = GenerationRequest.Parse(r, chat: false);
+        var req = GenerationRequest.Parse(r, chat: false, maxTokensLimit);
         var ids = m.EncodePrompt(prompt);
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

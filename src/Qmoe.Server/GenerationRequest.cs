@@ -8,7 +8,7 @@ public sealed record GenerationRequest(int MaxTokens, SamplingOptions Sampling, 
     /// <summary>Reads max_tokens (chat also max_completion_tokens), temperature, top_p, seed, stop, n, stream and
     /// stream_options. OpenAI's defaults: temperature 1, top_p 1; max_tokens 16 for completions, the rest of the
     /// context for chat (a larger max_tokens is clamped to the context, as is the default).</summary>
-    public static GenerationRequest Parse(JsonRequest r, bool chat)
+    public static GenerationRequest Parse(JsonRequest r, bool chat, int? limit = null)
     {
         long? max = r.Integer("max_tokens", 1, int.MaxValue);
         if (chat) max = r.Integer("max_completion_tokens", 1, int.MaxValue) ?? max;
@@ -24,6 +24,7 @@ public sealed record GenerationRequest(int MaxTokens, SamplingOptions Sampling, 
         else if (r.Has("stream_options")) throw ApiError.BadRequest("'stream_options' must be an object", "stream_options");
         // top_p = 0 keeps only the most probable token (the sampler always keeps at least one).
         var sampling = new SamplingOptions((float)temperature, (float)Math.Max(topP, 1e-6), seed);
-        return new GenerationRequest((int)(max ?? (chat ? int.MaxValue : 16)), sampling, r.Stop(), stream, usage);
+        int maxTokens = (int)Math.Min(max ?? (chat ? int.MaxValue : 16), limit ?? int.MaxValue);
+        return new GenerationRequest(maxTokens, sampling, r.Stop(), stream, usage);
     }
 }

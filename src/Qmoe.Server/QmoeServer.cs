@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Qmoe.Server;
@@ -85,8 +86,8 @@ public sealed class QmoeServer : IAsyncDisposable
             ["data"] = new JsonArray(new JsonObject { ["id"] = model.Id, ["object"] = "model", ["created"] = model.Created, ["owned_by"] = "qmoe" }),
         }));
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
-        app.MapPost("/v1/completions", (HttpContext http) => CompletionsEndpoint.HandleAsync(http, model));
-        app.MapPost("/v1/chat/completions", (HttpContext http) => ChatCompletionsEndpoint.HandleAsync(http, model));
+        app.MapPost("/v1/completions", (HttpContext http) => CompletionsEndpoint.HandleAsync(http, model, options.MaxTokensLimit));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => ChatCompletionsEndpoint.HandleAsync(http, model, options.MaxTokensLimit));
         app.MapFallback((HttpContext http) => throw new ApiError(404, $"no route {http.Request.Method} {http.Request.Path}", "invalid_request_error", null, "not_found"));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -12,6 +12,7 @@ internal static class BenchVerb
         bench.Subcommands.Add(BenchMatvec.Create());
         bench.Subcommands.Add(BenchE2e.Create());
         bench.Subcommands.Add(BenchE2e.CreateWorker());
+        bench.Subcommands.Add(BenchServe.Create());
         return bench;
     }
 }

@@ -18,8 +18,9 @@ internal static class ServeVerb
         var maxBatch = new Option<int>("--max-batch") { Description = "sequences decoded together per step", DefaultValueFactory = _ => 8 };
         var apiKey = new Option<string?>("--api-key") { Description = "require 'Authorization: Bearer KEY' (default: QMOE_API_KEY if set)" };
         var maxBody = new Option<long>("--max-body-bytes") { Description = "largest request body accepted", DefaultValueFactory = _ => 1 << 20 };
+        var maxTokens = new Option<int?>("--max-tokens-limit") { Description = "most tokens one request may generate (default: the model's context)" };
         var threads = CommonOptions.Threads();
-        var cmd = new Command("serve", "OpenAI-compatible HTTP server with continuous batching") { model, host, port, maxBatch, apiKey, maxBody, threads };
+        var cmd = new Command("serve", "OpenAI-compatible HTTP server with continuous batching") { model, host, port, maxBatch, apiKey, maxBody, maxTokens, threads };
         cmd.SetAction(p => CliRunner.Run(false, human =>
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
@@ -27,7 +28,7 @@ internal static class ServeVerb
             {
                 Host = p.GetValue(host)!, Port = p.GetValue(port), MaxBatch = p.GetValue(maxBatch),
                 ApiKey = p.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("QMOE_API_KEY") is { Length: > 0 } k ? k : null),
-                MaxBodyBytes = p.GetValue(maxBody),
+                MaxBodyBytes = p.GetValue(maxBody), MaxTokensLimit = p.GetValue(maxTokens),
             };
             options.Validate();
             string dir = p.GetValue(model)!;

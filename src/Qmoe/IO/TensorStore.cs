@@ -43,6 +43,7 @@ public sealed class TensorStore : IDisposable
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new QmoeException($"{indexPath}: not a JSON object");
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new QmoeException($"{indexPath}: missing weight_map");
             map = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -28,7 +28,7 @@ public class BatchDecodingTests
         {
             var a = decoder.Prefill(batched[s], prompts[s]);
             Assert.Equal(a, decoder.Prefill(alone[s], prompts[s]));
-            next[s] = Models.Switch.SwitchGenerator.ArgMax(a);
+            next[s] = Qmoe.Models.Switch.SwitchGenerator.ArgMax(a);
         }
         int v = decoder.VocabSize;
         for (int step = 0; step < 4; step++)
@@ -38,7 +38,7 @@ public class BatchDecodingTests
             {
                 var single = decoder.Step([alone[s]], [next[s]]);
                 Assert.Equal(single, rows.AsSpan(s * v, v).ToArray());
-                next[s] = Models.Switch.SwitchGenerator.ArgMax(single);
+                next[s] = Qmoe.Models.Switch.SwitchGenerator.ArgMax(single);
             }
         }
     }
@@ -99,7 +99,7 @@ public class BatchDecodingTests
         Assert.Equal(sa, Enumerable.Range(0, 20).Select(_ => b.Next(logits)).ToArray());
         Assert.True(sa.Distinct().Count() > 1);
         // top_p tiny keeps only the most probable token; temperature 0 is argmax.
-        Assert.All(Enumerable.Range(0, 10), _ => Assert.Equal(Models.Switch.SwitchGenerator.ArgMax(logits), new TokenSampler(new SamplingOptions(1f, 1e-6f, 1)).Next(logits)));
-        Assert.Equal(Models.Switch.SwitchGenerator.ArgMax(logits), new TokenSampler(SamplingOptions.Greedy).Next(logits));
+        Assert.All(Enumerable.Range(0, 10), _ => Assert.Equal(Qmoe.Models.Switch.SwitchGenerator.ArgMax(logits), new TokenSampler(new SamplingOptions(1f, 1e-6f, 1)).Next(logits)));
+        Assert.Equal(Qmoe.Models.Switch.SwitchGenerator.ArgMax(logits), new TokenSampler(SamplingOptions.Greedy).Next(logits));
     }
 }
