@@ -96,7 +96,10 @@ internal static class BenchServe
         long rss = CompressionPipeline.PeakRss();
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "";
         human.WriteLine($"errors {errors}, outputs differing from their sequential twin {mismatches} (of {prompts.Length})");
-        human.WriteLine($"latency p50 {P(0.5):F3} s, p99 {P(0.99):F3} s (one at a time: p50 {seqLat[seqLat.Length / 2]:F3} s)");
+        double SeqP(double q) => seqLat.Length == 0 ? double.NaN : seqLat[Math.Min(seqLat.Length - 1, (int)Math.Ceiling(q * seqLat.Length) - 1)];
+        int tokens = results.Sum(o => o.Tokens);
+        human.WriteLine($"latency p50 {P(0.5):F3} s, p99 {P(0.99):F3} s (one at a time: p50 {SeqP(0.5):F3} s, p99 {SeqP(0.99):F3} s)");
+        human.WriteLine($"{tokens} tokens in {conSeconds:F1} s concurrently, {twins.Sum(o => o.Tokens)} in {seqSeconds:F1} s one at a time");
         human.WriteLine($"tokens/s: concurrent {conTps:F1} vs one at a time {seqTps:F1} = {conTps / seqTps:F2}x; mean batch {occupancy:F2} of {maxBatch}; peak RSS {rss >> 20} MiB; load {load}");
         if (errors > 0) human.WriteLine("first error: " + results.Concat(twins).First(o => o.Error != null).Error);
         return new JsonObject
@@ -104,6 +107,8 @@ internal static class BenchServe
             ["requests"] = prompts.Length, ["clients"] = clients, ["max_tokens"] = maxTokens, ["max_batch"] = maxBatch,
             ["errors"] = errors, ["mismatches"] = mismatches,
             ["latency_p50_s"] = P(0.5), ["latency_p99_s"] = P(0.99),
+            ["sequential_latency_p50_s"] = SeqP(0.5), ["sequential_latency_p99_s"] = SeqP(0.99),
+            ["tokens"] = tokens, ["concurrent_seconds"] = conSeconds, ["sequential_seconds"] = seqSeconds,
             ["sequential_tokens_per_s"] = seqTps, ["concurrent_tokens_per_s"] = conTps, ["speedup"] = conTps / seqTps,
             ["mean_batch"] = occupancy, ["peak_rss_bytes"] = rss, ["loadavg"] = load,
         };

@@ -15,7 +15,7 @@ public sealed class TemplateRaisedException(string message) : QmoeException($"ch
 public sealed class TemplateEvaluator
 {
     public const int MaxOutputChars = 16 << 20;
-    public const long MaxSteps = 10_000_000;
+    public const long MaxSteps = 1_000_000;
     private const int MaxDepth = 64;
 
     private readonly List<Dictionary<string, object?>> _scopes = new();
