@@ -1,7 +1,4 @@
 using Qmoe.Models;
-using Qmoe.Models.Mixtral;
-using Qmoe.Models.Switch;
-using Qmoe.Runtime;
 using Qmoe.Text;
 
 namespace Qmoe.Compression;
@@ -19,14 +16,15 @@ public static class CalibrationLoader
         if (tokenFile != null && split == null) throw new QmoeException("--calib needs --split");
         if (textFile != null && !File.Exists(textFile)) throw new QmoeException($"{textFile}: calibration text not found");
         var config = ConfigReader.Load(modelDir);
-        if (config.ModelType == "mixtral") return LoadCausal(modelDir, MixtralConfig.From(config), textFile, tokenFile, split, samples);
-        var cfg = SwitchConfig.From(config);
-        var tokenizer = ModelLoader.LoadTokenizer(modelDir, cfg.VocabSize);
+        var family = ModelFamilies.For(config);
+        int vocab = family.Validate(config).VocabSize;
+        if (family.Calibration == CalibrationKind.CausalBlocks) return LoadCausal(modelDir, family, config, vocab, textFile, tokenFile, split, samples);
+        var tokenizer = SentencePiece(family.LoadTokenizer(modelDir, config), modelDir);
         CalibrationSet set;
         string source;
         if (tokenFile != null)
         {
-            set = CalibrationSet.FromTokenFile(tokenFile, split!, samples, cfg.VocabSize);
+            set = CalibrationSet.FromTokenFile(tokenFile, split!, samples, vocab);
             source = $"{Path.GetFileName(tokenFile)}:{split}";
         }
         else
@@ -45,22 +43,26 @@ public static class CalibrationLoader
         };
     }
 
-    private static CalibrationData LoadCausal(string modelDir, MixtralConfig cfg, string? textFile, string? tokenFile, string? split, int samples)
+    private static CalibrationData LoadCausal(string modelDir, IModelFamily family, ConfigReader config, int vocab, string? textFile, string? tokenFile, string? split, int samples)
     {
         CausalBlocks blocks;
         string source;
         if (tokenFile != null)
         {
-            blocks = CausalBlocks.FromTokenFile(tokenFile, split!, samples, cfg.VocabSize);
+            blocks = CausalBlocks.FromTokenFile(tokenFile, split!, samples, vocab);
             source = $"{Path.GetFileName(tokenFile)}:{split}.raw_blocks";
         }
         else
         {
-            blocks = CausalBlocks.FromText(textFile!, ModelLoader.LoadDecoderOnlyTokenizer(modelDir, cfg.VocabSize), samples);
+            blocks = CausalBlocks.FromText(textFile!, SentencePiece(family.LoadTokenizer(modelDir, config), modelDir), samples);
             source = $"{Path.GetFileName(textFile)} (causal blocks of {blocks.Length})";
         }
         return CalibrationData.Causal(Rows(blocks.Ids, blocks.Length), source);
     }
+
+    /// <summary>Calibration from text tokenizes with the SentencePiece tokenizer (span corruption needs its sentinels).</summary>
+    private static T5Tokenizer SentencePiece(ITokenizer tokenizer, string modelDir) =>
+        tokenizer as T5Tokenizer ?? throw new QmoeException($"{modelDir}: calibration from text needs a SentencePiece tokenizer, not {tokenizer.Kind}");
 
     private static T[][] Rows<T>(T[] flat, int length) =>
         Enumerable.Range(0, flat.Length / length).Select(i => flat[(i * length)..((i + 1) * length)]).ToArray();

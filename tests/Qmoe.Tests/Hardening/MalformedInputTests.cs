@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using Qmoe.IO;
 using Qmoe.Models;
 using Qmoe.Models.Layers;
-using Qmoe.Models.Mixtral;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Switch;
 using Qmoe.Runtime;
 
@@ -94,17 +94,12 @@ public class MalformedInputTests
     [Fact]
     public void GenerationLengthIsCappedByTheContextAndMemory()
     {
-        var cfg = new MixtralConfig
-        {
-            VocabSize = 10, HiddenSize = 8, IntermediateSize = 8, NumLayers = 2, NumHeads = 2, NumKvHeads = 1, HeadDim = 4,
-            NumExperts = 2, ExpertsPerToken = 1, RmsNormEps = 1e-5f, RopeTheta = 1e4, MaxPositions = 512, EosTokenId = 1, PadTokenId = 0,
-        };
-        Assert.Equal(502, MixtralGenerator.ClampToContext(cfg, 10, int.MaxValue));
-        Assert.Equal(5, MixtralGenerator.ClampToContext(cfg, 10, 5));
-        AssertOneLine(Assert.Throws<QmoeException>(() => MixtralGenerator.ClampToContext(cfg, 512, 1)), "context of 512");
-        // A context of 2^31 tokens of a wide model cannot fit in memory: refused before any cache exists.
-        var huge = cfg with { MaxPositions = int.MaxValue, NumLayers = 64, NumKvHeads = 8, NumHeads = 8, HeadDim = 128 };
-        AssertOneLine(Assert.Throws<QmoeException>(() => MixtralGenerator.ClampToContext(huge, 10, int.MaxValue)), "KV caches");
+        // A 2-layer model with 4-wide caches and a context of 512 tokens.
+        Assert.Equal(502, DecoderOnlyGenerator.ClampToContext(512, 2, 4, 10, int.MaxValue));
+        Assert.Equal(5, DecoderOnlyGenerator.ClampToContext(512, 2, 4, 10, 5));
+        AssertOneLine(Assert.Throws<QmoeException>(() => DecoderOnlyGenerator.ClampToContext(512, 2, 4, 512, 1)), "context of 512");
+        // A context of 2^31 tokens of a wide model (64 layers, 1024-wide caches) cannot fit in memory: refused before any cache exists.
+        AssertOneLine(Assert.Throws<QmoeException>(() => DecoderOnlyGenerator.ClampToContext(int.MaxValue, 64, 1024, 10, int.MaxValue)), "KV caches");
     }
 
     [Fact]

@@ -1,24 +1,24 @@
 using Qmoe.Models.Layers;
 using Qmoe.Runtime;
 
-namespace Qmoe.Models.Mixtral;
+namespace Qmoe.Models.DecoderOnly;
 
 /// <summary>
-/// <see cref="IBatchDecoder"/> for Mixtral: a sequence's state is one KV cache per layer; a step hands the model the
-/// caches as [layer][sequence] and one token per sequence (<see cref="MixtralModel.ForwardHidden"/>). Other
-/// decoder-only families implement it the same way over their layer code.
+/// <see cref="IBatchDecoder"/> for every decoder-only family: a sequence's state is one KV cache per layer; a step
+/// hands the model the caches as [layer][sequence] and one token per sequence (<see cref="IDecoderOnlyModel.ForwardHidden"/>),
+/// so a family gets continuous batching from its layer code alone.
 /// </summary>
-public sealed class MixtralBatchDecoder(MixtralModel model) : IBatchDecoder
+public sealed class DecoderOnlyBatchDecoder(IDecoderOnlyModel model) : IBatchDecoder
 {
     private sealed class State(KvCache[] caches) : IDecodeState
     {
         public KvCache[] Caches { get; } = caches; // [layer]
-        public int Length => Caches[0].Length;
+        public int Length => Caches.Length == 0 ? 0 : Caches[0].Length;
     }
 
-    public int VocabSize => model.Config.VocabSize;
+    public int VocabSize => model.VocabSize;
 
-    public int ClampNewTokens(int promptLength, int requested) => MixtralGenerator.ClampToContext(model.Config, promptLength, requested);
+    public int ClampNewTokens(int promptLength, int requested) => DecoderOnlyGenerator.ClampToContext(model, promptLength, requested);
 
     public IDecodeState Start() => new State(model.NewCaches(1).Select(l => l[0]).ToArray());
 
@@ -26,7 +26,7 @@ public sealed class MixtralBatchDecoder(MixtralModel model) : IBatchDecoder
     {
         if (prompt.Length == 0) throw new QmoeException("generation needs a non-empty prompt (no bos token is added)");
         var h = model.ForwardHidden(new[] { prompt }, CachesOf(new[] { state }));
-        int d = model.Config.HiddenSize;
+        int d = model.HiddenSize;
         return model.Logits(h[((prompt.Length - 1) * d)..], 1);
     }
 
@@ -40,5 +40,5 @@ public sealed class MixtralBatchDecoder(MixtralModel model) : IBatchDecoder
     }
 
     private KvCache[][] CachesOf(IReadOnlyList<IDecodeState> states) =>
-        Enumerable.Range(0, model.Layers.Length).Select(l => states.Select(s => ((State)s).Caches[l]).ToArray()).ToArray();
+        Enumerable.Range(0, model.Layers.Count).Select(l => states.Select(s => ((State)s).Caches[l]).ToArray()).ToArray();
 }
