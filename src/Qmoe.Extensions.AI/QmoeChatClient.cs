@@ -74,8 +74,7 @@ public sealed class QmoeChatClient : IChatClient
     private Task<TextGenerationResult> RunAsync(IEnumerable<AiChatMessage> messages, ChatOptions? options, Func<string, Task>? onDelta, CancellationToken cancel)
     {
         var conversation = messages.Select(m => new Qmoe.Text.ChatMessage(m.Role.Value, m.Text)).ToList();
-        string text = _prompt.Render(conversation);
-        var ids = _prompt.UsesTemplate ? _model.Tokenizer.Encode(text, addSpecialTokens: false) : _model.Tokenizer.Encode(text, addSpecialTokens: !_model.IsDecoderOnly);
+        var ids = _prompt.Encode(conversation, _model.Tokenizer, !_model.IsDecoderOnly);
         var sampling = new SamplingOptions(options?.Temperature ?? 0f, options?.TopP ?? 1f, options?.Seed);
         return TextGeneration.RunAsync(_scheduler, _model.Tokenizer, _model.EosIds, ids, options?.MaxOutputTokens ?? int.MaxValue, sampling,
             options?.StopSequences?.ToArray() ?? Array.Empty<string>(), onDelta, cancel);

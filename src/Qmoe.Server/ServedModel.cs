@@ -34,11 +34,7 @@ public sealed class ServedModel : IDisposable
     public int[] EncodePrompt(string prompt) => Model.Tokenizer.Encode(prompt, addSpecialTokens: !Model.IsDecoderOnly);
 
     /// <summary>Prompt ids of a conversation: the rendered template without added special tokens (the template writes them).</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages)
-    {
-        string text = Chat.Render(messages);
-        return Chat.UsesTemplate ? Model.Tokenizer.Encode(text, addSpecialTokens: false) : EncodePrompt(text);
-    }
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => Chat.Encode(messages, Model.Tokenizer, !Model.IsDecoderOnly);
 
     public void Dispose()
     {

@@ -13,7 +13,7 @@ public sealed record ServerOptions
     public string? ApiKey { get; init; }
     /// <summary>Request bodies above this are refused with 413 before they are read.</summary>
     public long MaxBodyBytes { get; init; } = 1 << 20;
-    /// <summary>Requests waiting for a batch slot beyond this are refused with 503-style 429.</summary>
+    /// <summary>Requests waiting for a batch slot beyond this are refused with 429.</summary>
     public int MaxQueue { get; init; } = 1024;
     /// <summary>Most tokens one request may generate (max_tokens above it is clamped); null = the model's context.</summary>
     public int? MaxTokensLimit { get; init; }

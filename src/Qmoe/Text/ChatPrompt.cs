@@ -22,6 +22,11 @@ public sealed class ChatPrompt
 
     public bool UsesTemplate => _template != null;
 
+    /// <summary>Prompt ids of a conversation: a template's rendering without added special tokens, the fallback's
+    /// with them when <paramref name="plainPromptSpecialTokens"/> (as a plain prompt of the model is encoded).</summary>
+    public int[] Encode(IReadOnlyList<ChatMessage> messages, ITokenizer tokenizer, bool plainPromptSpecialTokens) =>
+        tokenizer.Encode(Render(messages), addSpecialTokens: !UsesTemplate && plainPromptSpecialTokens);
+
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
     {
         if (messages.Count == 0) throw new QmoeException("the conversation has no messages");

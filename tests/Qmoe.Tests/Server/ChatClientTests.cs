@@ -12,8 +12,7 @@ public class ChatClientTests
         using var reference = Qmoe.Runtime.ModelLoader.Open(modelDir);
         var prompt = Qmoe.Text.ChatPrompt.Load(modelDir);
         var messages = new List<ChatMessage> { new(ChatRole.System, "Be brief."), new(ChatRole.User, "In the beginning") };
-        string rendered = prompt.Render([new("system", "Be brief."), new("user", "In the beginning")]);
-        var ids = prompt.UsesTemplate ? reference.Tokenizer.Encode(rendered, false) : reference.Tokenizer.Encode(rendered, !reference.IsDecoderOnly);
+        var ids = prompt.Encode([new("system", "Be brief."), new("user", "In the beginning")], reference.Tokenizer, !reference.IsDecoderOnly);
         var newIds = GreedyReference.NewIds(reference, ids, 10);
         string expected = reference.Tokenizer.Decode(newIds);
         var options = new ChatOptions { MaxOutputTokens = 10, Temperature = 0 };

@@ -25,8 +25,7 @@ public class OpenAIClientTests
         var client = new ChatClient(s.Server.Model.Id, new ApiKeyCredential("unused"), Options(s));
         var conversation = new List<OpenAI.Chat.ChatMessage> { new SystemChatMessage("Be brief."), new UserChatMessage("The LORD is my shepherd") };
         // generate on the rendered conversation: the fallback format is encoded like a plain prompt.
-        var prompt = s.Server.Model.Chat.Render([new("system", "Be brief."), new("user", "The LORD is my shepherd")]);
-        var ids = s.Server.Model.Chat.UsesTemplate ? s.Reference.Tokenizer.Encode(prompt, false) : s.Reference.Tokenizer.Encode(prompt, !s.Reference.IsDecoderOnly);
+        var ids = s.Server.Model.Chat.Encode([new("system", "Be brief."), new("user", "The LORD is my shepherd")], s.Reference.Tokenizer, !s.Reference.IsDecoderOnly);
         var newIds = GreedyReference.NewIds(s.Reference, ids, MaxTokens);
         string expected = s.Reference.Tokenizer.Decode(newIds);
 
@@ -103,7 +102,7 @@ public class OpenAIClientTests
         var results = await Task.WhenAll(tasks);
         for (int i = 0; i < questions.Length; i++)
         {
-            var ids = s.Reference.Tokenizer.Encode(s.Server.Model.Chat.Render([new("user", questions[i])]), false);
+            var ids = s.Server.Model.Chat.Encode([new("user", questions[i])], s.Reference.Tokenizer, !s.Reference.IsDecoderOnly);
             Assert.Equal(s.Reference.Tokenizer.Decode(GreedyReference.NewIds(s.Reference, ids, 8)), results[i].Value.Content[0].Text);
         }
     }
