@@ -112,4 +112,17 @@ public class MalformedInputTests
         rope.Apply(x, 1, 1, 3);
         Assert.Equal(MathF.Cos(3f), x[0], 5);
     }
+
+    [Theory]
+    [InlineData("num_layers", 2147483647)]
+    [InlineData("num_decoder_layers", 100000)]
+    [InlineData("num_experts", 2147483647)]
+    public void AbsurdLayerAndExpertCountsAreRefusedBeforeAllocating(string field, int value)
+    {
+        // Found by FileFuzzTests at 10^4 iterations: num_layers 2^31-1 made the loader allocate 2^31 blocks.
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(Paths.TinyModel, "config.json")))!.AsObject();
+        json[field] = value;
+        var e = Assert.Throws<QmoeException>(() => SwitchConfig.From(ConfigReader.FromJson(json, "config.json")));
+        AssertOneLine(e, "config.json", field, "exceeds");
+    }
 }

@@ -78,6 +78,10 @@ public sealed record SwitchConfig
                      ("d_ff", cfg.DFf), ("num_heads", cfg.NumHeads), ("num_layers", cfg.NumEncoderLayers),
                      ("num_decoder_layers", cfg.NumDecoderLayers), ("relative_attention_num_buckets", cfg.RelativeAttentionNumBuckets) })
             if (v <= 0) throw new QmoeException($"{c.Path}: {name} = {v} must be positive");
+        c.CheckAtMost("num_layers", cfg.NumEncoderLayers, ConfigReader.MaxLayers);
+        c.CheckAtMost("num_decoder_layers", cfg.NumDecoderLayers, ConfigReader.MaxLayers);
+        c.CheckAtMost("num_experts", cfg.NumExperts, ConfigReader.MaxExperts);
+        c.CheckAtMost("num_heads", cfg.NumHeads, ConfigReader.MaxExperts);
         // T5 buckets: half per direction, half of those exact, the rest log-spaced up to max_distance (which must
         // exceed the exact range, else the log ratio divides by zero).
         if (cfg.RelativeAttentionNumBuckets < 4)
