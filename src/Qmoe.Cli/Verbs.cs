@@ -16,5 +16,6 @@ internal static class Verbs
         VerifyVerb.Create(),
         SynthVerb.Create(),
         TokenizeVerb.Create(),
+        ServeVerb.Create(),
     };
 }

@@ -13,6 +13,7 @@ internal static class BenchVerb
         bench.Subcommands.Add(BenchE2e.Create());
         bench.Subcommands.Add(BenchTokenize.Create());
         bench.Subcommands.Add(BenchE2e.CreateWorker());
+        bench.Subcommands.Add(BenchServe.Create());
         return bench;
     }
 }

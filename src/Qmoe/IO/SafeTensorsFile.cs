@@ -134,7 +134,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         }
         if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw new QmoeException($"{where}: missing data_offsets");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end))
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end))
             throw new QmoeException($"{where}: data_offsets are not integers");
         if (begin < 0 || end < begin || end > dataLength)
             throw new QmoeException($"{where}: data_offsets [{begin}, {end}] out of bounds (data section is {dataLength} bytes; truncated file?)");

@@ -48,11 +48,16 @@ public sealed class TensorStore : IDisposable
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new QmoeException($"{indexPath}: not a JSON object");
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new QmoeException($"{indexPath}: missing weight_map");
-            map = wm.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
+            map = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in wm.EnumerateObject())
+                map[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()!
+                    : throw new QmoeException($"{indexPath}: weight_map['{p.Name}'] is not a string (a shard file name)");
         }
         catch (JsonException e) { throw new QmoeException($"{indexPath}: not valid JSON ({e.Message})"); }
+        catch (ArgumentException e) { throw new QmoeException($"{indexPath}: not valid UTF-8 JSON ({e.Message})"); }
         var shards = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
         foreach (var shard in map.Values.Distinct())
         {

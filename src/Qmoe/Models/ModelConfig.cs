@@ -32,6 +32,17 @@ public sealed class ConfigReader
 
     public string ModelType => String("model_type");
 
+    /// <summary>Bounds on counts that size arrays before any tensor is read (layers, experts, heads): far above
+    /// any real model (DeepSeek-V3: 61 layers, 256 experts; Switch-C: 2048 experts), so a config cannot make the
+    /// loader allocate 2^31 of anything.</summary>
+    public const int MaxLayers = 4096, MaxExperts = 1 << 16;
+
+    /// <summary>Refuses <paramref name="value"/> of <paramref name="field"/> above <paramref name="max"/>.</summary>
+    public void CheckAtMost(string field, int value, int max)
+    {
+        if (value > max) throw new QmoeException($"{Path}: {field} = {value} exceeds the supported maximum {max}");
+    }
+
     public bool Has(string field) => Json.TryGetPropertyValue(field, out var v) && v != null;
 
     public int Int(string field, int? fallback = null)

@@ -51,7 +51,7 @@ public sealed class CompressedWeight(CompressedModel model, ExpertGroup group, i
         Threads.For((rows + 63) / 64, block =>
         {
             var m = model.Expert(group, expert);
-            Span<byte> trits = stackalloc byte[cols];
+            Span<byte> trits = cols <= StackLimits.MaxBytes ? stackalloc byte[cols] : new byte[cols];
             for (int r = block * 64; r < Math.Min(rows, block * 64 + 64); r++)
             {
                 TernaryDecoder.DecodeRow(m.Codes[m.RowOffsets[r]..m.RowOffsets[r + 1]], model.Dictionary, trits);

@@ -25,6 +25,9 @@ public sealed class DecoderOnlyRunnable(IDecoderOnlyModel model, string family, 
 
     public float[] NextTokenLogits(int[] inputIds, int[] continuation) => DecoderOnlyGenerator.NextTokenLogits(Model, inputIds, continuation);
 
+    public IReadOnlyList<int> EosIds => StopIds;
+    public IBatchDecoder? CreateBatchDecoder() => new DecoderOnlyBatchDecoder(Model);
+
     public void Dispose()
     {
         Model.Dispose();

@@ -37,6 +37,10 @@ public sealed class EvalSet
             var t = f.Info(full);
             if (t.Shape.Length != 2) throw new QmoeException($"{path}: tensor '{full}' has shape {t.ShapeText}, expected 2 dimensions");
             if (t.DType is not (DType.I32 or DType.I64)) throw new QmoeException($"{path}: tensor '{full}' has dtype {t.DType}, expected I32 or I64");
+            // Rows are allocated per row: refuse empty rows (a shape [2^31-1, 0] holds no data but would allocate
+            // 2^31 row arrays) and counts beyond int before any allocation.
+            if (t.Shape[0] <= 0 || t.Shape[1] <= 0 || t.Shape[0] > int.MaxValue || t.Shape[1] > int.MaxValue)
+                throw new QmoeException($"{path}: tensor '{full}' has shape {t.ShapeText}; expected [rows > 0, length > 0]");
             int n = (int)t.Shape[0], len = (int)t.Shape[1];
             if (limit is int l) n = Math.Min(n, l);
             var all = f.ReadInt32(full);

@@ -23,4 +23,8 @@ public interface IRunnableModel : IDisposable
     /// so far (starting with decoder_start, as <see cref="Generate"/> returns them) given encoder input
     /// <paramref name="inputIds"/>; for decoder-only models the tokens after the prompt <paramref name="inputIds"/>.</summary>
     float[] NextTokenLogits(int[] inputIds, int[] continuation);
+    /// <summary>The ids that end generation (as <see cref="Generate"/> stops on them).</summary>
+    IReadOnlyList<int> EosIds => Tokenizer.Special.Eos;
+    /// <summary>Multi-sequence decoding for serving (continuous batching); null where the family has none.</summary>
+    IBatchDecoder? CreateBatchDecoder() => null;
 }

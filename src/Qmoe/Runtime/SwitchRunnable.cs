@@ -21,6 +21,9 @@ public sealed class SwitchRunnable(SwitchModel model, ITokenizer tokenizer, IDis
 
     public float[] NextTokenLogits(int[] inputIds, int[] continuation) => SwitchGenerator.NextTokenLogits(Model, inputIds, continuation);
 
+    public IReadOnlyList<int> EosIds => StopIds;
+    public IBatchDecoder? CreateBatchDecoder() => new SwitchBatchDecoder(Model);
+
     public void Dispose()
     {
         Model.Dispose();

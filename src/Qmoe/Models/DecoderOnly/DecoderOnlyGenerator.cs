@@ -1,3 +1,4 @@
+using Qmoe.Models.Layers;
 using Qmoe.Models.Switch;
 
 namespace Qmoe.Models.DecoderOnly;
@@ -7,7 +8,8 @@ public static class DecoderOnlyGenerator
 {
     /// <summary>
     /// Returns prompt + generated ids, up to and including eos or <paramref name="maxNewTokens"/> new tokens
-    /// (HF <c>generate</c> with greedy search; no bos is added). Benchmarks pass <paramref name="stopAtEos"/> = false
+    /// (HF <c>generate</c> with greedy search; no bos is added). Generation stops at the context limit
+    /// (<see cref="IDecoderOnlyModel.MaxContext"/>); a prompt beyond it is refused. Benchmarks pass <paramref name="stopAtEos"/> = false
     /// and may feed <paramref name="forced"/> tokens instead of the argmax (see <c>SwitchGenerator.Greedy</c>).
     /// <paramref name="eosIds"/>, when given, lists every id that ends generation (default: the model's <see cref="IDecoderOnlyModel.EosTokenIds"/>).
     /// </summary>
@@ -15,6 +17,7 @@ public static class DecoderOnlyGenerator
         IReadOnlyCollection<int>? eosIds = null)
     {
         if (inputIds.Length == 0) throw new QmoeException("generation needs a non-empty prompt (no bos token is added)");
+        maxNewTokens = ClampToContext(model, inputIds.Length, maxNewTokens);
         var caches = model.NewCaches(1, inputIds.Length + maxNewTokens);
         var output = new List<int>(inputIds);
         var next = inputIds;
@@ -40,5 +43,24 @@ public static class DecoderOnlyGenerator
         var h = model.ForwardHidden(new[] { ids }, model.NewCaches(1, ids.Length));
         int d = model.HiddenSize;
         return model.Logits(h[((ids.Length - 1) * d)..], 1);
+    }
+
+    /// <summary>New tokens that fit after a prompt of <paramref name="promptLength"/> tokens in the context (at most
+    /// <paramref name="maxNewTokens"/>); refuses a prompt that leaves no room or caches beyond memory.</summary>
+    public static int ClampToContext(IDecoderOnlyModel model, int promptLength, int maxNewTokens)
+    {
+        var probe = model.NewCaches(1, 1); // [layer][1]: the caches' width, whatever the family's attention
+        return ClampToContext(model.MaxContext, probe.Length, probe.Length == 0 ? 0 : Math.Max(probe[0][0].KWidth, probe[0][0].VWidth), promptLength, maxNewTokens);
+    }
+
+    /// <summary>As above for a context of <paramref name="maxContext"/> tokens and caches of [layers] × width floats per token.</summary>
+    public static int ClampToContext(int maxContext, int layers, int kvWidth, int promptLength, int maxNewTokens)
+    {
+        if (maxNewTokens < 0) throw new QmoeException($"max new tokens {maxNewTokens} must not be negative");
+        if (promptLength >= maxContext)
+            throw new QmoeException($"prompt of {promptLength} tokens leaves no room in the context of {maxContext} tokens");
+        int n = (int)Math.Min(maxNewTokens, (long)maxContext - promptLength);
+        KvCache.CheckBudget(layers, kvWidth, promptLength + n);
+        return n;
     }
 }

@@ -18,6 +18,8 @@ public interface IDecoderOnlyModel : IDisposable
     int NumExperts { get; }
     IExpertLayout ExpertLayout { get; }
     IReadOnlyList<IDecoderLayer> Layers { get; }
+    /// <summary>Longest sequence generation runs to (prompt plus new tokens), e.g. max_position_embeddings.</summary>
+    int MaxContext => int.MaxValue;
     /// <summary>Refuses a sequence length the runtime would not compute as the reference does.</summary>
     void CheckLength(int length);
     /// <summary>Token embeddings [Σ lengths, hidden] of the concatenated sequences; ids are checked against the vocabulary.</summary>

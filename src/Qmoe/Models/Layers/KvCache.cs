@@ -12,13 +12,30 @@ public sealed class KvCache
     public float[] K { get; private set; }
     public float[] V { get; private set; }
 
+    /// <summary>Initial capacity is capped here; the cache grows (doubling) as tokens arrive, so an untrusted
+    /// maximum length never allocates up front.</summary>
+    public const int MaxInitialCapacity = 1024;
+
     public KvCache(int width, int capacity = 32) : this(width, width, capacity) { }
 
     public KvCache(int kWidth, int vWidth, int capacity)
     {
+        capacity = Math.Min(capacity, MaxInitialCapacity);
         KWidth = kWidth; VWidth = vWidth;
         K = new float[kWidth * Math.Max(1, capacity)];
         V = new float[vWidth * Math.Max(1, capacity)];
+    }
+
+    /// <summary>
+    /// Refuses a generation whose caches ([layers] × keys and values × [length, width] f32) would not fit in the
+    /// memory the runtime reports available; checked before decoding starts.
+    /// </summary>
+    public static void CheckBudget(int layers, int width, int length)
+    {
+        long bytes = (long)layers * 2 * width * length * sizeof(float);
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (bytes > available / 2)
+            throw new QmoeException($"KV caches for {length} tokens need {bytes >> 20} MiB, more than half the {available >> 20} MiB available; ask for fewer tokens");
     }
 
     /// <summary>A fixed cache holding precomputed keys and values (cross-attention over encoder states).</summary>

@@ -51,7 +51,9 @@ public sealed class RotaryEmbedding
     public void Apply(Span<float> x, int n, int heads, int stride, int offset, int pos0)
     {
         int half = HeadDim / 2, width = heads * stride;
-        Span<float> cos = stackalloc float[half], sin = stackalloc float[half];
+        bool small = half * sizeof(float) <= StackLimits.MaxBytes / 2;
+        Span<float> cos = small ? stackalloc float[half] : new float[half];
+        Span<float> sin = small ? stackalloc float[half] : new float[half];
         for (int t = 0; t < n; t++)
         {
             float pos = pos0 + t;

@@ -30,6 +30,9 @@ public sealed record MixtralConfig
     /// <summary>The longest sequence the runtime serves exactly (full causal attention): the sliding window, if any.</summary>
     public int MaxExactLength => SlidingWindow ?? int.MaxValue;
 
+    /// <summary>Longest sequence generation runs to: max_position_embeddings, or the sliding window when shorter.</summary>
+    public int MaxContext => Math.Min(MaxPositions, MaxExactLength);
+
     public static MixtralConfig Load(string modelDir) => From(ConfigReader.Load(modelDir));
 
     public static MixtralConfig From(ConfigReader c)
@@ -65,6 +68,9 @@ public sealed record MixtralConfig
                      ("num_key_value_heads", cfg.NumKvHeads), ("head_dim", cfg.HeadDim),
                      ("num_local_experts", cfg.NumExperts), ("num_experts_per_tok", cfg.ExpertsPerToken) })
             if (v <= 0) throw new QmoeException($"{c.Path}: {name} = {v} must be positive");
+        c.CheckAtMost("num_hidden_layers", cfg.NumLayers, ConfigReader.MaxLayers);
+        c.CheckAtMost("num_local_experts", cfg.NumExperts, ConfigReader.MaxExperts);
+        c.CheckAtMost("num_attention_heads", cfg.NumHeads, ConfigReader.MaxExperts);
         if (cfg.NumHeads % cfg.NumKvHeads != 0)
             throw new QmoeException($"{c.Path}: num_attention_heads {cfg.NumHeads} is not a multiple of num_key_value_heads {cfg.NumKvHeads}");
         if (cfg.HeadDim % 2 != 0) throw new QmoeException($"{c.Path}: head_dim {cfg.HeadDim} must be even for rotary embeddings");

@@ -24,6 +24,7 @@ public sealed class MixtralModel : IDecoderOnlyModel
     public int NumExperts => Config.NumExperts;
     public IExpertLayout ExpertLayout { get; }
     public void CheckLength(int length) => Config.CheckLength(length);
+    public int MaxContext => Config.MaxContext;
     /// <summary>Called with (layer, routing) after every MoE sub-layer (tests, statistics).</summary>
     public Action<MixtralLayer, Routing>? RoutingObserver { get; set; }
 

@@ -78,6 +78,16 @@ public sealed record SwitchConfig
                      ("d_ff", cfg.DFf), ("num_heads", cfg.NumHeads), ("num_layers", cfg.NumEncoderLayers),
                      ("num_decoder_layers", cfg.NumDecoderLayers), ("relative_attention_num_buckets", cfg.RelativeAttentionNumBuckets) })
             if (v <= 0) throw new QmoeException($"{c.Path}: {name} = {v} must be positive");
+        c.CheckAtMost("num_layers", cfg.NumEncoderLayers, ConfigReader.MaxLayers);
+        c.CheckAtMost("num_decoder_layers", cfg.NumDecoderLayers, ConfigReader.MaxLayers);
+        c.CheckAtMost("num_experts", cfg.NumExperts, ConfigReader.MaxExperts);
+        c.CheckAtMost("num_heads", cfg.NumHeads, ConfigReader.MaxExperts);
+        // T5 buckets: half per direction, half of those exact, the rest log-spaced up to max_distance (which must
+        // exceed the exact range, else the log ratio divides by zero).
+        if (cfg.RelativeAttentionNumBuckets < 4)
+            throw new QmoeException($"{c.Path}: relative_attention_num_buckets = {cfg.RelativeAttentionNumBuckets} must be at least 4");
+        if (cfg.RelativeAttentionMaxDistance <= cfg.RelativeAttentionNumBuckets / 2)
+            throw new QmoeException($"{c.Path}: relative_attention_max_distance = {cfg.RelativeAttentionMaxDistance} must exceed relative_attention_num_buckets / 2 = {cfg.RelativeAttentionNumBuckets / 2}");
         if (cfg.NumSparseEncoderLayers + cfg.NumSparseDecoderLayers > 0 && cfg.NumExperts <= 0)
             throw new QmoeException($"{c.Path}: num_experts = {cfg.NumExperts} but the model has sparse layers");
         if (cfg.NumSparseEncoderLayers > cfg.NumEncoderLayers || cfg.NumSparseDecoderLayers > cfg.NumDecoderLayers)

@@ -1,0 +1,59 @@
+using Qmoe.Models.Layers;
+using Qmoe.Runtime;
+
+namespace Qmoe.Models.Switch;
+
+/// <summary>
+/// <see cref="IBatchDecoder"/> for Switch (encoder-decoder): prefill encodes the prompt and feeds
+/// decoder_start_token_id; a step batches the decoder over the sequences' self- and cross-attention caches.
+/// </summary>
+public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
+{
+    /// <summary>Decoder tokens per request (T5 has relative positions, so no context limit of its own).</summary>
+    public const int MaxDecoderTokens = 4096;
+
+    private sealed class State : IDecodeState
+    {
+        public SwitchModel.DecoderState? Decoder;
+        public int Length => Decoder == null ? 0 : Decoder.Self[0][0].Length;
+    }
+
+    public int VocabSize => model.Config.VocabSize;
+
+    public int ClampNewTokens(int promptLength, int requested)
+    {
+        if (requested < 0) throw new QmoeException($"max new tokens {requested} must not be negative");
+        int n = Math.Min(requested, MaxDecoderTokens - 1);
+        KvCache.CheckBudget(model.Decoder.Length, model.Config.InnerDim, n + 1);
+        return n;
+    }
+
+    public IDecodeState Start() => new State();
+
+    public float[] Prefill(IDecodeState state, int[] prompt)
+    {
+        if (prompt.Length == 0) throw new QmoeException("generation needs a non-empty prompt");
+        var s = (State)state;
+        var enc = model.Encode(new[] { prompt });
+        s.Decoder = model.StartDecoder(enc, new SequenceBatch(new[] { prompt.Length }));
+        var h = model.DecodeHidden(new[] { new[] { model.Config.DecoderStartTokenId } }, s.Decoder);
+        return model.Logits(h, 1);
+    }
+
+    public float[] Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Length != states.Count) throw new ArgumentException("one token per sequence");
+        var seqs = states.Select(s => ((State)s).Decoder ?? throw new InvalidOperationException("step before prefill")).ToArray();
+        // One decoder state over all sequences: the per-sequence caches side by side ([layer][sequence]).
+        var joint = new SwitchModel.DecoderState
+        {
+            Self = Enumerable.Range(0, model.Decoder.Length).Select(l => seqs.Select(d => d.Self[l][0]).ToArray()).ToArray(),
+            Cross = Enumerable.Range(0, model.Decoder.Length).Select(l => seqs.Select(d => d.Cross[l][0]).ToArray()).ToArray(),
+            Sequences = seqs.Length,
+        };
+        var batch = new int[seqs.Length][];
+        for (int s = 0; s < batch.Length; s++) batch[s] = new[] { tokens[s] };
+        var h = model.DecodeHidden(batch, joint);
+        return model.Logits(h, batch.Length);
+    }
+}
