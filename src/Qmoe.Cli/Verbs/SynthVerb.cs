@@ -5,7 +5,7 @@ using Qmoe.Models;
 namespace Qmoe.Cli;
 
 /// <summary>
-/// <c>synth --shape switch-base-128|mixtral-8x7b --out DIR [--layers N] [--seed S] [--shard-gb G] [--tokenizer spiece.model]</c>:
+/// <c>synth --shape switch-base-128|switch-c-2048|mixtral-8x7b --out DIR [--layers N] [--experts N] [--seed S] [--shard-gb G] [--tokenizer spiece.model]</c>:
 /// a random bf16 Hugging Face checkpoint with a real model's exact shapes, for scale runs.
 /// </summary>
 internal static class SynthVerb
@@ -15,16 +15,17 @@ internal static class SynthVerb
 
     public static Command Create()
     {
-        var shape = new Option<string>("--shape") { Description = "switch-base-128 or mixtral-8x7b", Required = true };
+        var shape = new Option<string>("--shape") { Description = "switch-base-128, switch-c-2048 or mixtral-8x7b", Required = true };
         var output = new Option<string>("--out") { Description = "output directory (must not exist)", Required = true };
         var layers = new Option<int?>("--layers") { Description = "keep only the first N layers (Switch: N encoder + N decoder)" };
+        var experts = new Option<int?>("--experts") { Description = "keep only the first N experts of each sparse layer (slices of huge models)" };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var shardGb = new Option<double>("--shard-gb") { Description = "maximum shard size in GiB", DefaultValueFactory = _ => 2.0 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "spiece.model to copy (default: the embedded 3900-piece model)" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
         var cmd = new Command("synth", "write a random checkpoint with a real model's shapes (bf16, sharded)")
-            { shape, output, layers, seed, shardGb, tokenizer, threads, json };
+            { shape, output, layers, experts, seed, shardGb, tokenizer, threads, json };
         cmd.SetAction(p => CliRunner.Run(p.GetValue(json), human =>
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
@@ -33,6 +34,11 @@ internal static class SynthVerb
             {
                 if (n <= 0 || n > s.Layers) throw new QmoeException($"--layers {n} must be in 1..{s.Layers}");
                 s = s with { Layers = n };
+            }
+            if (p.GetValue(experts) is int k)
+            {
+                if (k <= 0 || k > s.Experts) throw new QmoeException($"--experts {k} must be in 1..{s.Experts}");
+                s = s with { Experts = k, TopK = Math.Min(s.TopK, k) };
             }
             double gb = p.GetValue(shardGb);
             if (!(gb > 0)) throw new QmoeException($"--shard-gb {gb} must be positive");

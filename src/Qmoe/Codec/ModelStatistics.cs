@@ -40,10 +40,8 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
                 trits += TritStatistics.OfCodes(m.Codes, m.RowOffsets, g.Cols, model.Dictionary);
                 codes += m.Codes.Length;
             }
-            long scaleBytes = g.ScalesTensor.ByteLength + (g.ScaleTableTensor?.ByteLength ?? 0);
-            long offsetBytes = g.Tensors.Sum(t => t.ByteLength) - g.CodesTensor.ByteLength - scaleBytes;
-            groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodesTensor.ByteLength, offsetBytes,
-                scaleBytes, trits));
+            long offsetBytes = g.Bytes - g.CodeBytes - g.ScaleBytes;
+            groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodeBytes, offsetBytes, g.ScaleBytes, trits));
         }
         long dictBytes = model.Store.Info(CompressedFormat.DictionaryTensorOf(model.FormatVersion)).ByteLength;
         var plain = model.PlainTensors().ToList();

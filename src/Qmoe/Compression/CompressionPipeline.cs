@@ -56,6 +56,7 @@ public static class CompressionPipeline
         var store = compressor.Store;
         string fingerprint = Fingerprint(store, config, options, calib);
         string tmpOut = $"{outDir}.tmp-{Environment.ProcessId}";
+        DeleteStaleTemporaries(outDir);
         try
         {
             var layers = compressor.Run(calib, fingerprint, stageSeconds, ct);
@@ -100,6 +101,29 @@ public static class CompressionPipeline
             throw;
         }
         finally { work.DeleteSpill(); }
+    }
+
+    /// <summary>
+    /// Removes <c>OUT.tmp-PID</c> directories left by earlier runs that were killed while writing (their process no
+    /// longer exists), so a failed or killed write never leaves a half-written model behind for long.
+    /// </summary>
+    public static void DeleteStaleTemporaries(string outDir)
+    {
+        string? parent = Path.GetDirectoryName(outDir);
+        if (parent == null || !Directory.Exists(parent)) return;
+        string prefix = Path.GetFileName(outDir) + ".tmp-";
+        foreach (var dir in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir)[prefix.Length..], out int pid) || pid == Environment.ProcessId || IsRunning(pid)) continue;
+            try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try { using var p = Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     /// <summary>The family's sequential pass over the model in <paramref name="modelDir"/> (which it owns).</summary>
@@ -152,7 +176,7 @@ public static class CompressionPipeline
             ["damp"] = o.EffectiveDamp,
             ["calibration"] = new JsonObject { ["source"] = calib.Source, ["samples"] = calib.Samples, ["premask"] = o.Premask },
         };
-        using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion))
+        using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion, shardBytes: o.ShardBytes))
         {
             foreach (var f in store.Files)
                 foreach (var name in f.Names)
@@ -162,26 +186,29 @@ public static class CompressionPipeline
                     var file = f;
                     writer.AddTensor(new PlainTensor(name, t.DType, t.Shape, () => file.Bytes(t)));
                 }
+            // One expert at a time, packed trits straight from the layer files (read, not mapped: nothing stays resident).
             foreach (var prefix in prefixes)
             {
                 using var layer = SafeTensorsFile.Open(work.LayerFile(prefix));
                 foreach (var kind in layout.Kinds)
                 {
                     var (rows, cols) = layout.Shape(kind);
-                    var matrices = new List<TernaryMatrix>(experts);
+                    var packed = new byte[TritPacking.PackedLength((long)rows * cols)];
+                    var scales = new byte[4L * rows];
+                    writer.BeginExpertGroup(prefix, kind, experts, rows, cols);
                     for (int e = 0; e < experts; e++)
                     {
-                        var trits = new byte[(long)rows * cols];
-                        TritPacking.Unpack(layer.Bytes($"{e}.{kind}.trits"), trits);
-                        matrices.Add(new TernaryMatrix(rows, cols, trits, layer.Span<ushort>($"{e}.{kind}.scales", DType.BF16).ToArray()));
+                        layer.ReadUnmapped(layer.Info($"{e}.{kind}.trits"), packed);
+                        var st = layer.Info($"{e}.{kind}.scales");
+                        if (st.DType != DType.BF16 || st.ByteLength != scales.Length) throw new QmoeException($"{layer.Path}: tensor '{st.Name}' is not BF16 [{rows}, 2]");
+                        layer.ReadUnmapped(st, scales);
+                        writer.AddExpert(packed, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(scales));
                     }
-                    writer.AddExpertGroup(prefix, kind, matrices);
                 }
             }
             writer.Complete();
+            return writer.ExpertBitsPerParam;
         }
-        using var written = CompressedModel.Open(outDir);
-        return ModelStatistics.Compute(written).ExpertBitsPerParam;
     }
 
     /// <summary>

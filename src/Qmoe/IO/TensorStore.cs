@@ -45,9 +45,16 @@ public sealed class TensorStore : IDisposable
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new QmoeException($"{indexPath}: missing weight_map");
-            map = wm.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal);
+            map = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in wm.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String) throw new QmoeException($"{indexPath}: weight_map entry '{p.Name}' is not a file name");
+                if (!map.TryAdd(p.Name, p.Value.GetString()!))
+                    throw new QmoeException($"{indexPath}: weight_map names tensor '{p.Name}' twice");
+            }
         }
         catch (JsonException e) { throw new QmoeException($"{indexPath}: not valid JSON ({e.Message})"); }
+        catch (InvalidOperationException e) { throw new QmoeException($"{indexPath}: not valid UTF-8 JSON ({e.Message})"); }
         var shards = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
         foreach (var shard in map.Values.Distinct())
         {

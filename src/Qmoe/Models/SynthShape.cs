@@ -35,6 +35,8 @@ public sealed record SynthShape
     public int ExpertCapacity { get; init; } = 64;
     public int Buckets { get; init; } = 32;
     public int MaxDistance { get; init; } = 128;
+    /// <summary>Switch: every block sparse (switch-c-2048) instead of every other one.</summary>
+    public bool AllSparse { get; init; }
 
     /// <summary>google/switch-base-128: d_model 768, d_ff 3072, 12 heads × 64, 12+12 layers (every other sparse), 128 experts.</summary>
     public static SynthShape SwitchBase128 => new()
@@ -50,15 +52,26 @@ public sealed record SynthShape
         Experts = 8, TopK = 2, RopeTheta = 1e6,
     };
 
+    /// <summary>
+    /// google/switch-c-2048 (1.6T parameters): d_model 2080, d_ff 6144, 32 heads × 64, 15+15 blocks, every block sparse,
+    /// 2048 experts, expert_capacity 64, vocab 32128, 32 relative-position buckets up to distance 128.
+    /// </summary>
+    public static SynthShape SwitchC2048 => new()
+    {
+        Family = "switch_transformers", VocabSize = 32128, Hidden = 2080, Ffn = 6144, Layers = 15, Heads = 32, HeadDim = 64,
+        Experts = 2048, ExpertCapacity = 64, Buckets = 32, MaxDistance = 128, AllSparse = true,
+    };
+
     public static SynthShape Named(string name) => name switch
     {
         "switch-base-128" => SwitchBase128,
+        "switch-c-2048" => SwitchC2048,
         "mixtral-8x7b" => Mixtral8x7b,
-        _ => throw new QmoeException($"--shape {name}: unknown shape (switch-base-128, mixtral-8x7b)"),
+        _ => throw new QmoeException($"--shape {name}: unknown shape (switch-base-128, switch-c-2048, mixtral-8x7b)"),
     };
 
-    /// <summary>Switch: sparse layer count of one stack (every other layer, HF's rule with step 2).</summary>
-    public int SparseLayers => Layers / 2;
+    /// <summary>Switch: sparse layer count of one stack (every other layer, HF's rule with step 2; every layer for c2048).</summary>
+    public int SparseLayers => AllSparse ? Layers : Layers / 2;
 
     public JsonObject Config() => Family switch
     {
