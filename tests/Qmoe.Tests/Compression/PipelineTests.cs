@@ -16,6 +16,11 @@ public class PipelineTests
         string clean = tmp.File("clean"), killed = tmp.File("killed");
         var r = CliProcess.Run(CompressArgs(clean));
         Assert.True(r.ExitCode == 0, r.Stderr);
+        // The single-file output of the streaming, shard-capable writer (issue 14) is byte-identical to what the
+        // writer produced before it: SHA-256 of model.safetensors recorded with the code of commit db7ac4d
+        // (switch-tiny-8, data/calibration.txt, --samples 24, defaults; same with --threads 1 and 2).
+        Assert.Equal("c61e3437db4cc6695276270913d810cff3a4fff9a50b381948eb47760db1051b",
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(clean, "model.safetensors")))));
 
         // Killed (SIGKILL, no cleanup) right after the checkpoint of block 1, the encoder's sparse block.
         var k = CliProcess.RunWithEnv(new Dictionary<string, string> { ["QMOE_TEST_KILL_AFTER_BLOCK"] = "1" }, CompressArgs(killed));
