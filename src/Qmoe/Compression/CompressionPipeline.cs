@@ -49,10 +49,16 @@ public static class CompressionPipeline
         bool resumed = options.Resume && Directory.Exists(work.Path);
         if (Directory.Exists(work.Path) && !options.Resume)
             throw new QmoeException($"{work.Path}: an interrupted run's checkpoint exists; pass --resume to continue it, or delete it to start over");
-        Directory.CreateDirectory(work.Path);
         var stageSeconds = new Dictionary<string, double>();
         var budget = new MemoryBudget(options.MemoryBudgetBytes, work.SpillDirectory);
         using var compressor = OpenCompressor(modelDir, config.ModelType, options, budget, work, progress);
+        // Before any work: one expert's GPTQ working set must fit in the budget; it is reserved, activations get the rest.
+        long workingSet = ExpertLayerQuantizer.WorkingSetBytes(compressor.Layout);
+        if (!budget.ReserveWorkingSet(workingSet))
+            throw new QmoeException($"--memory-budget {options.MemoryBudgetBytes / (double)(1L << 30):F2} GiB is below one expert's working set " +
+                $"({workingSet / (double)(1L << 30):F2} GiB: Hessian, GPTQ copies and weights of the largest matrix); raise it to at least {Math.Ceiling(100.0 * workingSet / (1L << 30)) / 100:F2}");
+        Directory.CreateDirectory(work.Path);
+        ResidentSet.PeakAndReset();
         var store = compressor.Store;
         string fingerprint = Fingerprint(store, config, options, calib);
         string tmpOut = $"{outDir}.tmp-{Environment.ProcessId}";
@@ -72,8 +78,10 @@ public static class CompressionPipeline
             foreach (var f in TokenizerFiles)
                 if (File.Exists(Path.Combine(modelDir, f))) File.Copy(Path.Combine(modelDir, f), Path.Combine(tmpOut, f));
             stageSeconds["write"] = sw.Elapsed.TotalSeconds;
+            stageSeconds["quantize"] = layers.Sum(l => l.Seconds); // part of the encoder/decoder time
+            budget.Lap("write");
 
-            long peak = PeakRss();
+            long peak = ResidentSet.Peak();
             var report = new CompressionReport
             {
                 Model = Path.GetFullPath(modelDir), Out = outDir,
@@ -85,6 +93,7 @@ public static class CompressionPipeline
                 TokenCapFactor = options.TokenCapFactor,
                 Seconds = total.Elapsed.TotalSeconds, StageSeconds = stageSeconds,
                 PeakRssBytes = peak, MemoryBudgetBytes = options.MemoryBudgetBytes,
+                StagePeakRssBytes = budget.StagePeaks, WorkingSetBytes = workingSet,
                 ExpertBitsPerParam = bits, Resumed = resumed,
                 Fallbacks = layers.SelectMany(l => l.Fallbacks).ToList(),
                 Capped = layers.SelectMany(l => l.Caps).ToList(),
@@ -141,13 +150,8 @@ public static class CompressionPipeline
         catch { s.Dispose(); throw; }
     }
 
-    /// <summary>Peak resident set size of this process so far (VmHWM).</summary>
-    public static long PeakRss()
-    {
-        using var p = Process.GetCurrentProcess();
-        p.Refresh();
-        return p.PeakWorkingSet64;
-    }
+    /// <summary>Peak resident set size of this process so far (VmHWM, over every stage).</summary>
+    public static long PeakRss() => ResidentSet.Peak();
 
     /// <summary>Identity of a run for resuming: model tensors, config, result-affecting settings, calibration ids.</summary>
     private static string Fingerprint(TensorStore store, ConfigReader config, CompressionOptions o, CalibrationData calib)
