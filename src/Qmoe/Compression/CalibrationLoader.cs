@@ -12,14 +12,18 @@ namespace Qmoe.Compression;
 /// </summary>
 public static class CalibrationLoader
 {
-    public static CalibrationData Load(string modelDir, string? textFile, string? tokenFile, string? split, int samples, bool premask)
+    /// <param name="seqLen">decoder-only text calibration: tokens per block (default <see cref="DefaultSeqLen"/>)</param>
+    public static CalibrationData Load(string modelDir, string? textFile, string? tokenFile, string? split, int samples, bool premask,
+        int? seqLen = null)
     {
         if ((textFile == null) == (tokenFile == null))
             throw new QmoeException("give exactly one of --calib-text FILE or --calib F.safetensors --split S");
         if (tokenFile != null && split == null) throw new QmoeException("--calib needs --split");
         if (textFile != null && !File.Exists(textFile)) throw new QmoeException($"{textFile}: calibration text not found");
         var config = ConfigReader.Load(modelDir);
-        if (config.ModelType == "mixtral") return LoadCausal(modelDir, MixtralConfig.From(config), textFile, tokenFile, split, samples);
+        if (seqLen is int len && (len < 2 || tokenFile != null || config.ModelType != "mixtral"))
+            throw new QmoeException($"--seq-len {len}: applies to a decoder-only model calibrated on text (--calib-text), and must be at least 2");
+        if (config.ModelType == "mixtral") return LoadCausal(modelDir, MixtralConfig.From(config), textFile, tokenFile, split, samples, seqLen ?? DefaultSeqLen);
         var cfg = SwitchConfig.From(config);
         var tokenizer = ModelLoader.LoadTokenizer(modelDir, cfg.VocabSize);
         CalibrationSet set;
@@ -45,7 +49,10 @@ public static class CalibrationLoader
         };
     }
 
-    private static CalibrationData LoadCausal(string modelDir, MixtralConfig cfg, string? textFile, string? tokenFile, string? split, int samples)
+    /// <summary>Tokens per causal calibration block from text when --seq-len is not given (GPTQ/AWQ use 2048).</summary>
+    public const int DefaultSeqLen = 141;
+
+    private static CalibrationData LoadCausal(string modelDir, MixtralConfig cfg, string? textFile, string? tokenFile, string? split, int samples, int seqLen)
     {
         CausalBlocks blocks;
         string source;
@@ -56,7 +63,7 @@ public static class CalibrationLoader
         }
         else
         {
-            blocks = CausalBlocks.FromText(textFile!, ModelLoader.LoadDecoderOnlyTokenizer(modelDir, cfg.VocabSize), samples);
+            blocks = CausalBlocks.FromText(textFile!, ModelLoader.LoadDecoderOnlyTokenizer(modelDir, cfg.VocabSize), samples, seqLen);
             source = $"{Path.GetFileName(textFile)} (causal blocks of {blocks.Length})";
         }
         return CalibrationData.Causal(Rows(blocks.Ids, blocks.Length), source);

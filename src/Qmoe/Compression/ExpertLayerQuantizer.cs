@@ -58,7 +58,9 @@ public sealed class ExpertLayerQuantizer
             {
                 ct.ThrowIfCancellationRequested();
                 int g1 = Math.Min(E, g0 + group);
-                _progress?.Invoke($"{prefix}: experts {g0}–{g1 - 1} of {E}");
+                // ETA from the experts done so far in this layer (groups are equal-sized; token counts differ little after the cap).
+                string eta = g0 == 0 ? "" : $", {sw.Elapsed.TotalSeconds / g0:F1} s/expert, layer ETA {TimeSpan.FromSeconds(sw.Elapsed.TotalSeconds / g0 * (E - g0)):hh\\:mm\\:ss}";
+                _progress?.Invoke($"{prefix}: experts {g0}–{g1 - 1} of {E}{eta}");
                 var results = QuantizeGroup(prefix, layout, store, lists, g0, g1, tokens, fallbacks, err);
                 for (int e = g0; e < g1; e++)
                 {
