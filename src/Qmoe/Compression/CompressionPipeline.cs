@@ -32,6 +32,7 @@ public static class CompressionPipeline
         outDir = Path.GetFullPath(outDir);
         if (Directory.Exists(outDir) || File.Exists(outDir))
             throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
+        DeleteStaleTemporaries(outDir);
         if (options.FakeQuant == false && options.Type != QuantType.Ternary)
             throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: only ternary is stored compressed (SPEC §5); add --fake-quant for a dense checkpoint");
         if (calib.Samples == 0) throw new QmoeException("no calibration samples");
@@ -62,7 +63,6 @@ public static class CompressionPipeline
         var store = compressor.Store;
         string fingerprint = Fingerprint(store, config, options, calib);
         string tmpOut = $"{outDir}.tmp-{Environment.ProcessId}";
-        DeleteStaleTemporaries(outDir);
         try
         {
             var layers = compressor.Run(calib, fingerprint, stageSeconds, ct);

@@ -101,7 +101,7 @@ public sealed class ExpertLayerQuantizer
 
     /// <summary>Calibration tokens per step when an expert's inputs stream through its Hessian and error (a multiple of
     /// <see cref="HessianAccumulator.ChunkTokens"/>, so the Hessian is bitwise that of one pass over all tokens).</summary>
-    public const int TokenChunk = 4 * HessianAccumulator.ChunkTokens;
+    public const int TokenChunk = HessianAccumulator.ChunkTokens;
 
     /// <summary>
     /// Bytes one expert needs at its peak, whatever its token count (inputs stream in chunks of <see cref="TokenChunk"/>):

@@ -67,6 +67,20 @@ public class PipelineTests
     }
 
     [Fact]
+    public void ABudgetBelowOneExpertIsRefusedUpFrontAndStaleTemporariesGo()
+    {
+        using var tmp = Paths.Temp();
+        string outDir = tmp.File("out");
+        string stale = outDir + ".tmp-999999999"; // a killed run's half-written output (no such process)
+        Directory.CreateDirectory(stale);
+        File.WriteAllText(Path.Combine(stale, "model.safetensors"), "half");
+        var r = CliProcess.Run(CompressArgs(outDir, "--memory-budget", "0.001"));
+        CliProcess.AssertRefused(r, "below one expert's working set");
+        Assert.DoesNotContain("block 1/", r.Stderr); // refused before any block ran
+        Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
+    }
+
+    [Fact]
     public void BadInputsAreRefusedAndLeaveNothing()
     {
         using var tmp = Paths.Temp();
