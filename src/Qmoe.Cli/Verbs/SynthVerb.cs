@@ -5,7 +5,7 @@ using Qmoe.Models;
 namespace Qmoe.Cli;
 
 /// <summary>
-/// <c>synth --shape switch-base-128|switch-c-2048|mixtral-8x7b --out DIR [--layers N] [--experts N] [--seed S] [--shard-gb G] [--tokenizer spiece.model]</c>:
+/// <c>synth --shape PRESET --out DIR [--layers N] [--experts N] [--seed S] [--shard-gb G] [--tokenizer spiece.model]</c>:
 /// a random bf16 Hugging Face checkpoint with a real model's exact shapes, for scale runs.
 /// </summary>
 internal static class SynthVerb
@@ -15,7 +15,7 @@ internal static class SynthVerb
 
     public static Command Create()
     {
-        var shape = new Option<string>("--shape") { Description = "switch-base-128, switch-c-2048 or mixtral-8x7b", Required = true };
+        var shape = new Option<string>("--shape") { Description = $"a preset: {string.Join(", ", Qmoe.Models.ModelFamilies.SynthPresetNames)}", Required = true };
         var output = new Option<string>("--out") { Description = "output directory (must not exist)", Required = true };
         var layers = new Option<int?>("--layers") { Description = "keep only the first N layers (Switch: N encoder + N decoder)" };
         var experts = new Option<int?>("--experts") { Description = "keep only the first N experts of each sparse layer (slices of huge models)" };

@@ -1,7 +1,4 @@
 using Qmoe.Models;
-using Qmoe.Models.Mixtral;
-using Qmoe.Models.Switch;
-using Qmoe.Runtime;
 using Qmoe.Text;
 
 namespace Qmoe.Compression;
@@ -21,16 +18,18 @@ public static class CalibrationLoader
         if (tokenFile != null && split == null) throw new QmoeException("--calib needs --split");
         if (textFile != null && !File.Exists(textFile)) throw new QmoeException($"{textFile}: calibration text not found");
         var config = ConfigReader.Load(modelDir);
-        if (seqLen is int len && (len < 2 || tokenFile != null || config.ModelType != "mixtral"))
+        var family = ModelFamilies.For(config);
+        int vocab = family.Validate(config).VocabSize;
+        bool causal = family.Calibration == CalibrationKind.CausalBlocks;
+        if (seqLen is int len && (len < 2 || tokenFile != null || !causal))
             throw new QmoeException($"--seq-len {len}: applies to a decoder-only model calibrated on text (--calib-text), and must be at least 2");
-        if (config.ModelType == "mixtral") return LoadCausal(modelDir, MixtralConfig.From(config), textFile, tokenFile, split, samples, seqLen ?? DefaultSeqLen);
-        var cfg = SwitchConfig.From(config);
-        var tokenizer = ModelLoader.LoadTokenizer(modelDir, cfg.VocabSize);
+        if (causal) return LoadCausal(modelDir, family, config, vocab, textFile, tokenFile, split, samples, seqLen ?? DefaultSeqLen);
+        var tokenizer = SentencePiece(family.LoadTokenizer(modelDir, config), modelDir);
         CalibrationSet set;
         string source;
         if (tokenFile != null)
         {
-            set = CalibrationSet.FromTokenFile(tokenFile, split!, samples, cfg.VocabSize);
+            set = CalibrationSet.FromTokenFile(tokenFile, split!, samples, vocab);
             source = $"{Path.GetFileName(tokenFile)}:{split}";
         }
         else
@@ -52,22 +51,27 @@ public static class CalibrationLoader
     /// <summary>Tokens per causal calibration block from text when --seq-len is not given (GPTQ/AWQ use 2048).</summary>
     public const int DefaultSeqLen = 141;
 
-    private static CalibrationData LoadCausal(string modelDir, MixtralConfig cfg, string? textFile, string? tokenFile, string? split, int samples, int seqLen)
+    private static CalibrationData LoadCausal(string modelDir, IModelFamily family, ConfigReader config, int vocab, string? textFile, string? tokenFile, string? split, int samples,
+        int seqLen)
     {
         CausalBlocks blocks;
         string source;
         if (tokenFile != null)
         {
-            blocks = CausalBlocks.FromTokenFile(tokenFile, split!, samples, cfg.VocabSize);
+            blocks = CausalBlocks.FromTokenFile(tokenFile, split!, samples, vocab);
             source = $"{Path.GetFileName(tokenFile)}:{split}.raw_blocks";
         }
         else
         {
-            blocks = CausalBlocks.FromText(textFile!, ModelLoader.LoadDecoderOnlyTokenizer(modelDir, cfg.VocabSize), samples, seqLen);
+            blocks = CausalBlocks.FromText(textFile!, SentencePiece(family.LoadTokenizer(modelDir, config), modelDir), samples, seqLen);
             source = $"{Path.GetFileName(textFile)} (causal blocks of {blocks.Length})";
         }
         return CalibrationData.Causal(Rows(blocks.Ids, blocks.Length), source);
     }
+
+    /// <summary>Calibration from text tokenizes with the SentencePiece tokenizer (span corruption needs its sentinels).</summary>
+    private static T5Tokenizer SentencePiece(ITokenizer tokenizer, string modelDir) =>
+        tokenizer as T5Tokenizer ?? throw new QmoeException($"{modelDir}: calibration from text needs a SentencePiece tokenizer, not {tokenizer.Kind}");
 
     private static T[][] Rows<T>(T[] flat, int length) =>
         Enumerable.Range(0, flat.Length / length).Select(i => flat[(i * length)..((i + 1) * length)]).ToArray();

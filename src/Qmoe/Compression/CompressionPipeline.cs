@@ -4,8 +4,7 @@ using System.Text.Json.Nodes;
 using Qmoe.Codec;
 using Qmoe.IO;
 using Qmoe.Models;
-using Qmoe.Models.Mixtral;
-using Qmoe.Models.Switch;
+using Qmoe.Models.Moe;
 using Qmoe.Quantization;
 
 namespace Qmoe.Compression;
@@ -37,14 +36,12 @@ public static class CompressionPipeline
             throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: only ternary is stored compressed (SPEC §5); add --fake-quant for a dense checkpoint");
         if (calib.Samples == 0) throw new QmoeException("no calibration samples");
         var config = ConfigReader.Load(modelDir);
-        if (config.ModelType == "switch_transformers")
-        {
-            var cfg = SwitchConfig.From(config);
-            if (cfg.NumSparseEncoderLayers + cfg.NumSparseDecoderLayers == 0 || cfg.NumExperts == 0)
-                throw new QmoeException($"{config.Path}: the model has no experts to compress (no sparse layers)");
-        }
-        else if (config.ModelType == "mixtral") MixtralConfig.From(config);
-        else throw new QmoeException($"{config.Path}: model_type '{config.ModelType}' cannot be compressed (supported: switch_transformers, mixtral)");
+        var family = ModelFamilies.For(config);
+        var summary = family.Validate(config);
+        if (summary.SparseLayers == 0 || summary.NumExperts == 0)
+            throw new QmoeException($"{config.Path}: the model has no experts to compress (no sparse layers)");
+        if (options.Premask && family.Calibration != CalibrationKind.SpanCorruption)
+            throw new QmoeException("--premask applies to span-corrupted (encoder-decoder) calibration data, not to a decoder-only model");
 
         var work = new CompressionWorkDir(outDir);
         bool resumed = options.Resume && Directory.Exists(work.Path);
@@ -52,15 +49,16 @@ public static class CompressionPipeline
             throw new QmoeException($"{work.Path}: an interrupted run's checkpoint exists; pass --resume to continue it, or delete it to start over");
         var stageSeconds = new Dictionary<string, double>();
         var budget = new MemoryBudget(options.MemoryBudgetBytes, work.SpillDirectory);
-        using var compressor = OpenCompressor(modelDir, config.ModelType, options, budget, work, progress);
+        using var compressor = new SequentialCompressor(family.OpenForCompression(modelDir), options, budget, work, progress);
+        var model = compressor.Model;
         // Before any work: one expert's GPTQ working set must fit in the budget; it is reserved, activations get the rest.
-        long workingSet = ExpertLayerQuantizer.WorkingSetBytes(compressor.Layout);
+        long workingSet = ExpertLayerQuantizer.WorkingSetBytes(model.Layout);
         if (!budget.ReserveWorkingSet(workingSet))
             throw new QmoeException($"--memory-budget {options.MemoryBudgetBytes / (double)(1L << 30):F2} GiB is below one expert's working set " +
                 $"({workingSet / (double)(1L << 30):F2} GiB: Hessian, GPTQ copies and weights of the largest matrix); raise it to at least {Math.Ceiling(100.0 * workingSet / (1L << 30)) / 100:F2}");
         Directory.CreateDirectory(work.Path);
         ResidentSet.PeakAndReset();
-        var store = compressor.Store;
+        var store = model.Store;
         string fingerprint = Fingerprint(store, config, options, calib);
         string tmpOut = $"{outDir}.tmp-{Environment.ProcessId}";
         try
@@ -73,8 +71,8 @@ public static class CompressionPipeline
             Directory.CreateDirectory(tmpOut);
             var prefixes = compressor.SparsePrefixes.ToList();
             double bits = options.FakeQuant
-                ? WriteFakeQuant(store, compressor.Layout, prefixes, work, tmpOut, compressor.NumExperts, options.Type)
-                : WriteCompressed(store, compressor.Layout, prefixes, work, tmpOut, config, options, calib, compressor.NumExperts);
+                ? WriteFakeQuant(store, model.Layout, prefixes, work, tmpOut, model.NumExperts, options.Type)
+                : WriteCompressed(store, model.Layout, prefixes, work, tmpOut, config, options, calib, model.NumExperts);
             foreach (var f in TokenizerFiles)
                 if (File.Exists(Path.Combine(modelDir, f))) File.Copy(Path.Combine(modelDir, f), Path.Combine(tmpOut, f));
             stageSeconds["write"] = sw.Elapsed.TotalSeconds;
@@ -133,21 +131,6 @@ public static class CompressionPipeline
         try { using var p = Process.GetProcessById(pid); return !p.HasExited; }
         catch (ArgumentException) { return false; }
         catch (InvalidOperationException) { return false; }
-    }
-
-    /// <summary>The family's sequential pass over the model in <paramref name="modelDir"/> (which it owns).</summary>
-    private static IModelCompressor OpenCompressor(string modelDir, string modelType, CompressionOptions options, MemoryBudget budget,
-        CompressionWorkDir work, Action<PipelineProgress>? progress)
-    {
-        if (modelType == "mixtral")
-        {
-            var m = MixtralModel.Load(modelDir);
-            try { return new MixtralCompressor(m, options, budget, work, progress); }
-            catch { m.Dispose(); throw; }
-        }
-        var s = SwitchModel.Load(modelDir);
-        try { return new SwitchCompressor(s, options, budget, work, progress); }
-        catch { s.Dispose(); throw; }
     }
 
     /// <summary>Peak resident set size of this process so far (VmHWM, over every stage).</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Qmoe.Codec;
 using Qmoe.IO;
+using Qmoe.Models.Moe;
 using Qmoe.Quantization;
 
 namespace Qmoe.Compression;

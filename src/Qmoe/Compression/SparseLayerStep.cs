@@ -1,5 +1,6 @@
 using Qmoe.IO;
 using Qmoe.Models.Layers;
+using Qmoe.Models.Moe;
 
 namespace Qmoe.Compression;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Qmoe.Models.Mixtral;
+using Qmoe.Models.DecoderOnly;
 
 namespace Qmoe.Runtime;
 
@@ -9,13 +9,13 @@ namespace Qmoe.Runtime;
 /// </summary>
 public static class CausalEvaluator
 {
-    public static EvalResult Evaluate(MixtralModel model, EvalSet set, int batchSize = 8)
+    public static EvalResult Evaluate(IDecoderOnlyModel model, EvalSet set, int batchSize = 8)
     {
         var blocks = set.RawBlocks ?? throw new QmoeException($"split '{set.Split}' has no raw_blocks (causal LM data)");
         var sw = Stopwatch.StartNew();
         double sumOfMeans = 0;
         long tokens = 0, processed = 0;
-        int vocab = model.Config.VocabSize;
+        int vocab = model.VocabSize;
         for (int b0 = 0; b0 < blocks.Length; b0 += batchSize)
         {
             var batch = blocks[b0..Math.Min(blocks.Length, b0 + batchSize)];

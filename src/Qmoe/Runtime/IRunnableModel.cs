@@ -5,7 +5,7 @@ namespace Qmoe.Runtime;
 /// <summary>What the eval/generate/bench verbs need of a model, whatever its family and storage (dense or compressed).</summary>
 public interface IRunnableModel : IDisposable
 {
-    /// <summary>"switch_transformers" or "mixtral".</summary>
+    /// <summary>The family's config.json model_type, e.g. "switch_transformers", "mixtral" (see <c>ModelFamilies</c>).</summary>
     string Family { get; }
     int VocabSize { get; }
     /// <summary>Decoder-only (causal LM: prompts without eos, raw-block eval) rather than encoder-decoder.</summary>

@@ -4,10 +4,10 @@ using Qmoe.Text;
 namespace Qmoe.Runtime;
 
 /// <summary>A Switch model with its tokenizer (and, when compressed, the expert store it runs from), behind <see cref="IRunnableModel"/>.</summary>
-public sealed class SwitchRunnable(SwitchModel model, T5Tokenizer tokenizer, IDisposable? experts = null) : IRunnableModel
+public sealed class SwitchRunnable(SwitchModel model, ITokenizer tokenizer, IDisposable? experts = null) : IRunnableModel
 {
     public SwitchModel Model { get; } = model;
-    public string Family => "switch_transformers";
+    public string Family => SwitchFamily.Type;
     public bool IsDecoderOnly => false;
     public int VocabSize => Model.Config.VocabSize;
     public ITokenizer Tokenizer { get; } = tokenizer;

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Qmoe.Codec;
 using Qmoe.Models;
 using Qmoe.Models.Layers;
+using Qmoe.Models.Mixtral;
 using Qmoe.Compression;
 using Qmoe.Runtime;
 using Qmoe.Tests.Cli;

@@ -10,18 +10,18 @@ public class SynthTests
     private static string Tokenizer => Path.Combine(Paths.TinyModel, "spiece.model");
 
     /// <summary>A tiny Mixtral shape (vocab above the tokenizer's 3900 pieces; 4 heads over 2 KV heads).</summary>
-    public static SynthShape TinyMixtral => SynthShape.Mixtral8x7b with
+    public static SynthShape TinyMixtral => Qmoe.Models.Mixtral.MixtralSynth.Mixtral8x7b with
     { VocabSize = 3904, Hidden = 32, Ffn = 48, Layers = 2, Heads = 4, KvHeads = 2, HeadDim = 8, Experts = 4, RopeTheta = 1e4 };
 
-    public static SynthShape TinySwitch => SynthShape.SwitchBase128 with
+    public static SynthShape TinySwitch => Qmoe.Models.Switch.SwitchSynth.Base128 with
     { VocabSize = 4000, Hidden = 32, Ffn = 48, Layers = 2, Heads = 4, HeadDim = 8, Experts = 4, ExpertCapacity = 8 };
 
     [Fact]
     public void PresetsHaveTheRealModelsParameterCounts()
     {
         // Mixtral-8x7B: 46,702,792,704 parameters (the published count).
-        Assert.Equal(46_702_792_704L, SynthShape.Mixtral8x7b.Tensors().Sum(t => t.Elements));
-        var sw = SynthShape.SwitchBase128.Tensors().ToList();
+        Assert.Equal(46_702_792_704L, Qmoe.Models.Mixtral.MixtralSynth.Mixtral8x7b.Tensors().Sum(t => t.Elements));
+        var sw = Qmoe.Models.Switch.SwitchSynth.Base128.Tensors().ToList();
         Assert.Equal(6 * 2 * 128 * 2, sw.Count(t => t.Name.Contains(".experts.expert_")));
         Assert.Contains(sw, t => t.Name == "encoder.block.1.layer.1.mlp.experts.expert_127.wo.weight" && t.Rows == 768 && t.Cols == 3072);
         Assert.Contains(sw, t => t.Name == "decoder.block.11.layer.2.mlp.router.classifier.weight");

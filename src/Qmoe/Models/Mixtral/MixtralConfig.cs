@@ -34,7 +34,7 @@ public sealed record MixtralConfig
 
     public static MixtralConfig From(ConfigReader c)
     {
-        if (c.ModelType != "mixtral") throw new QmoeException($"{c.Path}: model_type '{c.ModelType}' is not mixtral");
+        if (c.ModelType != MixtralFamily.Type) throw new QmoeException($"{c.Path}: model_type '{c.ModelType}' is not mixtral");
         string act = c.String("hidden_act", "silu");
         if (act != "silu") throw new QmoeException($"{c.Path}: hidden_act = {act} is not supported (only silu)");
         if (c.Has("rope_scaling")) throw new QmoeException($"{c.Path}: rope_scaling is not supported (only plain rotary embeddings)");

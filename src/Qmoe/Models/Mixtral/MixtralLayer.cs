@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Qmoe.IO;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Moe;
 
@@ -10,7 +11,7 @@ namespace Qmoe.Models.Mixtral;
 /// rotary embeddings, scaled by 1/sqrt(head_dim), causal; the MoE routes each token to its top-k experts
 /// (softmax in f32, weights renormalised, no capacity). Hidden states h: [batch.Tokens, hidden].
 /// </summary>
-public sealed class MixtralLayer
+public sealed class MixtralLayer : IDecoderLayer
 {
     private readonly MixtralConfig _cfg;
     private readonly RmsNorm _inputNorm, _postNorm;
@@ -52,6 +53,8 @@ public sealed class MixtralLayer
         }
         return new SwiGluExperts(w1, w3, w2);
     }
+
+    public KvCache NewCache(int capacity) => new(_cfg.KvWidth, capacity);
 
     /// <summary>Self-attention sub-layer; caches[s] holds sequence s's keys/values so far and receives the new ones.</summary>
     public void SelfAttention(float[] h, SequenceBatch batch, KvCache[] caches)

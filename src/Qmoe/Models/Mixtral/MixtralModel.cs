@@ -1,4 +1,5 @@
 using Qmoe.IO;
+using Qmoe.Models.DecoderOnly;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Moe;
 
@@ -8,7 +9,7 @@ namespace Qmoe.Models.Mixtral;
 /// A Mixtral decoder-only MoE (HF <c>MixtralForCausalLM</c>) running from a memory-mapped checkpoint. Weights
 /// stay in the file's dtype; only norms are copied. Activations are f32.
 /// </summary>
-public sealed class MixtralModel : IDisposable
+public sealed class MixtralModel : IDecoderOnlyModel
 {
     private readonly Matrix _embed, _lmHead;
     private readonly RmsNorm _finalNorm;
@@ -16,6 +17,13 @@ public sealed class MixtralModel : IDisposable
     public MixtralConfig Config { get; }
     public TensorStore Store { get; }
     public MixtralLayer[] Layers { get; }
+    IReadOnlyList<IDecoderLayer> IDecoderOnlyModel.Layers => Layers;
+    public int VocabSize => Config.VocabSize;
+    public int HiddenSize => Config.HiddenSize;
+    public int EosTokenId => Config.EosTokenId;
+    public int NumExperts => Config.NumExperts;
+    public IExpertLayout ExpertLayout { get; }
+    public void CheckLength(int length) => Config.CheckLength(length);
     /// <summary>Called with (layer, routing) after every MoE sub-layer (tests, statistics).</summary>
     public Action<MixtralLayer, Routing>? RoutingObserver { get; set; }
 
@@ -23,6 +31,7 @@ public sealed class MixtralModel : IDisposable
     {
         Config = cfg; Store = store;
         int d = cfg.HiddenSize;
+        ExpertLayout = new MixtralExpertLayout(d, cfg.IntermediateSize);
         _embed = Matrix.View(store, "model.embed_tokens.weight", cfg.VocabSize, d);
         _lmHead = Matrix.View(store, "lm_head.weight", cfg.VocabSize, d);
         _finalNorm = new RmsNorm(store.ReadFloat32("model.norm.weight", d), cfg.RmsNormEps);
@@ -47,7 +56,7 @@ public sealed class MixtralModel : IDisposable
 
     /// <summary>Per-layer, per-sequence key/value caches of a batch of sequences: [layer][sequence].</summary>
     public KvCache[][] NewCaches(int sequences, int capacity = 32) =>
-        Layers.Select(_ => Enumerable.Range(0, sequences).Select(_ => new KvCache(Config.KvWidth, capacity)).ToArray()).ToArray();
+        Layers.Select(l => Enumerable.Range(0, sequences).Select(_ => l.NewCache(capacity)).ToArray()).ToArray();
 
     /// <summary>Runs layer i in place on h [batch.Tokens, hidden] (new tokens of each sequence, appended to caches[s]).</summary>
     public void Layer(int i, float[] h, SequenceBatch batch, KvCache[] caches)

@@ -42,7 +42,7 @@ public sealed record SwitchConfig
 
     public static SwitchConfig From(ConfigReader c)
     {
-        if (c.ModelType != "switch_transformers")
+        if (c.ModelType != SwitchFamily.Type)
             throw new QmoeException($"{c.Path}: model_type '{c.ModelType}' is not switch_transformers");
         string ff = c.String("feed_forward_proj", "relu");
         if (ff != "relu") throw new QmoeException($"{c.Path}: feed_forward_proj = {ff} is not supported (only relu)");

@@ -1,7 +1,6 @@
 using Qmoe.Models.Layers;
-using Qmoe.Models.Moe;
 
-namespace Qmoe.Compression;
+namespace Qmoe.Models.Moe;
 
 /// <summary>
 /// What the pipeline needs to know about one family's experts: which weight matrices they have, in which

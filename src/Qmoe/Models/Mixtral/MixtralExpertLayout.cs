@@ -1,8 +1,7 @@
 using Qmoe.Models.Layers;
-using Qmoe.Models.Mixtral;
 using Qmoe.Models.Moe;
 
-namespace Qmoe.Compression;
+namespace Qmoe.Models.Mixtral;
 
 /// <summary>
 /// Mixtral experts: stage 0 = w1 and w3 [ffn, hidden], which read the same input x and so share one Hessian;

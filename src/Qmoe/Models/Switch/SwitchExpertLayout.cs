@@ -1,9 +1,8 @@
 using System.Numerics.Tensors;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Moe;
-using Qmoe.Models.Switch;
 
-namespace Qmoe.Compression;
+namespace Qmoe.Models.Switch;
 
 /// <summary>Switch experts: wi [d_ff, d_model] then wo [d_model, d_ff] on relu(wi x).</summary>
 public sealed class SwitchExpertLayout(int dModel, int dFf) : IExpertLayout

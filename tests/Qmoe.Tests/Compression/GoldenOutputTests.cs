@@ -1,0 +1,65 @@
+using System.Security.Cryptography;
+using Qmoe.Compression;
+using Qmoe.Models;
+using Qmoe.Quantization;
+using Qmoe.Tests.Models;
+
+namespace Qmoe.Tests.Compression;
+
+/// <summary>
+/// Compressed outputs stay byte-identical across refactors: each case compresses a model with fixed options and
+/// compares the SHA-256 of its output files with a value recorded from earlier code.
+/// The expected hashes were produced by commit db7ac4d's code (before the model-family refactor, issue 13).
+/// </summary>
+public class GoldenOutputTests
+{
+    /// <summary>SHA-256 over the output directory's files in ordinal name order (name, length, bytes), without the timed report.</summary>
+    public static string OutputHash(string dir)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var f in Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal))
+        {
+            if (f == "qmoe_report.json") continue; // holds seconds and absolute paths
+            var bytes = File.ReadAllBytes(Path.Combine(dir, f!));
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{f}\n{bytes.Length}\n"));
+            sha.AppendData(bytes);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private static void AssertHash(string expected, string actual) =>
+        Assert.True(expected == actual, $"output SHA-256 {actual}, expected {expected}: the compressed bytes changed");
+
+    private static string Compress(string model, CompressionOptions options, int samples, bool premask = false)
+    {
+        using var tmp = Paths.Temp();
+        var calib = CalibrationLoader.Load(model, Paths.CalibrationText, null, null, samples, premask);
+        var r = CompressionPipeline.Run(model, tmp.File("out"), calib, options with { Premask = premask });
+        return OutputHash(r.Out);
+    }
+
+    [Fact]
+    public void SwitchTinyTernaryCompressed() =>
+        AssertHash("5f9d804cf47a5a5646c018052bfed952f3cc400265b5736a75106851b5e10c2d", Compress(Paths.TinyModel, new CompressionOptions(), samples: 8, premask: true));
+
+    [Fact]
+    public void SwitchTinyFakeQuant3Bit() =>
+        AssertHash("4fbece9897cd750efb962f2abddb3445ddcc97cee9c7257e7a3a4e16c4342654", Compress(Paths.TinyModel, new CompressionOptions { Type = QuantType.Int3, FakeQuant = true }, samples: 4));
+
+    [Fact]
+    public void SynthMixtralTernaryCompressed()
+    {
+        using var tmp = Paths.Temp();
+        string model = SynthCheckpoint.Write(SynthTests.TinyMixtral, tmp.File("model"), Path.Combine(Paths.TinyModel, "spiece.model"), seed: 3).Dir;
+        AssertHash("cc487b9891c3326be1e3bb5951ba456eeea61201fde86af46c858ad06f594800", Compress(model, new CompressionOptions(), samples: 4));
+    }
+
+    [FixtureFact("mixtral-tiny-8")]
+    public void MixtralTinyTernaryCompressed() =>
+        AssertHash("050665b36e2768c8b76df9ac72c8f56112a961e3fe8c41f9e8aea20b3d61b10b", Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions(), samples: 4));
+
+    [FixtureFact("mixtral-tiny-8")]
+    public void MixtralTinyRtnFakeQuant() =>
+        AssertHash("aa5a86670d753fc3fee739a3b6675e0469c6703c09e5b9d5d2c1a671edc3fd9f", Compress(Paths.Fixture("mixtral-tiny-8")!,
+            new CompressionOptions { Method = QuantMethod.Rtn, FakeQuant = true }, samples: 2));
+}
