@@ -18,7 +18,7 @@ public class ModelFamilyTests
         var cfg = ConfigReader.FromJson(new System.Text.Json.Nodes.JsonObject { ["model_type"] = "gpt2" }, "x/config.json");
         var e = Assert.Throws<QmoeException>(() => ModelFamilies.For(cfg));
         Assert.Equal("x/config.json: model_type 'gpt2' is not supported (switch_transformers, mixtral)", e.Message);
-        Assert.Equal(new[] { "switch-base-128", "mixtral-8x7b" }, ModelFamilies.SynthPresetNames);
+        Assert.Equal(new[] { "switch-base-128", "switch-c-2048", "mixtral-8x7b" }, ModelFamilies.SynthPresetNames);
         Assert.Equal(SwitchFamily.Type, SynthShape.Named("switch-base-128").Family);
     }
 
