@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Qmoe.Cli.Bench;
 using Qmoe.Kernels;
 
 namespace Qmoe.Bench;

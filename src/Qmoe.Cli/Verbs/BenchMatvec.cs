@@ -1,12 +1,14 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Qmoe.Cli.Bench;
 using Qmoe.Kernels;
 
 namespace Qmoe.Cli;
 
 /// <summary>
-/// <c>bench matvec [--threads N] [--experts N] [--sweeps N] [--json]</c>: compressed vs dense f32/bf16 matvec
-/// over a synthetic switch-base-128 sparse layer (SPEC §1, §7).
+/// <c>bench matvec [--threads N] [--experts N] [--sweeps N] [--isa avx512|avx2|vector128|scalar] [--json]</c>:
+/// compressed vs dense f32/bf16 matvec over a switch-base-128 sparse layer of GPTQ-ternary experts (SPEC §1, §7),
+/// both sides on the same instruction-set path.
 /// </summary>
 internal static class BenchMatvec
 {
@@ -16,9 +18,11 @@ internal static class BenchMatvec
         var experts = new Option<int>("--experts") { Description = "experts in the layer", DefaultValueFactory = _ => 128 };
         var sweeps = new Option<int>("--sweeps") { Description = "timed sweeps over the layer per kernel (the fastest is reported)", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "one JSON object on stdout" };
+        var device = DeviceOption.Create();
+        var isa = new Option<string?>("--isa") { Description = "instruction-set path for both kernels: avx512, avx2, vector128 or scalar (default: the widest this machine runs)" };
         var cmd = new Command("matvec", "compressed vs dense f32/bf16 y = W x on every expert of a switch-base-128 layer (3072x768 wi, 768x3072 wo)")
         {
-            threads, experts, sweeps, json,
+            threads, experts, sweeps, isa, device, json,
         };
         cmd.SetAction(parse => CliRunner.Run(parse.GetValue(json), human =>
         {
@@ -27,43 +31,58 @@ internal static class BenchMatvec
             if (t is < 1) throw new QmoeException($"--threads must be ≥ 1 (got {t})");
             if (e < 1) throw new QmoeException($"--experts must be ≥ 1 (got {e})");
             if (s < 1) throw new QmoeException($"--sweeps must be ≥ 1 (got {s})");
-            string? model = FindEmbeddedModel();
-            human.WriteLine($"building {e} experts x (wi 3072x768, wo 768x3072): ternary, {ExpertLayerWorkload.ZeroFraction:P0} zeros, dense f32 + bf16 + dict16 copies ...");
+            var path = KernelIsas.Resolve(parse.GetValue(isa));
+            bool cuda = DeviceOption.KernelFactory(parse.GetValue(device)!) != null; // refuses a missing device before building
+            using var gpu = cuda ? Qmoe.Gpu.CudaDevice.Open() : null;
+            human.WriteLine($"building {e} experts x (wi 3072x768, wo 768x3072): GPTQ ternary templates (correlated inputs), rows shuffled per expert; dense f32 + bf16 + dict16 copies ...");
             var started = System.Diagnostics.Stopwatch.StartNew();
-            var layer = new ExpertLayerWorkload(e, structureFrom: model);
+            var layer = new ExpertLayerWorkload(e);
+            double zeros = (double)(layer.Wi.ZeroTrits + layer.Wo.ZeroTrits) / (layer.Wi.Trits + layer.Wo.Trits);
             double bits = 8.0 * (layer.Wi.CodeBytes + layer.Wo.CodeBytes) / (layer.Wi.Trits + layer.Wo.Trits);
-            human.WriteLine($"built in {started.Elapsed.TotalSeconds:F1} s; row/col log-RMS spread {layer.RowLogSigma:F2}/{layer.ColLogSigma:F2}" +
-                $"{(model != null ? " (measured on switch-tiny-8)" : " (default: embedded model not found)")}; zeros {(double)(layer.Wi.ZeroTrits + layer.Wo.ZeroTrits) / (layer.Wi.Trits + layer.Wo.Trits):P1}; " +
-                $"{bits:F3} bits/weight (codes + row offsets + scales)");
-            var results = MatVecBenchmark.Run(layer, t is { } n ? [n] : [1, 2], s);
+            human.WriteLine($"built in {started.Elapsed.TotalSeconds:F1} s; zeros {zeros:P1}; {bits:F3} bits/weight (codes + scales); " +
+                $"{layer.NonzerosPerCodeword:F2} nonzeros per codeword; dictionary {layer.Dictionary.Source}");
+            foreach (var (set, name) in new[] { (layer.Wi, "wi"), (layer.Wo, "wo") })
+                human.WriteLine($"{name}: zeros {(double)set.ZeroTrits / set.Trits:P1}, {(double)set.Trits / set.Codes.Sum(c => (long)c.Codes.Length):F1} weights per codeword");
+            if (gpu != null)
+            {
+                human.WriteLine($"device: {gpu.Name} (CUDA)");
+                var gpuList = new JsonArray();
+                human.WriteLine("case  rows  cols  bf16 ms  dict16 ms  vs bf16  bf16 Gw/s  dict16 Gw/s");
+                foreach (var r in GpuMatVecBenchmark.Run(layer, gpu.Accelerator, s))
+                {
+                    human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.DenseBf16Ms,8:F4} {r.CompressedMs,10:F4} {r.SpeedupVsBf16,7:F2}x {r.DenseBf16GWeightsPerS,10:F1} {r.CompressedGWeightsPerS,12:F1}");
+                    gpuList.Add(new JsonObject
+                    {
+                        ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["device"] = "cuda",
+                        ["dense_bf16_ms"] = r.DenseBf16Ms, ["compressed_ms"] = r.CompressedMs, ["speedup_vs_bf16"] = r.SpeedupVsBf16,
+                        ["dense_bf16_gweights_per_s"] = r.DenseBf16GWeightsPerS, ["compressed_gweights_per_s"] = r.CompressedGWeightsPerS,
+                    });
+                }
+                return new JsonObject { ["device"] = "cuda", ["gpu"] = gpu.Name, ["zero_fraction"] = zeros, ["results"] = gpuList };
+            }
+            human.WriteLine($"instruction set: {KernelIsas.Name(path)} (best here: {KernelIsas.Name(KernelIsas.Best)})");
+            var results = MatVecBenchmark.Run(layer, t is { } n ? [n] : [1, 2], s, path);
             var list = new JsonArray();
-            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  dict16 Gw/s");
+            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  bf16 Gw/s  dict16 Gw/s");
             foreach (var r in results)
             {
-                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.CompressedGWeightsPerS,12:F2}");
+                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.DenseBf16GWeightsPerS,10:F2} {r.CompressedGWeightsPerS,12:F2}");
                 list.Add(new JsonObject
                 {
-                    ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["threads"] = r.Threads,
+                    ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["threads"] = r.Threads, ["isa"] = KernelIsas.Name(r.Isa),
                     ["dense_f32_ms"] = r.DenseF32Ms, ["dense_bf16_ms"] = r.DenseBf16Ms, ["compressed_ms"] = r.CompressedMs,
                     ["speedup_vs_bf16"] = r.SpeedupVsBf16, ["speedup_vs_f32"] = r.SpeedupVsF32,
+                    ["dense_bf16_gweights_per_s"] = r.DenseBf16GWeightsPerS,
                     ["compressed_gweights_per_s"] = r.CompressedGWeightsPerS,
                 });
             }
             human.WriteLine("times are per matrix (mean over the layer's experts, fastest sweep)");
-            return new JsonObject { ["results"] = list };
+            return new JsonObject
+            {
+                ["isa"] = KernelIsas.Name(path), ["zero_fraction"] = zeros, ["bits_per_weight"] = bits,
+                ["nonzeros_per_codeword"] = layer.NonzerosPerCodeword, ["results"] = list,
+            };
         }));
         return cmd;
-    }
-
-    /// <summary>models/switch-tiny-8/model.safetensors in the current directory or above the executable (a repo checkout).</summary>
-    private static string? FindEmbeddedModel()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            {
-                var p = Path.Combine(dir.FullName, "models", "switch-tiny-8", "model.safetensors");
-                if (File.Exists(p)) return p;
-            }
-        return null;
     }
 }

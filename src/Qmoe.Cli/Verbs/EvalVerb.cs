@@ -16,12 +16,13 @@ internal static class EvalVerb
         var threads = CommonOptions.Threads();
         var noCapacity = new Option<bool>("--no-capacity") { Description = "unlimited expert capacity (no dropped tokens)" };
         var json = CommonOptions.Json();
-        var cmd = new Command("eval", "mean cross-entropy of a model on a data split") { model, data, split, limit, threads, noCapacity, json };
+        var device = DeviceOption.Create();
+        var cmd = new Command("eval", "mean cross-entropy of a model on a data split") { model, data, split, limit, threads, noCapacity, device, json };
         cmd.SetAction(p => CliRunner.Run(p.GetValue(json), human =>
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
             if (p.GetValue(limit) is int l && l <= 0) throw new QmoeException($"--limit {l} must be positive");
-            using var m = ModelLoader.Open(p.GetValue(model)!);
+            using var m = ModelLoader.Open(p.GetValue(model)!, DeviceOption.KernelFactory(p.GetValue(device)!));
             m.UseCapacity = !p.GetValue(noCapacity);
             var set = EvalSet.Load(p.GetValue(data)!, p.GetValue(split)!, m.VocabSize, p.GetValue(limit), m.IsDecoderOnly);
             var r = m.Evaluate(set);

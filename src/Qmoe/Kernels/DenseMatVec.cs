@@ -6,25 +6,31 @@ using Qmoe.IO;
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// Dense baselines y = W x, W [rows, cols] row-major in f32 or bf16: Vector512/256 FMA with a scalar tail,
-/// multi-threaded over row blocks.
-/// bf16 is widened in registers (a zero-extend and a shift per lane), so it streams half the bytes of f32.
-/// One call at a time per instance.
+/// Dense baselines y = W x, W [rows, cols] row-major in f32 or bf16: FMA over 512-, 256- or 128-bit vectors (as
+/// <see cref="KernelIsa"/> says, so a narrowed comparison narrows both sides) with a scalar tail, multi-threaded
+/// over row blocks. bf16 is widened in registers (a zero-extend and a shift per lane), so it streams half the bytes
+/// of f32. Reentrant (operands travel in a stack struct).
 /// </summary>
-public sealed unsafe class DenseMatVec : IRowBlockBody
+public sealed unsafe class DenseMatVec
 {
     private readonly RowParallel _parallel;
-    private float* _wf; private ushort* _wb; private float* _x; private float* _y;
-    private int _cols;
 
-    public DenseMatVec(RowParallel parallel) => _parallel = parallel;
+    /// <summary>The instruction-set path this instance runs.</summary>
+    public KernelIsa Isa { get; }
+
+    public DenseMatVec(RowParallel parallel, KernelIsa? isa = null)
+    {
+        _parallel = parallel;
+        if (isa is { } i) KernelIsas.Check(i);
+        Isa = isa ?? KernelIsas.Best;
+    }
 
     /// <summary>y [rows] = W x, W: [rows, cols] f32, x: [cols].</summary>
     public void Multiply(ReadOnlySpan<float> w, int rows, int cols, ReadOnlySpan<float> x, Span<float> y)
     {
         Check(w.Length, rows, cols, x.Length, y.Length);
         fixed (float* wp = w) fixed (float* xp = x) fixed (float* yp = y)
-            Run(wp, null, rows, cols, xp, yp);
+            Run(new Job { F32 = wp, X = xp, Y = yp, Cols = cols, Isa = Isa }, rows);
     }
 
     /// <summary>y [rows] = W x, W: [rows, cols] bf16 (raw ushort bits), x: [cols].</summary>
@@ -32,7 +38,7 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
     {
         Check(w.Length, rows, cols, x.Length, y.Length);
         fixed (ushort* wp = w) fixed (float* xp = x) fixed (float* yp = y)
-            Run(null, wp, rows, cols, xp, yp);
+            Run(new Job { Bf16 = wp, X = xp, Y = yp, Cols = cols, Isa = Isa }, rows);
     }
 
     private static void Check(int wLength, int rows, int cols, int xLength, int yLength)
@@ -43,17 +49,19 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
         if (yLength != rows) throw new ArgumentException($"y has {yLength} values, expected rows = {rows}");
     }
 
-    private void Run(float* wf, ushort* wb, int rows, int cols, float* x, float* y)
-    {
-        _wf = wf; _wb = wb; _x = x; _y = y; _cols = cols;
-        try { _parallel.For(rows, Math.Max(4, rows / (16 * _parallel.Threads)), this); }
-        finally { _wf = null; _wb = null; _x = null; _y = null; }
-    }
+    private void Run(Job job, int rows) => _parallel.For(rows, Math.Max(4, rows / (16 * _parallel.Threads)), ref job);
 
-    void IRowBlockBody.Run(int start, int end)
+    private struct Job : IRowBlockBody
     {
-        for (int r = start; r < end; r++)
-            _y[r] = _wf != null ? Dot(_wf + (long)r * _cols, _x, _cols) : Dot(_wb + (long)r * _cols, _x, _cols);
+        public float* F32; public ushort* Bf16; public float* X; public float* Y;
+        public int Cols;
+        public KernelIsa Isa;
+
+        public readonly void Run(int start, int end)
+        {
+            for (int r = start; r < end; r++)
+                Y[r] = F32 != null ? Dot(F32 + (long)r * Cols, X, Cols, Isa) : Dot(Bf16 + (long)r * Cols, X, Cols, Isa);
+        }
     }
 
     // One row at a time, so a block of rows is one sequential stream (what DRAM prefetchers follow best; four
@@ -62,22 +70,27 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
     /// <summary>
     /// Software prefetch distance for DRAM-resident W: on the bench's sweep, 1–2 KB ahead measured up to ~1.7x
     /// the single-core bandwidth of hardware prefetch alone (noisy on the shared machine; 8 KB was no better).
-    /// Only reached on x86 (Vector512/256 are not accelerated elsewhere).
+    /// x86 only (.NET has no ARM prefetch intrinsic).
     /// </summary>
     private const int PrefetchBytes = 1024;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch(void* p)
+    {
+        if (Sse.IsSupported) Sse.Prefetch0((byte*)p + PrefetchBytes);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot(float* w, float* x, int cols)
+    private static float Dot(float* w, float* x, int cols, KernelIsa isa)
     {
         int j = 0;
         float s = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (isa == KernelIsa.Avx512)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; j + 64 <= cols; j += 64)
             {
-                Sse.Prefetch0((byte*)(w + j) + PrefetchBytes);
-                Sse.Prefetch0((byte*)(w + j) + PrefetchBytes + 128);
+                Prefetch(w + j); Prefetch(w + j + 32);
                 a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + j), Vector512.Load(x + j), a0);
                 a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + j + 16), Vector512.Load(x + j + 16), a1);
                 a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w + j + 32), Vector512.Load(x + j + 32), a2);
@@ -86,12 +99,12 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
             for (; j + 16 <= cols; j += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + j), Vector512.Load(x + j), a0);
             s = Vector512.Sum((a0 + a1) + (a2 + a3));
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (isa == KernelIsa.Avx2)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; j + 32 <= cols; j += 32)
             {
-                Sse.Prefetch0((byte*)(w + j) + PrefetchBytes);
+                Prefetch(w + j);
                 a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + j), Vector256.Load(x + j), a0);
                 a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w + j + 8), Vector256.Load(x + j + 8), a1);
                 a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w + j + 16), Vector256.Load(x + j + 16), a2);
@@ -99,6 +112,20 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
             }
             for (; j + 8 <= cols; j += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + j), Vector256.Load(x + j), a0);
             s = Vector256.Sum((a0 + a1) + (a2 + a3));
+        }
+        else if (isa == KernelIsa.Vector128)
+        {
+            Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; j + 16 <= cols; j += 16)
+            {
+                if ((j & 31) == 0) Prefetch(w + j);
+                a0 = Vector128.FusedMultiplyAdd(Vector128.Load(w + j), Vector128.Load(x + j), a0);
+                a1 = Vector128.FusedMultiplyAdd(Vector128.Load(w + j + 4), Vector128.Load(x + j + 4), a1);
+                a2 = Vector128.FusedMultiplyAdd(Vector128.Load(w + j + 8), Vector128.Load(x + j + 8), a2);
+                a3 = Vector128.FusedMultiplyAdd(Vector128.Load(w + j + 12), Vector128.Load(x + j + 12), a3);
+            }
+            for (; j + 4 <= cols; j += 4) a0 = Vector128.FusedMultiplyAdd(Vector128.Load(w + j), Vector128.Load(x + j), a0);
+            s = Vector128.Sum((a0 + a1) + (a2 + a3));
         }
         for (; j < cols; j++) s += w[j] * x[j];
         return s;
@@ -122,18 +149,25 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
         return Vector256.FusedMultiplyAdd((hi << 16).AsSingle(), Vector256.Load(x + 8), acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Fma128(ushort* w, float* x, Vector128<float> acc)
+    {
+        var (lo, hi) = Vector128.Widen(Vector128.Load(w));
+        acc = Vector128.FusedMultiplyAdd((lo << 16).AsSingle(), Vector128.Load(x), acc);
+        return Vector128.FusedMultiplyAdd((hi << 16).AsSingle(), Vector128.Load(x + 4), acc);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot(ushort* w, float* x, int cols)
+    private static float Dot(ushort* w, float* x, int cols, KernelIsa isa)
     {
         int j = 0;
         float s = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (isa == KernelIsa.Avx512)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; j + 128 <= cols; j += 128)
             {
-                Sse.Prefetch0((byte*)(w + j) + PrefetchBytes);
-                Sse.Prefetch0((byte*)(w + j) + PrefetchBytes + 128);
+                Prefetch(w + j); Prefetch(w + j + 64);
                 a0 = Fma512(w + j, x + j, a0);
                 a1 = Fma512(w + j + 32, x + j + 32, a1);
                 a2 = Fma512(w + j + 64, x + j + 64, a2);
@@ -142,12 +176,12 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
             for (; j + 32 <= cols; j += 32) a0 = Fma512(w + j, x + j, a0);
             s = Vector512.Sum((a0 + a1) + (a2 + a3));
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (isa == KernelIsa.Avx2)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; j + 64 <= cols; j += 64)
             {
-                Sse.Prefetch0((byte*)(w + j) + PrefetchBytes);
+                Prefetch(w + j);
                 a0 = Fma256(w + j, x + j, a0);
                 a1 = Fma256(w + j + 16, x + j + 16, a1);
                 a2 = Fma256(w + j + 32, x + j + 32, a2);
@@ -155,6 +189,20 @@ public sealed unsafe class DenseMatVec : IRowBlockBody
             }
             for (; j + 16 <= cols; j += 16) a0 = Fma256(w + j, x + j, a0);
             s = Vector256.Sum((a0 + a1) + (a2 + a3));
+        }
+        else if (isa == KernelIsa.Vector128)
+        {
+            Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; j + 32 <= cols; j += 32)
+            {
+                if ((j & 63) == 0) Prefetch(w + j);
+                a0 = Fma128(w + j, x + j, a0);
+                a1 = Fma128(w + j + 8, x + j + 8, a1);
+                a2 = Fma128(w + j + 16, x + j + 16, a2);
+                a3 = Fma128(w + j + 24, x + j + 24, a3);
+            }
+            for (; j + 8 <= cols; j += 8) a0 = Fma128(w + j, x + j, a0);
+            s = Vector128.Sum((a0 + a1) + (a2 + a3));
         }
         for (; j < cols; j++) s += BFloat16.ToFloat(w[j]) * x[j];
         return s;

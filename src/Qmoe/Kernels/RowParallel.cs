@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace Qmoe.Kernels;
 
@@ -14,16 +15,20 @@ public interface IRowBlockBody
 /// expert per token): dispatch allocates nothing and workers spin briefly between jobs before parking, so a
 /// call costs microseconds instead of a Parallel.For's task setup. The calling thread works too and waits only
 /// for blocks actually taken by others, never for a worker to wake up: on a busy machine a late worker simply
-/// finds no block left. One job at a time per instance.
+/// finds no block left. Reentrant: one job at a time uses the workers; a call made while another job holds them
+/// (another thread using the same model) runs its rows on its own thread.
 /// </summary>
-public sealed class RowParallel : IDisposable
+public sealed unsafe class RowParallel : IDisposable
 {
     private static readonly long SpinTicks = Stopwatch.Frequency / 5000; // 200 µs
 
     private readonly Thread[] _workers;
     private readonly ManualResetEventSlim _wake = new(false);
-    // Job fields, stable while any block of the job is unfinished.
-    private IRowBlockBody? _body;
+    // Job fields, owned by the caller holding _busy, stable while any block of the job is unfinished. The body is
+    // the caller's stack struct (by address) and the generic function that runs it.
+    private int _busy;
+    private void* _body;
+    private delegate*<void*, int, int, void> _invoke;
     private int _count, _blockRows;
     // (generation: 24 bits, next block: 20 bits, blocks: 20 bits), claimed by compare-exchange, so a claim can
     // only succeed for the current job.
@@ -53,23 +58,50 @@ public sealed class RowParallel : IDisposable
     /// <summary>Runs body over rows [0, count) in blocks of <paramref name="blockRows"/>, on all threads; rethrows the first failure.</summary>
     public void For(int count, int blockRows, IRowBlockBody body)
     {
+        var boxed = new ClassBody(body);
+        For(count, blockRows, ref boxed);
+    }
+
+    /// <summary>
+    /// As <see cref="For(int, int, IRowBlockBody)"/> for a struct body that carries the call's operands, so kernels keep no
+    /// per-call state in fields. <paramref name="body"/> must be a local of the caller (its address is shared with
+    /// the workers until this returns).
+    /// </summary>
+    public void For<TBody>(int count, int blockRows, ref TBody body) where TBody : struct, IRowBlockBody
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (count <= 0) return;
         blockRows = Math.Max(blockRows, (int)((count + BlockMask - 1) / BlockMask));
         int blocks = (count + blockRows - 1) / blockRows;
-        if (_workers.Length == 0 || blocks == 1) { body.Run(0, count); return; }
+        if (_workers.Length == 0 || blocks == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        {
+            body.Run(0, count);
+            return;
+        }
+        try
+        {
+            _body = Unsafe.AsPointer(ref body); _invoke = &Invoke<TBody>;
+            _count = count; _blockRows = blockRows; _error = null;
+            Volatile.Write(ref _completed, 0);
+            long generation = ((Volatile.Read(ref _state) >> (2 * BlockBits)) + 1) & 0xFFFFFF;
+            Volatile.Write(ref _state, generation << (2 * BlockBits) | (uint)blocks);
+            _wake.Set();
+            RunBlocks(generation);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _completed) != blocks) spin.SpinOnce(-1);
+            _wake.Reset();
+            _body = null; _invoke = null;
+            if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_error);
+        }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
 
-        _body = body; _count = count; _blockRows = blockRows; _error = null;
-        Volatile.Write(ref _completed, 0);
-        long generation = ((Volatile.Read(ref _state) >> (2 * BlockBits)) + 1) & 0xFFFFFF;
-        Volatile.Write(ref _state, generation << (2 * BlockBits) | (uint)blocks);
-        _wake.Set();
-        RunBlocks(generation);
-        var spin = new SpinWait();
-        while (Volatile.Read(ref _completed) != blocks) spin.SpinOnce(-1);
-        _wake.Reset();
-        _body = null;
-        if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_error);
+    private static void Invoke<TBody>(void* body, int start, int end) where TBody : struct, IRowBlockBody =>
+        Unsafe.AsRef<TBody>(body).Run(start, end);
+
+    private readonly struct ClassBody(IRowBlockBody body) : IRowBlockBody
+    {
+        public void Run(int start, int end) => body.Run(start, end);
     }
 
     private void RunBlocks(long generation)
@@ -85,7 +117,7 @@ public sealed class RowParallel : IDisposable
             try
             {
                 int start = (int)next * _blockRows;
-                _body!.Run(start, Math.Min(_count, start + _blockRows));
+                _invoke(_body, start, Math.Min(_count, start + _blockRows));
             }
             catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
             Interlocked.Increment(ref _completed);

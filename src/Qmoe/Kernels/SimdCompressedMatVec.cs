@@ -1,237 +1,250 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using Qmoe.IO;
 
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// The CPU kernel. Each codeword is one 64-bit <see cref="DecodeTable"/> lookup holding the 2-bit trits of
-/// its (up to) 28 weights. Per 16-lane window (8 with Vector256): broadcast the 32 bits holding the window's
-/// trits, shift lane i right by 2i so its trit lands in the low bits, and use that as the index of a
-/// permute of the row's level vector [0, min, max, 0] (replicated, so the next trit's bits above are
-/// ignored): that gives the dequantized weights of the window in three instructions, and an FMA with the
-/// x window at the codeword's position accumulates them. The only data-dependent branch is a never-taken
-/// clamp (corrupt rows); per codeword that is ~20 weights for ~15 instructions. Lanes past a
-/// codeword's 28 weights get a shift ≥ 32, i.e. index 0, level 0. x is copied into a zero-padded workspace so
-/// a codeword reaching past the row end reads zeros, and the position is clamped so a corrupt row can never
-/// read outside it. Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free per call.
-/// The scalar fallback walks the nonzero trits.
+/// The CPU kernel. For batches of 2..8, and for batch 1 on Vector128 (SSE/NEON) and scalar, work per codeword
+/// follows its nonzero trits. Each codeword is one 64-bit
+/// <see cref="NonzeroTable"/> lookup whose <see cref="NonzeroTable.Slots"/> slots are the workspace offsets of its
+/// nonzero weights; each slot is one load + one add into a [Σx over min positions | Σx over max positions]
+/// accumulator (one per slot, so the adds do not chain), and the row's two sums are scaled once at its end.
+/// For a batch of B ≤ 8 vectors (rounded up to 1, 2, 4 or 8) a workspace unit holds B floats, so a slot adds
+/// 2B floats at once: the batch rides along for free in the vector width. Paths by <see cref="KernelIsa"/>:
+/// scalar (two floats, one batch vector at a time), Vector128 (SSE/NEON), AVX2 (256-bit for batch ≥ 4) and
+/// AVX-512 (512-bit for batch 8); batch 2 is 128-bit on every SIMD path. Batch 1 on AVX2 and AVX-512 runs
+/// <see cref="WindowRows"/> (dequantize whole 8/16-lane windows by permutes), which measured ~1.4x faster there
+/// (docs/KERNELS.md). Reentrant: the operands of a call travel in a stack struct and its workspace is rented per call, so one
+/// instance serves several threads at once. The position is clamped (a never-taken branch) so a corrupt row
+/// stays inside the zero-padded workspace; a row not decoding to cols (+ &lt; 28 padding) weights throws
+/// <see cref="QmoeException"/>.
 /// </summary>
-public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec, IRowBlockBody
+public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
 {
-    /// <summary>Which instruction set the kernel uses.</summary>
-    public enum Path { Avx512, Avx2, Scalar }
-
-    private readonly ulong[] _table;
+    private readonly NonzeroTable _table;
+    private readonly DecodeTable _windowTable;
     private readonly RowParallel _parallel;
-    private float[] _xPadded = [];   // [batch, stride], zero beyond cols
-    public Path Width { get; }
 
-    // Operands of the call in progress (pinned for its duration).
-    private ushort* _codes; private int* _rowOffsets; private ushort* _scales; private float* _x; private float* _y;
-    private int _rows, _cols, _batch, _stride;
+    /// <summary>The instruction-set path this instance runs.</summary>
+    public KernelIsa Isa { get; }
 
-    /// <summary>The best path this machine runs: AVX-512 where Vector512 is accelerated, else AVX2, else scalar.</summary>
-    public static Path BestPath =>
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? Path.Avx512 :
-        Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported ? Path.Avx2 : Path.Scalar;
-
-    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, Path? path = null)
+    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null)
     {
-        _table = table.Entries;
+        _windowTable = table;
+        _table = NonzeroTable.From(table);
         _parallel = parallel;
-        if (path is { } p && p < BestPath) throw new ArgumentException($"{p} is not supported on this machine", nameof(path));
-        Width = path ?? BestPath;
+        if (isa is { } i) KernelIsas.Check(i);
+        Isa = isa ?? KernelIsas.Best;
     }
+
+    /// <summary>Whether a call with this batch runs <see cref="WindowRows"/> (batch 1 on AVX2 / AVX-512).</summary>
+    private bool UsesWindows(int batch) => batch == 1 && Isa >= KernelIsa.Avx2;
+
+    /// <summary>Batch vectors per workspace unit: the batch rounded up to 1, 2, 4 or 8 (scalar: 1, one copy per vector).</summary>
+    private static int Lanes(KernelIsa isa, int batch) => isa == KernelIsa.Scalar ? 1 : (int)BitOperations.RoundUpToPowerOf2((uint)batch);
+
+    /// <summary>Weight positions a workspace copy spans: cols, the clamp slack (28) and two codewords' reach past it (one clamp per two).</summary>
+    private static int Positions(int cols) => cols + 3 * DecodeTable.MaxWeights + 4;
 
     public void Multiply(in CompressedMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch = 1)
     {
         w.Validate();
         w.CheckOperands(x.Length, y.Length, batch);
-        // Window reads reach 32 floats past a position clamped to cols + 28, plus Unroll - 1 unclamped codewords.
-        int stride = (w.Cols + Unroll * DecodeTable.MaxWeights + 32 + 15) & ~15;
-        if (_xPadded.Length < batch * stride) _xPadded = new float[ICompressedMatVec.MaxBatch * stride];
-        for (int b = 0; b < batch; b++)
+        bool windows = UsesWindows(batch);
+        int lanes = Lanes(Isa, batch), copies = Isa == KernelIsa.Scalar ? batch : 1;
+        int copyFloats = windows ? w.Cols + WindowRows.Padding : 3 * lanes * Positions(w.Cols) + 16;
+        var ws = ArrayPool<float>.Shared.Rent(copies * copyFloats);
+        try
         {
-            x.Slice(b * w.Cols, w.Cols).CopyTo(_xPadded.AsSpan(b * stride));
-            _xPadded.AsSpan(b * stride + w.Cols, stride - w.Cols).Clear();
-        }
-        fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales)
-        fixed (float* xp = _xPadded) fixed (float* yp = y)
-        {
-            _codes = codes; _rowOffsets = offsets; _scales = scales; _x = xp; _y = yp;
-            _rows = w.Rows; _cols = w.Cols; _batch = batch; _stride = stride;
-            try
+            if (windows)
             {
-                _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), this);
+                x.CopyTo(ws);
+                ws.AsSpan(w.Cols, WindowRows.Padding).Clear();
             }
-            finally { _codes = null; _rowOffsets = null; _scales = null; _x = null; _y = null; }
+            else Fill(ws, x, w.Cols, batch, lanes, copies, copyFloats);
+            fixed (ulong* table = _table.Entries) fixed (byte* overflow = _table.Overflow) fixed (int* overflowStart = _table.OverflowStart)
+            fixed (ulong* windowTable = _windowTable.Entries)
+            fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales)
+            fixed (float* wsp = ws) fixed (float* yp = y)
+            {
+                var job = new Job
+                {
+                    Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
+                    Scales = scales, Workspace = wsp, CopyFloats = copyFloats, Y = yp,
+                    Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows,
+                };
+                _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), ref job);
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(ws); }
+    }
+
+    /// <summary>Workspace: per copy and weight position j the units [0, x_j, 0] (a unit = lanes floats, vector b in lane b), zero elsewhere.</summary>
+    private static void Fill(float[] ws, ReadOnlySpan<float> x, int cols, int batch, int lanes, int copies, int copyFloats)
+    {
+        ws.AsSpan(0, copies * copyFloats).Clear();
+        for (int c = 0; c < copies; c++)
+        {
+            var dst = ws.AsSpan(c * copyFloats, copyFloats);
+            for (int b = c; b < (copies == 1 ? batch : c + 1); b++)
+            {
+                var xb = x.Slice(b * cols, cols);
+                int lane = b - c;
+                for (int j = 0; j < cols; j++) dst[(3 * j + 1) * lanes + lane] = xb[j];
+            }
         }
     }
 
-    void IRowBlockBody.Run(int start, int end)
+    /// <summary>One call's operands (a stack local shared with the workers for the call's duration).</summary>
+    private struct Job : IRowBlockBody
     {
-        fixed (ulong* table = _table)
+        public ulong* Table; public byte* Overflow; public int* OverflowStart;
+        public ushort* Codes; public int* RowOffsets; public ushort* Scales;
+        public float* Workspace; public int CopyFloats; public float* Y;
+        public int Rows, Cols, Batch, Lanes;
+        public KernelIsa Isa;
+        /// <summary>Batch 1 through <see cref="WindowRows"/>: Table is the <see cref="DecodeTable"/>, Workspace the zero-padded x.</summary>
+        public bool Windows;
+
+        public void Run(int start, int end)
         {
-            int limit = _cols + DecodeTable.MaxWeights;
+            if (Windows) { RunWindows(start, end); return; }
+            switch (Isa, Lanes)
+            {
+                case (KernelIsa.Scalar, _): RunRows<float, Lanes1Scalar>(start, end); break;
+                case (_, 1): RunRows<Vector128<float>, Lanes1>(start, end); break;
+                case (_, 2): RunRows<Vector128<float>, Lanes2>(start, end); break;
+                case (KernelIsa.Vector128, 4): RunRows<Vector128<float>, Lanes4x2>(start, end); break;
+                case (KernelIsa.Vector128, _): RunRows<Vector128<float>, Lanes8x4>(start, end); break;
+                case (_, 4): RunRows<Vector256<float>, Lanes4x1>(start, end); break;
+                case (KernelIsa.Avx2, _): RunRows<Vector256<float>, Lanes8x2>(start, end); break;
+                default: RunRows<Vector512<float>, Lanes8x1>(start, end); break;
+            }
+        }
+
+        private readonly void RunWindows(int start, int end)
+        {
+            int limit = Cols + DecodeTable.MaxWeights;
             for (int r = start; r < end; r++)
             {
-                ushort* codes = _codes + _rowOffsets[r];
-                int n = _rowOffsets[r + 1] - _rowOffsets[r];
-                float min = BFloat16.ToFloat(_scales[2 * r]), max = BFloat16.ToFloat(_scales[2 * r + 1]);
-                for (int b = 0; b < _batch; b++)
+                ushort* codes = Codes + RowOffsets[r];
+                int n = RowOffsets[r + 1] - RowOffsets[r];
+                float min = BFloat16.ToFloat(Scales[2 * r]), max = BFloat16.ToFloat(Scales[2 * r + 1]);
+                var (sum, pos) = Isa == KernelIsa.Avx512
+                    ? WindowRows.Row512(Table, codes, n, Workspace, limit, min, max)
+                    : WindowRows.Row256(Table, codes, n, Workspace, limit, min, max);
+                if (pos < Cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, Cols);
+                Y[r] = sum;
+            }
+        }
+
+        private readonly void RunRows<TVec, TShape>(int start, int end) where TVec : unmanaged where TShape : struct, IRowShape
+        {
+            float* sums = stackalloc float[2 * ICompressedMatVec.MaxBatch];
+            int copies = Isa == KernelIsa.Scalar ? Batch : 1;
+            for (int r = start; r < end; r++)
+            {
+                ushort* codes = Codes + RowOffsets[r];
+                int n = RowOffsets[r + 1] - RowOffsets[r];
+                float min = BFloat16.ToFloat(Scales[2 * r]), max = BFloat16.ToFloat(Scales[2 * r + 1]);
+                for (int c = 0; c < copies; c++)
                 {
-                    float* x = _x + b * _stride;
-                    var (sum, pos) = Width switch
-                    {
-                        Path.Avx512 => Row512(table, codes, n, x, limit, min, max),
-                        Path.Avx2 => Row256(table, codes, n, x, limit, min, max),
-                        _ => RowScalar(table, codes, n, x, limit, min, max),
-                    };
-                    if (pos < _cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, _cols);
-                    _y[b * _rows + r] = sum;
+                    byte* ws = (byte*)(Workspace + c * CopyFloats);
+                    long weights = Row<TVec, TShape>(Table, Overflow, OverflowStart, codes, n, ws, Cols, sums);
+                    if (weights < Cols || weights >= Cols + DecodeTable.MaxWeights) throw CompressedMatrix.RowLengthError(r, weights, Cols);
+                    if (copies > 1) Y[c * Rows + r] = min * sums[0] + max * sums[1];
+                    else
+                        for (int b = 0; b < Batch; b++) Y[b * Rows + r] = min * sums[b] + max * sums[Lanes + b];
                 }
             }
         }
     }
 
-    // Per-lane right shifts: lane i of a window takes trit i of its 32-bit half; 32 (→ 0) past weight 27.
-    private static readonly Vector512<uint> Shifts512Lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector512<uint> Shifts512Hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
-    private static readonly Vector256<uint> Shifts256A = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
-    private static readonly Vector256<uint> Shifts256B = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector256<uint> Shifts256D = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
-
-    // Codewords per unrolled step. Within a step positions are not clamped (only at its end), so they can run
-    // (Unroll - 1) codewords past the clamp limit: the workspace pads for that.
-    private const int Unroll = 4;
-
-    // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
-    // The x pointer is the loop-carried dependency; it advances a whole step with two adds (the codewords'
-    // lengths summed off that chain) and a never-taken clamp branch, and each codeword feeds its own accumulator.
+    /// <summary>
+    /// Σx over the row's min and max positions into sums ([min | max], lanes each); returns the weights the row's
+    /// codewords cover (clamped to cols + 28). The workspace pointer is the only loop-carried chain (one add).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    private static long Row<TVec, TShape>(ulong* table, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, int cols, float* sums)
+        where TVec : unmanaged where TShape : struct, IRowShape
     {
-        // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
-        var l4 = Vector128.Create(0f, min, max, 0f);
-        var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
-        var lo = Shifts512Lo; var hi = Shifts512Hi;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        float* xp = x, xLimit = x + limit;
-        ushort* c = codes, end = codes + n;
-        for (; c + Unroll <= end; c += Unroll)
+        int sh = TShape.UnitShift, vectors = TShape.Vectors, size = sizeof(TVec);
+        byte* limit = ws + ((nint)(3 * (cols + DecodeTable.MaxWeights)) << sh);
+        TVec a0 = default, a1 = default, a2 = default, a3 = default; // the accumulator's vectors (as many as one slot spans)
+        byte* p = ws;
+        int i = 0;
+        // Two codewords per step: the second's position is the first's plus its advance; one clamp per step (so the
+        // workspace pads for one more codeword past the limit).
+        for (; i + 2 <= n; i += 2)
         {
-            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
-            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
-            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
-            float* x2 = xp + (l0 + l1);
-            a0 = Code512(a0, xp, e0, levels, lo, hi);
-            a1 = Code512(a1, xp + l0, e1, levels, lo, hi);
-            a2 = Code512(a2, x2, e2, levels, lo, hi);
-            a3 = Code512(a3, x2 + l2, e3, levels, lo, hi);
-            xp = x2 + (l2 + l3);
-            if (xp > xLimit) xp = xLimit;
-        }
-        for (; c < end; c++)
-        {
-            uint* e = (uint*)(table + c[0]);
-            a0 = Code512(a0, xp, e, levels, lo, hi);
-            xp += Length(e);
-            if (xp > xLimit) xp = xLimit;
-        }
-        var sum = (a0 + a1) + (a2 + a3);
-        return (HorizontalSum(sum.GetLower() + sum.GetUpper()), (int)(xp - x));
-    }
-
-    /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
-    /// the trit words stay memory operands of the broadcasts.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint Length(uint* entry) => ((byte*)entry)[DecodeTable.LengthShift / 8];
-
-    // acc + the dequantized weights of one codeword times its x window (two 16-lane windows). The trits are
-    // broadcast straight from the table (a load, no shuffle-port work) and the FMAs chain into the accumulator:
-    // the vector ports, not latency, bound this loop.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Code512(Vector512<float> acc, float* x, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi)
-    {
-        var w0 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[0]), lo).AsInt32());
-        var w1 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[1]), hi).AsInt32());
-        return Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, Vector512.FusedMultiplyAdd(Vector512.Load(x), w0, acc));
-    }
-
-    // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HorizontalSum(Vector256<float> v)
-    {
-        var s = v.GetLower() + v.GetUpper();
-        s += Sse.MoveHighToLow(s, s);
-        s += Sse.Shuffle(s, s, 0b01);
-        return s.ToScalar();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
-    {
-        var l4 = Vector128.Create(0f, min, max, 0f);
-        var levels = Vector256.Create(l4, l4);
-        var sa = Shifts256A; var sb = Shifts256B; var sd = Shifts256D;
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        float* xp = x, xLimit = x + limit;
-        ushort* c = codes, end = codes + n;
-        for (; c + Unroll <= end; c += Unroll)
-        {
-            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
-            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
-            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
-            float* x2 = xp + (l0 + l1);
-            a0 += Code256(xp, e0, levels, sa, sb, sd);
-            a1 += Code256(xp + l0, e1, levels, sa, sb, sd);
-            a2 += Code256(x2, e2, levels, sa, sb, sd);
-            a3 += Code256(x2 + l2, e3, levels, sa, sb, sd);
-            xp = x2 + (l2 + l3);
-            if (xp > xLimit) xp = xLimit;
-        }
-        for (; c < end; c++)
-        {
-            uint* e = (uint*)(table + c[0]);
-            a0 += Code256(xp, e, levels, sa, sb, sd);
-            xp += Length(e);
-            if (xp > xLimit) xp = xLimit;
-        }
-        return (HorizontalSum((a0 + a1) + (a2 + a3)), (int)(xp - x));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Code256(float* x, uint* entry, Vector256<float> levels, Vector256<uint> sa, Vector256<uint> sb, Vector256<uint> sd)
-    {
-        var tLo = Vector256.Create(entry[0]); var tHi = Vector256.Create(entry[1]);
-        var w0 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sa).AsInt32());
-        var w1 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sb).AsInt32());
-        var w2 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sa).AsInt32());
-        var w3 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32());
-        return Fma.MultiplyAdd(Vector256.Load(x + 8), w1, Vector256.Load(x) * w0)
-             + Fma.MultiplyAdd(Vector256.Load(x + 24), w3, Vector256.Load(x + 16) * w2);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, int) RowScalar(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
-    {
-        float sumMin = 0, sumMax = 0;
-        int pos = 0;
-        for (int i = 0; i < n; i++)
-        {
-            ulong e = table[codes[i]];
-            ulong trits = e & ((1UL << DecodeTable.LengthShift) - 1);
-            for (ulong nz = (trits | trits >> 1) & 0x5555555555555555UL; nz != 0; nz &= nz - 1)
+            byte* e0 = (byte*)(table + codes[i]), e1 = (byte*)(table + codes[i + 1]);
+            byte* p1 = p + ((nint)e0[NonzeroTable.AdvanceByte] << sh);
+            // Byte loads: one instruction per slot (the entry's line is in L1 after the first).
+            byte* q0 = p + ((nint)e0[0] << sh), q1 = p + ((nint)e0[1] << sh), q2 = p + ((nint)e0[2] << sh), q3 = p + ((nint)e0[3] << sh);
+            byte* r0 = p1 + ((nint)e1[0] << sh), r1 = p1 + ((nint)e1[1] << sh), r2 = p1 + ((nint)e1[2] << sh), r3 = p1 + ((nint)e1[3] << sh);
+            a0 = SlotVector.Add(a0, SlotVector.Add(SlotVector.Sum4<TVec>(q0, q1, q2, q3), SlotVector.Sum4<TVec>(r0, r1, r2, r3)));
+            if (vectors > 1)
+                a1 = SlotVector.Add(a1, SlotVector.Add(SlotVector.Sum4<TVec>(q0 + size, q1 + size, q2 + size, q3 + size),
+                    SlotVector.Sum4<TVec>(r0 + size, r1 + size, r2 + size, r3 + size)));
+            if (vectors > 2)
             {
-                int bit = BitOperations.TrailingZeroCount(nz);
-                if (((trits >> bit) & 3) == 1) sumMin += x[pos + bit / 2];
-                else sumMax += x[pos + bit / 2];
+                a2 = SlotVector.Add(a2, SlotVector.Add(SlotVector.Sum4<TVec>(q0 + 2 * size, q1 + 2 * size, q2 + 2 * size, q3 + 2 * size),
+                    SlotVector.Sum4<TVec>(r0 + 2 * size, r1 + 2 * size, r2 + 2 * size, r3 + 2 * size)));
+                a3 = SlotVector.Add(a3, SlotVector.Add(SlotVector.Sum4<TVec>(q0 + 3 * size, q1 + 3 * size, q2 + 3 * size, q3 + 3 * size),
+                    SlotVector.Sum4<TVec>(r0 + 3 * size, r1 + 3 * size, r2 + 3 * size, r3 + 3 * size)));
             }
-            pos = Math.Min(pos + (int)(e >> DecodeTable.LengthShift), limit);
+            if (e0[NonzeroTable.CountByte] > NonzeroTable.Slots || e1[NonzeroTable.CountByte] > NonzeroTable.Slots) // rare
+                for (int c = 0; c < 2; c++)
+                {
+                    byte* e = c == 0 ? e0 : e1, pc = c == 0 ? p : p1;
+                    byte* slots = overflow + overflowStart[codes[i + c]];
+                    for (int j = 0; j < e[NonzeroTable.CountByte] - NonzeroTable.Slots; j++)
+                    {
+                        byte* q = pc + ((nint)slots[j] << sh);
+                        a0 = SlotVector.Add(a0, SlotVector.Load<TVec>(q));
+                        if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Load<TVec>(q + size));
+                        if (vectors > 2)
+                        {
+                            a2 = SlotVector.Add(a2, SlotVector.Load<TVec>(q + 2 * size));
+                            a3 = SlotVector.Add(a3, SlotVector.Load<TVec>(q + 3 * size));
+                        }
+                    }
+                }
+            p = p1 + ((nint)e1[NonzeroTable.AdvanceByte] << sh);
+            if (p > limit) p = limit;
         }
-        return (min * sumMin + max * sumMax, pos);
+        if (i < n) // the last codeword of an odd row: as above with an all-empty second codeword
+        {
+            byte* e0 = (byte*)(table + codes[i]);
+            byte* q0 = p + ((nint)e0[0] << sh), q1 = p + ((nint)e0[1] << sh), q2 = p + ((nint)e0[2] << sh), q3 = p + ((nint)e0[3] << sh);
+            a0 = SlotVector.Add(a0, SlotVector.Sum4<TVec>(q0, q1, q2, q3));
+            if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Sum4<TVec>(q0 + size, q1 + size, q2 + size, q3 + size));
+            if (vectors > 2)
+            {
+                a2 = SlotVector.Add(a2, SlotVector.Sum4<TVec>(q0 + 2 * size, q1 + 2 * size, q2 + 2 * size, q3 + 2 * size));
+                a3 = SlotVector.Add(a3, SlotVector.Sum4<TVec>(q0 + 3 * size, q1 + 3 * size, q2 + 3 * size, q3 + 3 * size));
+            }
+            byte* slots = overflow + overflowStart[codes[i]];
+            for (int j = 0; j < e0[NonzeroTable.CountByte] - NonzeroTable.Slots; j++)
+            {
+                byte* q = p + ((nint)slots[j] << sh);
+                a0 = SlotVector.Add(a0, SlotVector.Load<TVec>(q));
+                if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Load<TVec>(q + size));
+                if (vectors > 2)
+                {
+                    a2 = SlotVector.Add(a2, SlotVector.Load<TVec>(q + 2 * size));
+                    a3 = SlotVector.Add(a3, SlotVector.Load<TVec>(q + 3 * size));
+                }
+            }
+            p += (nint)e0[NonzeroTable.AdvanceByte] << sh;
+            if (p > limit) p = limit;
+        }
+        Unsafe.WriteUnaligned(sums, a0);
+        if (vectors > 1) Unsafe.WriteUnaligned((byte*)sums + size, a1);
+        if (vectors > 2) { Unsafe.WriteUnaligned((byte*)sums + 2 * size, a2); Unsafe.WriteUnaligned((byte*)sums + 3 * size, a3); }
+        return ((p - ws) >> sh) / 3;
     }
 }

@@ -7,23 +7,34 @@ namespace Qmoe.Runtime;
 /// <summary>
 /// A compressed model directory opened for inference: the memory-mapped codes (structure validated and
 /// checksums of the expert tensors checked at open), the dictionary turned into
-/// the kernel's decode table, and the CPU SIMD kernel with its worker threads. <see cref="Weight"/> hands out
-/// expert matrices for a model family's expert factory.
+/// the kernel's decode table, and the CPU SIMD kernel with its worker threads (or a kernel from
+/// <c>kernel</c>, e.g. a GPU one, which this then owns). <see cref="Weight"/> hands out expert matrices for a model
+/// family's expert factory. The kernel is reentrant, so several threads may run the model at once.
 /// </summary>
 public sealed class CompressedExperts : IDisposable
 {
-    private readonly RowParallel _parallel;
+    private readonly RowParallel? _parallel;
 
     public CompressedModel Model { get; }
     public ICompressedMatVec Kernel { get; }
 
-    public CompressedExperts(string dir)
+    /// <param name="kernel">builds the kernel from the model's decode table; null: the CPU kernel on <see cref="Threads.Count"/> threads</param>
+    public CompressedExperts(string dir, Func<DecodeTable, ICompressedMatVec>? kernel = null)
     {
         Model = CompressedModel.Open(dir);
         try { CompressedModelVerifier.VerifyExpertTensors(Model); }
         catch { Model.Dispose(); throw; }
-        _parallel = new RowParallel(Threads.Count);
-        Kernel = new SimdCompressedMatVec(DecodeTable.FromDictionary(Model.Dictionary.Entries), _parallel);
+        var table = DecodeTable.FromDictionary(Model.Dictionary.Entries);
+        if (kernel != null)
+        {
+            try { Kernel = kernel(table); }
+            catch { Model.Dispose(); throw; }
+        }
+        else
+        {
+            _parallel = new RowParallel(Threads.Count);
+            Kernel = new SimdCompressedMatVec(table, _parallel);
+        }
     }
 
     /// <summary>Expert <paramref name="expert"/>'s matrix <paramref name="kind"/> of the sparse layer <paramref name="prefix"/>.</summary>
@@ -32,7 +43,8 @@ public sealed class CompressedExperts : IDisposable
 
     public void Dispose()
     {
-        _parallel.Dispose();
+        (Kernel as IDisposable)?.Dispose();
+        _parallel?.Dispose();
         Model.Dispose();
     }
 }

@@ -10,7 +10,8 @@ namespace Qmoe.Runtime;
 /// </summary>
 public static class ModelLoader
 {
-    public static IRunnableModel Open(string dir)
+    /// <param name="kernel">for compressed models: builds the expert kernel from the decode table (e.g. on a GPU); null = the CPU kernel</param>
+    public static IRunnableModel Open(string dir, Func<Kernels.DecodeTable, Kernels.ICompressedMatVec>? kernel = null)
     {
         if (!Directory.Exists(dir)) throw new QmoeException($"{dir}: model directory not found");
         var config = ConfigReader.Load(dir);
@@ -19,7 +20,7 @@ public static class ModelLoader
         if (!CompressedModel.IsCompressed(dir)) return family.Open(dir, config);
         // Every sparse layer (by tensor prefix) gets its experts running from the codes; the model owns the store.
         var layout = family.ExpertLayout(config);
-        var experts = new CompressedExperts(dir);
+        var experts = new CompressedExperts(dir, kernel);
         try
         {
             return family.Open(dir, config, (prefix, count) => layout.CreateExperts(count, (e, kind) => experts.Weight(prefix, kind, e)), experts);

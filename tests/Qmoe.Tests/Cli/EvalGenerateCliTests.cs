@@ -27,6 +27,14 @@ public class EvalGenerateCliTests
     }
 
     [Fact]
+    public void CudaDeviceIsRefusedInOneLineWithoutOne()
+    {
+        if (Qmoe.Gpu.CudaDevice.Available()) return; // a machine with a GPU runs it instead
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", Paths.TinyModel, "--prompt", "hi", "--device", "cuda"), "--device cuda");
+        CliProcess.AssertRefused(CliProcess.Run("generate", "--model", Paths.TinyModel, "--prompt", "hi", "--device", "tpu"), "--device 'tpu'");
+    }
+
+    [Fact]
     public void TruncatedWeightsAreRefused()
     {
         using var tmp = CopyTinyModel();

@@ -13,7 +13,7 @@ public static partial class ThresholdTernary
 {
     public static TernaryMatrix Ternarize(float[] w, int rows, int cols, double zeroQuantile = 0.85)
     {
-        var (trits, scales) = Qmoe.Kernels.ThresholdTernary.Ternarize(w, rows, cols, zeroQuantile);
+        var (trits, scales) = Qmoe.Tests.Kernels.ThresholdTernary.Ternarize(w, rows, cols, zeroQuantile);
         return new TernaryMatrix(rows, cols, trits, scales);
     }
 

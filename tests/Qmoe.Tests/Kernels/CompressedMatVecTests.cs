@@ -9,13 +9,11 @@ public class CompressedMatVecTests
     private static readonly DecodeTable Table = DecodeTable.FromDictionary(Dict.Dictionary);
     private static readonly ScalarCompressedMatVec Reference = new(Dict.Dictionary);
 
-    /// <summary>Every CPU kernel variant this machine can run: each vector width on one thread, the best on two.</summary>
-    public static IEnumerable<(SimdCompressedMatVec.Path, int)> Variants()
+    /// <summary>Every CPU kernel variant this machine can run: each instruction-set path on one thread, the best on two.</summary>
+    public static IEnumerable<(KernelIsa, int)> Variants()
     {
-        var best = SimdCompressedMatVec.BestPath;
-        yield return (best, 2);
-        foreach (var p in Enum.GetValues<SimdCompressedMatVec.Path>())
-            if (p >= best) yield return (p, 1);
+        yield return (KernelIsas.Best, 2);
+        foreach (var isa in KernelIsas.Supported()) yield return (isa, 1);
     }
 
     internal sealed record Case(int Rows, int Cols, byte[] Trits, ushort[] Codes, int[] RowOffsets, ushort[] Scales)
@@ -100,6 +98,60 @@ public class CompressedMatVecTests
         var trits = TestDict16.RandomTrits(rnd, rows, cols, 0.885, 0.5, 0.95, 1.0, 0.0);
         CheckAll(Make(rnd, rows, cols, trits), rnd, 1);
         CheckAll(Make(rnd, rows, cols, trits, padTail: true), rnd, rows % 2 == 0 ? 8 : 3);
+    }
+
+    [Fact]
+    public void EveryBatchSizeOnEveryPathMatchesTheReference()
+    {
+        // Batches 1..8 (lane counts 1, 2, 4, 8 with padding lanes for 3, 5..7) on a dense-ish mix, so codewords with
+        // more nonzeros than the table's slots (the test dictionary has entries with up to 8) take the overflow path.
+        var rnd = new Random(99);
+        var trits = TestDict16.RandomTrits(rnd, 37, 203, 0.885, 0.5, 0.0);
+        var c = Make(rnd, 37, 203, trits, padTail: true);
+        for (int batch = 1; batch <= ICompressedMatVec.MaxBatch; batch++) CheckAll(c, rnd, batch);
+    }
+
+    [Fact]
+    public void ConcurrentCallsOnOneInstanceMatchTheReference()
+    {
+        // One kernel instance (one worker pool) called from four threads at once: no call sees another's operands.
+        var rnd = new Random(12);
+        var cases = Enumerable.Range(0, 4).Select(i => Make(rnd, 64 + 16 * i, 300 - 40 * i, TestDict16.RandomTrits(rnd, 64 + 16 * i, 300 - 40 * i, 0.885))).ToArray();
+        var xs = cases.Select((c, i) => RandomVector(rnd, (1 + i) * c.Cols)).ToArray();
+        var refs = cases.Select((c, i) => { var y = new float[(1 + i) * c.Rows]; Reference.Multiply(c.Matrix, xs[i], y, 1 + i); return y; }).ToArray();
+        using var parallel = new RowParallel(2);
+        var kernel = new SimdCompressedMatVec(Table, parallel);
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var y = new float[refs[i].Length];
+            for (int rep = 0; rep < 50; rep++)
+            {
+                kernel.Multiply(cases[i].Matrix, xs[i], y, 1 + i);
+                AssertClose(refs[i], y);
+            }
+        });
+    }
+
+    [Fact]
+    public void NonzeroTableListsEveryNonzeroOnce()
+    {
+        var table = NonzeroTable.From(Table);
+        int overflowing = 0;
+        for (int c = 0; c < DecodeTable.Size; c++)
+        {
+            ulong d = Table.Entries[c], e = table.Entries[c];
+            int weights = (int)(d >> DecodeTable.LengthShift);
+            var expected = Enumerable.Range(0, weights).Where(k => ((d >> (2 * k)) & 3) != 0).Select(k => NonzeroTable.Slot(k, (int)((d >> (2 * k)) & 3))).ToList();
+            int count = (int)(e >> (8 * NonzeroTable.CountByte));
+            Assert.Equal(expected.Count, count);
+            Assert.Equal(3 * weights, (int)((e >> (8 * NonzeroTable.AdvanceByte)) & 0xFF));
+            var listed = Enumerable.Range(0, Math.Min(count, NonzeroTable.Slots)).Select(i => (byte)(e >> (8 * i)))
+                .Concat(table.Overflow.Skip(table.OverflowStart[c]).Take(Math.Max(0, count - NonzeroTable.Slots))).ToList();
+            Assert.Equal(expected, listed);
+            for (int i = count; i < NonzeroTable.Slots; i++) Assert.Equal(NonzeroTable.Empty, (byte)(e >> (8 * i)));
+            if (count > NonzeroTable.Slots) overflowing++;
+        }
+        Assert.True(overflowing > 0, "the test dictionary should exercise the overflow slots");
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
+using Qmoe.Gpu;
 using Qmoe.Kernels;
 
 namespace Qmoe.Tests.Kernels;
@@ -63,6 +64,27 @@ public sealed class GpuCompressedMatVecTests : IDisposable
             dense.Multiply(w, rows, cols, x, yGpu);
             CompressedMatVecTests.AssertClose(yCpu, yGpu);
         }
+    }
+
+    [Fact]
+    public void ResidentModelKernelMatchesTheReferenceAndKeepsMatricesOnTheDevice()
+    {
+        // As CompressedExperts uses it for --device cuda: matrices whose memory never moves (pinned here).
+        var rnd = new Random(31);
+        using var resident = new ResidentGpuMatVec(_accelerator, DecodeTable.FromDictionary(Dict.Dictionary));
+        var cases = Enumerable.Range(0, 2).Select(_ => CompressedMatVecTests.Make(rnd, 9, 70, TestDict16.RandomTrits(rnd, 9, 70, 0.885))).ToArray();
+        var pinned = cases.Select(c => { var a = GC.AllocateArray<ushort>(c.Codes.Length, pinned: true); c.Codes.CopyTo(a, 0); return c with { Codes = a }; }).ToArray();
+        for (int rep = 0; rep < 2; rep++)
+            foreach (var c in pinned)
+            {
+                int batch = 1 + rep;
+                var x = CompressedMatVecTests.RandomVector(rnd, batch * c.Cols);
+                var yRef = new float[batch * c.Rows]; var y = new float[batch * c.Rows];
+                _reference.Multiply(c.Matrix, x, yRef, batch);
+                resident.Multiply(c.Matrix, x, y, batch);
+                CompressedMatVecTests.AssertClose(yRef, y);
+            }
+        Assert.Equal(2, resident.ResidentMatrices);
     }
 
     [Fact]

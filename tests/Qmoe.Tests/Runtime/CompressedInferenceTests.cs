@@ -62,6 +62,45 @@ public class CompressedInferenceTests : IClassFixture<CompressedInferenceTests.M
         }
     }
 
+    [Theory]
+    [InlineData("DOTNET_EnableAVX512F,DOTNET_EnableAVX512", "avx2")] // .NET 10 reads the second; earlier runtimes the first
+    [InlineData("DOTNET_EnableAVX2", "vector128")]
+    [InlineData("DOTNET_EnableHWIntrinsic", "scalar")]
+    public void NarrowedInstructionSetsGenerateTheSameIds(string switchedOff, string widestExpected)
+    {
+        // A child process with intrinsics switched off runs a narrower kernel path; its ids equal the fake-quant twin's.
+        const string Prompt = "The LORD is my shepherd; I shall not <extra_id_0>.";
+        var fake = CliProcess.Run("generate", "--model", _m.FakeQuant, "--prompt", Prompt, "--json");
+        Assert.True(fake.ExitCode == 0, fake.Stderr);
+        var r = CliProcess.RunWithEnv(switchedOff.Split(',').ToDictionary(v => v, _ => "0"), "generate", "--model", _m.Compressed, "--prompt", Prompt, "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        string ran = System.Text.RegularExpressions.Regex.Match(r.Stderr, @"CPU kernels: (\w+)").Groups[1].Value;
+        var isa = Enum.GetValues<Qmoe.Kernels.KernelIsa>().Single(i => Qmoe.Kernels.KernelIsas.Name(i) == ran);
+        Assert.True(isa <= Enum.GetValues<Qmoe.Kernels.KernelIsa>().Single(i => Qmoe.Kernels.KernelIsas.Name(i) == widestExpected), $"{switchedOff}=0 ran {isa}");
+        Assert.Equal(fake.Json["output_ids"]!.ToJsonString(), r.Json["output_ids"]!.ToJsonString());
+    }
+
+    [Fact]
+    public void TwoThreadsGeneratingOnOneModelGiveTheSameIdsAsOneAtATime()
+    {
+        // One loaded compressed model (one kernel, one worker pool) shared by two generating threads: the kernels
+        // keep no per-call state, so each thread's ids equal those of a run on its own.
+        using var model = Qmoe.Runtime.ModelLoader.Open(_m.Compressed);
+        string[] prompts = ["The LORD is my shepherd; I shall not <extra_id_0>.", "In the beginning <extra_id_0> the heaven and the earth."];
+        var inputs = prompts.Select(p => model.Tokenizer.Encode(p, addSpecialTokens: true)).ToArray();
+        var alone = inputs.Select(ids => model.Generate(ids, 12, stopAtEos: false)).ToArray();
+        var together = new int[2][][];
+        using var start = new Barrier(2);
+        var tasks = Enumerable.Range(0, 2).Select(t => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            together[t] = Enumerable.Range(0, 4).Select(_ => model.Generate(inputs[t], 12, stopAtEos: false)).ToArray();
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        Task.WaitAll(tasks);
+        for (int t = 0; t < 2; t++)
+            foreach (var ids in together[t]) Assert.Equal(alone[t], ids);
+    }
+
     private Paths.TempDir CopyCompressed() => Paths.CopyOf(_m.Compressed);
 
     [Fact]

@@ -1,7 +1,9 @@
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Qmoe.Kernels;
+using Qmoe.Kernels;
+
+namespace Qmoe.Gpu;
 
 /// <summary>
 /// The GPU baseline for <see cref="GpuCompressedMatVec"/>: dense y = W x with W [rows, cols] bf16 row-major,

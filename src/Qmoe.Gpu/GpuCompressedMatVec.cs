@@ -1,7 +1,9 @@
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Qmoe.Kernels;
+using Qmoe.Kernels;
+
+namespace Qmoe.Gpu;
 
 /// <summary>
 /// The GPU kernel (ILGPU; CUDA backend on NVIDIA, also runs on ILGPU's CPU accelerator for tests), shaped as

@@ -1,9 +1,9 @@
 using Qmoe.IO;
 
-namespace Qmoe.Kernels;
+namespace Qmoe.Tests.Kernels;
 
 /// <summary>
-/// A plain stand-in ternarizer for kernel tests and benchmarks (not the compression method — that is GPTQ):
+/// A plain stand-in ternarizer for kernel and codec tests (not the compression method — that is GPTQ):
 /// per row, weights with |w| below the row's <c>zeroFraction</c> quantile of |w| become 0, the others the
 /// bf16-rounded mean of the row's kept negative (trit 1 = min) or positive (trit 2 = max) weights.
 /// </summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using Qmoe.Kernels;
 
-namespace Qmoe.Kernels;
+namespace Qmoe.Cli.Bench;
 
 /// <summary>
 /// Times y = W x (batch 1) for dense f32, dense bf16 and dict16-compressed weights, as inference runs: one token
@@ -8,19 +9,21 @@ namespace Qmoe.Kernels;
 /// once per sweep and the working set (GBs dense) far exceeds the last-level cache. The three kinds of sweep
 /// alternate so they see the same machine conditions; reported times are the per-matrix mean of the fastest
 /// sweep of each kind (best of N rejects interference from other processes on a shared machine alike for all).
+/// Dense and compressed kernels run the same instruction-set path.
 /// </summary>
 internal static class MatVecBenchmark
 {
-    public sealed record Result(string Case, int Rows, int Cols, int Threads, double DenseF32Ms, double DenseBf16Ms, double CompressedMs)
+    public sealed record Result(string Case, int Rows, int Cols, int Threads, KernelIsa Isa, double DenseF32Ms, double DenseBf16Ms, double CompressedMs)
     {
         public double SpeedupVsBf16 => DenseBf16Ms / CompressedMs;
         public double SpeedupVsF32 => DenseF32Ms / CompressedMs;
         public double CompressedGWeightsPerS => (double)Rows * Cols / (CompressedMs * 1e-3) / 1e9;
+        public double DenseBf16GWeightsPerS => (double)Rows * Cols / (DenseBf16Ms * 1e-3) / 1e9;
     }
 
     private enum Kind { F32, Bf16, Compressed }
 
-    public static List<Result> Run(ExpertLayerWorkload layer, IEnumerable<int> threadCounts, int sweeps)
+    public static List<Result> Run(ExpertLayerWorkload layer, IEnumerable<int> threadCounts, int sweeps, KernelIsa isa)
     {
         var table = DecodeTable.FromDictionary(layer.Dictionary.Entries);
         var results = new List<Result>();
@@ -32,8 +35,8 @@ internal static class MatVecBenchmark
         foreach (int threads in threadCounts)
         {
             using var parallel = new RowParallel(threads);
-            var dense = new DenseMatVec(parallel);
-            var compressed = new SimdCompressedMatVec(table, parallel);
+            var dense = new DenseMatVec(parallel, isa);
+            var compressed = new SimdCompressedMatVec(table, parallel, isa);
             // seconds[kind][matrix kind (0 wi, 1 wo)][sweep]
             var seconds = new double[3][][];
             for (int k = 0; k < 3; k++) seconds[k] = [new double[sweeps], new double[sweeps]];
@@ -57,7 +60,7 @@ internal static class MatVecBenchmark
             foreach (var (set, name, m) in new[] { (layer.Wi, "wi", 0), (layer.Wo, "wo", 1) })
             {
                 double Ms(Kind k) => seconds[(int)k][m].Min() / experts * 1e3;
-                results.Add(new Result(name, set.Rows, set.Cols, threads, Ms(Kind.F32), Ms(Kind.Bf16), Ms(Kind.Compressed)));
+                results.Add(new Result(name, set.Rows, set.Cols, threads, isa, Ms(Kind.F32), Ms(Kind.Bf16), Ms(Kind.Compressed)));
             }
         }
         return results;

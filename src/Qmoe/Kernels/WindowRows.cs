@@ -1,0 +1,140 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Qmoe.Kernels;
+
+/// <summary>
+/// Batch-1 row loops of <see cref="SimdCompressedMatVec"/> on AVX-512 and AVX2, where they measured faster than the
+/// nonzero slots (docs/KERNELS.md): each codeword is one 64-bit <see cref="DecodeTable"/> lookup holding the 2-bit
+/// trits of its (up to) 28 weights. Per 16-lane window (8 with Vector256): broadcast the 32 bits holding the window's
+/// trits, shift lane i right by 2i so its trit lands in the low bits, and use that as the index of a permute of the
+/// row's level vector [0, min, max, 0] (replicated, so the next trit's bits above are ignored): the dequantized
+/// weights of the window in three instructions, then an FMA with the x window at the codeword's position. Lanes past
+/// a codeword's 28 weights get a shift ≥ 32, i.e. index 0, level 0. x is a zero-padded copy (<see cref="Padding"/>
+/// floats past cols) so a codeword reaching past the row end reads zeros, and the position is clamped so a corrupt row
+/// can never read outside it.
+/// </summary>
+internal static unsafe class WindowRows
+{
+    /// <summary>Zero floats needed past cols: window reads reach 32 floats past a position clamped to cols + 28, plus Unroll - 1 unclamped codewords.</summary>
+    public const int Padding = Unroll * DecodeTable.MaxWeights + 32 + 16;
+
+    // Per-lane right shifts: lane i of a window takes trit i of its 32-bit half; 32 (→ 0) past weight 27.
+    private static readonly Vector512<uint> Shifts512Lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<uint> Shifts512Hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
+    private static readonly Vector256<uint> Shifts256A = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
+    private static readonly Vector256<uint> Shifts256B = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector256<uint> Shifts256D = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
+
+    // Codewords per unrolled step. Within a step positions are not clamped (only at its end), so they can run
+    // (Unroll - 1) codewords past the clamp limit: the workspace pads for that.
+    internal const int Unroll = 4;
+
+    // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
+    // The x pointer is the loop-carried dependency; it advances a whole step with two adds (the codewords'
+    // lengths summed off that chain) and a never-taken clamp branch, and each codeword feeds its own accumulator.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    {
+        // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
+        var l4 = Vector128.Create(0f, min, max, 0f);
+        var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+        var lo = Shifts512Lo; var hi = Shifts512Hi;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float* xp = x, xLimit = x + limit;
+        ushort* c = codes, end = codes + n;
+        for (; c + Unroll <= end; c += Unroll)
+        {
+            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            float* x2 = xp + (l0 + l1);
+            a0 = Code512(a0, xp, e0, levels, lo, hi);
+            a1 = Code512(a1, xp + l0, e1, levels, lo, hi);
+            a2 = Code512(a2, x2, e2, levels, lo, hi);
+            a3 = Code512(a3, x2 + l2, e3, levels, lo, hi);
+            xp = x2 + (l2 + l3);
+            if (xp > xLimit) xp = xLimit;
+        }
+        for (; c < end; c++)
+        {
+            uint* e = (uint*)(table + c[0]);
+            a0 = Code512(a0, xp, e, levels, lo, hi);
+            xp += Length(e);
+            if (xp > xLimit) xp = xLimit;
+        }
+        var sum = (a0 + a1) + (a2 + a3);
+        return (HorizontalSum(sum.GetLower() + sum.GetUpper()), (int)(xp - x));
+    }
+
+    /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
+    /// the trit words stay memory operands of the broadcasts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nint Length(uint* entry) => ((byte*)entry)[DecodeTable.LengthShift / 8];
+
+    // acc + the dequantized weights of one codeword times its x window (two 16-lane windows). The trits are
+    // broadcast straight from the table (a load, no shuffle-port work) and the FMAs chain into the accumulator:
+    // the vector ports, not latency, bound this loop.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Code512(Vector512<float> acc, float* x, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi)
+    {
+        var w0 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[0]), lo).AsInt32());
+        var w1 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[1]), hi).AsInt32());
+        return Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, Vector512.FusedMultiplyAdd(Vector512.Load(x), w0, acc));
+    }
+
+    // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HorizontalSum(Vector256<float> v)
+    {
+        var s = v.GetLower() + v.GetUpper();
+        s += Sse.MoveHighToLow(s, s);
+        s += Sse.Shuffle(s, s, 0b01);
+        return s.ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static (float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    {
+        var l4 = Vector128.Create(0f, min, max, 0f);
+        var levels = Vector256.Create(l4, l4);
+        var sa = Shifts256A; var sb = Shifts256B; var sd = Shifts256D;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float* xp = x, xLimit = x + limit;
+        ushort* c = codes, end = codes + n;
+        for (; c + Unroll <= end; c += Unroll)
+        {
+            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            float* x2 = xp + (l0 + l1);
+            a0 += Code256(xp, e0, levels, sa, sb, sd);
+            a1 += Code256(xp + l0, e1, levels, sa, sb, sd);
+            a2 += Code256(x2, e2, levels, sa, sb, sd);
+            a3 += Code256(x2 + l2, e3, levels, sa, sb, sd);
+            xp = x2 + (l2 + l3);
+            if (xp > xLimit) xp = xLimit;
+        }
+        for (; c < end; c++)
+        {
+            uint* e = (uint*)(table + c[0]);
+            a0 += Code256(xp, e, levels, sa, sb, sd);
+            xp += Length(e);
+            if (xp > xLimit) xp = xLimit;
+        }
+        return (HorizontalSum((a0 + a1) + (a2 + a3)), (int)(xp - x));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Code256(float* x, uint* entry, Vector256<float> levels, Vector256<uint> sa, Vector256<uint> sb, Vector256<uint> sd)
+    {
+        var tLo = Vector256.Create(entry[0]); var tHi = Vector256.Create(entry[1]);
+        var w0 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sa).AsInt32());
+        var w1 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sb).AsInt32());
+        var w2 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sa).AsInt32());
+        var w3 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32());
+        return Fma.MultiplyAdd(Vector256.Load(x + 8), w1, Vector256.Load(x) * w0)
+             + Fma.MultiplyAdd(Vector256.Load(x + 24), w3, Vector256.Load(x + 16) * w2);
+    }
+}
