@@ -114,7 +114,9 @@ public class ActivationSpillTests
             ["compress", "--model", Paths.TinyModel, "--out", o, "--calib-text", Paths.CalibrationText, "--samples", "16", "--memory-budget", budget];
         var a = CliProcess.Run(Args(ram, "4"));
         Assert.True(a.ExitCode == 0, a.Stderr);
-        var b = CliProcess.Run(Args(spilled, "0.000001")); // ~1 KB: every activation and expert buffer goes to spill files
+        // One expert's working set (switch-tiny-8: d_model 128, d_ff 256) plus 1 KB: every activation and expert buffer goes to spill files.
+        long ws = Qmoe.Compression.ExpertLayerQuantizer.WorkingSetBytes(new Qmoe.Models.Switch.SwitchExpertLayout(128, 256));
+        var b = CliProcess.Run(Args(spilled, ((ws + 1024) / (double)(1L << 30)).ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
         Assert.True(b.ExitCode == 0, b.Stderr);
         Assert.True(File.ReadAllBytes(Path.Combine(ram, "model.safetensors")).AsSpan()
             .SequenceEqual(File.ReadAllBytes(Path.Combine(spilled, "model.safetensors"))));
