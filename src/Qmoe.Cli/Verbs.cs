@@ -15,5 +15,6 @@ internal static class Verbs
         InspectVerb.Create(),
         VerifyVerb.Create(),
         SynthVerb.Create(),
+        TokenizeVerb.Create(),
     };
 }

@@ -63,10 +63,10 @@ internal static class BenchMatvec
             human.WriteLine($"instruction set: {KernelIsas.Name(path)} (best here: {KernelIsas.Name(KernelIsas.Best)})");
             var results = MatVecBenchmark.Run(layer, t is { } n ? [n] : [1, 2], s, path);
             var list = new JsonArray();
-            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  bf16 Gw/s  dict16 Gw/s");
+            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  bf16 Gw/s  dict16 Gw/s  2-bit ms  2-bit vs bf16");
             foreach (var r in results)
             {
-                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.DenseBf16GWeightsPerS,10:F2} {r.CompressedGWeightsPerS,12:F2}");
+                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.DenseBf16GWeightsPerS,10:F2} {r.CompressedGWeightsPerS,12:F2} {r.Packed2BitMs,9:F3} {r.Packed2BitSpeedupVsBf16,13:F2}x");
                 list.Add(new JsonObject
                 {
                     ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["threads"] = r.Threads, ["isa"] = KernelIsas.Name(r.Isa),
@@ -74,6 +74,7 @@ internal static class BenchMatvec
                     ["speedup_vs_bf16"] = r.SpeedupVsBf16, ["speedup_vs_f32"] = r.SpeedupVsF32,
                     ["dense_bf16_gweights_per_s"] = r.DenseBf16GWeightsPerS,
                     ["compressed_gweights_per_s"] = r.CompressedGWeightsPerS,
+                    ["packed2bit_ms"] = r.Packed2BitMs, ["packed2bit_speedup_vs_bf16"] = r.Packed2BitSpeedupVsBf16,
                 });
             }
             human.WriteLine("times are per matrix (mean over the layer's experts, fastest sweep)");

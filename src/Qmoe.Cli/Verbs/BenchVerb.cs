@@ -11,6 +11,7 @@ internal static class BenchVerb
         bench.Subcommands.Add(BenchGptq.Create());
         bench.Subcommands.Add(BenchMatvec.Create());
         bench.Subcommands.Add(BenchE2e.Create());
+        bench.Subcommands.Add(BenchTokenize.Create());
         bench.Subcommands.Add(BenchE2e.CreateWorker());
         return bench;
     }

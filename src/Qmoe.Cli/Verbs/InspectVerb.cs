@@ -40,6 +40,10 @@ internal static class InspectVerb
                 ["entropy_bits_per_param"] = g.Trits.EntropyBits,
                 ["zero_fraction"] = g.Trits.ZeroFraction,
             });
+        var types = ExpertTypeStatistics.Compute(model);
+        var typeList = new JsonArray();
+        foreach (var t in types)
+            typeList.Add(new JsonObject { ["type"] = t.Type, ["matrices"] = t.Matrices, ["params"] = t.Parameters, ["bits_per_param"] = t.BitsPerParam });
         var result = new JsonObject
         {
             ["expert_bits_per_param"] = s.ExpertBitsPerParam,
@@ -56,8 +60,11 @@ internal static class InspectVerb
             ["non_expert_bytes"] = s.PlainBytes,
             ["file_bytes"] = s.FileBytes,
             ["tensors"] = tensors,
+            ["expert_types"] = typeList,
         };
         WriteTable(model, s, human);
+        foreach (var t in types)
+            human.WriteLine($"  type {t.Type,-7}: {t.Matrices} expert matrices, {t.Parameters:N0} params, {t.BitsPerParam:F4} bits/param (codes{(t.Type == "ternary" ? "" : " + row grids")})");
         return result;
     }
 

@@ -18,6 +18,8 @@ public sealed class CodeDictionary
     public const int DecodeStride = 32;
 
     private readonly uint[] _entries;
+    // The nine integer pair costs the entries were built from (Build), or null for stored entries.
+    private readonly long[]? _costs;
     // Derived tables, built on first use (a race only builds one twice).
     private byte[]? _decodeTable, _tritCounts;
     private DictionaryTrie? _trie;
@@ -28,7 +30,16 @@ public sealed class CodeDictionary
     /// <summary>Human-readable origin ("iid p0=0.885", "fitted pair statistics", or the file it was read from).</summary>
     public string Source { get; }
 
-    private CodeDictionary(uint[] entries, string source) { _entries = entries; Source = source; }
+    private CodeDictionary(uint[] entries, string source, long[]? costs = null) { _entries = entries; Source = source; _costs = costs; }
+
+    /// <summary>
+    /// The nine integer costs (see <see cref="PairModel.IntegerCosts"/>) this dictionary was built from, so that
+    /// <see cref="Build(ReadOnlySpan{long}, string?)"/> regenerates it; empty for entries read from a stored table or trie.
+    /// </summary>
+    public ReadOnlySpan<long> BuildCosts => _costs;
+
+    /// <summary>True when <see cref="BuildCosts"/> regenerate the entries (the file may record the costs instead of the trie).</summary>
+    public bool IsRegenerable => _costs != null;
 
     private static readonly Lazy<CodeDictionary> s_default = new(() => Build(PairModel.Iid(PairModel.DefaultP0), $"iid p0={PairModel.DefaultP0}"));
 
@@ -109,14 +120,24 @@ public sealed class CodeDictionary
     /// single pairs are among the 65,536 most probable sequences (the default p0 = 0.885 and any fitted model of
     /// real weights), the set is exactly the 65,536 most probable sequences of length ≤ 14.
     /// </summary>
-    public static CodeDictionary Build(PairModel model, string? source = null)
+    public static CodeDictionary Build(PairModel model, string? source = null) => Build(model.IntegerCosts(), source);
+
+    /// <summary>
+    /// <see cref="Build(PairModel, string?)"/> from the nine integer pair costs directly (integer arithmetic only, so
+    /// the same costs give the same entries on every machine). Costs must lie in 1..<see cref="MaxCost"/>.
+    /// </summary>
+    public static CodeDictionary Build(ReadOnlySpan<long> costs, string? source = null)
     {
-        long[] cost = model.IntegerCosts();
+        if (costs.Length != PairModel.Symbols) throw new ArgumentException("need 9 pair costs", nameof(costs));
+        foreach (long c in costs)
+            if (c is < 1 or > MaxCost) throw new ArgumentException($"pair cost {c} outside 1..2^40", nameof(costs));
+        long[] cost = costs.ToArray();
         var entries = new uint[2 * Size];
         var symbols = new byte[MaxPairs];
         // Sequence packed most-significant symbol first: symbol j at bits 60-4j (so same-length lexicographic
         // order is numeric order).
-        var heap = new PriorityQueue<ulong, SequenceKey>(Size * 4);
+        // At most nine children are queued per emitted entry: sized once, never grown.
+        var heap = new PriorityQueue<ulong, SequenceKey>(Size * PairModel.Symbols);
         int code = 0;
         void Emit(ulong packed, int length, long c)
         {
@@ -138,8 +159,11 @@ public sealed class CodeDictionary
             heap.TryDequeue(out ulong packed, out var key);
             Emit(packed, key.Length, key.Cost);
         }
-        return new CodeDictionary(entries, source ?? "built");
+        return new CodeDictionary(entries, source ?? "built", cost);
     }
+
+    /// <summary>Largest pair cost <see cref="Build(ReadOnlySpan{long}, string?)"/> accepts: P(s) ≥ 2^−256 (sums of 14 stay far from overflow).</summary>
+    public const long MaxCost = 1L << 40;
 
     private readonly record struct SequenceKey(long Cost, int Length, ulong Packed) : IComparable<SequenceKey>
     {
@@ -174,6 +198,10 @@ public sealed class CodeDictionary
         }
         return new CodeDictionary(words.ToArray(), source ?? where);
     }
+
+    /// <summary>The same dictionary (entries and derived tables shared) under another <see cref="Source"/>.</summary>
+    public CodeDictionary WithSource(string source) =>
+        new(_entries, source, _costs) { _decodeTable = _decodeTable, _tritCounts = _tritCounts, _trie = _trie };
 
     /// <summary>Wraps entry words known to be well formed (built here), without re-checking them.</summary>
     internal static CodeDictionary FromValidEntries(uint[] words, string source) => new(words, source);
@@ -220,7 +248,7 @@ public sealed class CodeDictionary
             words[2 * i] = _entries[2 * order[i]];
             words[2 * i + 1] = _entries[2 * order[i] + 1];
         }
-        return new CodeDictionary(words, Source);
+        return new CodeDictionary(words, Source, _costs);
     }
 
     /// <summary>Byte view of the entries, as stored in <c>qmoe.dictionary</c> (little-endian U32 [65536, 2]).</summary>

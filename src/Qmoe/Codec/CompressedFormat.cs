@@ -8,7 +8,8 @@ namespace Qmoe.Codec;
 /// [E, rows], codes per row) and the scales (v1: <c>G.scales</c> BF16 [E, rows, 2]; v2: <c>G.scale_table</c> U16 [K]
 /// and <c>G.scale_fields</c> U8, see <see cref="ScaleCoding"/>);
 /// metadata <c>qmoe.shape.G</c> = "E,rows,cols"; one dictionary (v1: <c>qmoe.dictionary</c> U32 [65536, 2];
-/// v2: <c>qmoe.dictionary_trie</c> U8 [n], see <see cref="DictionaryTrieMask"/>).
+/// v2: <c>qmoe.dictionary_trie</c> U8 [n], see <see cref="DictionaryTrieMask"/>, or, when the dictionary is built from
+/// pair costs and that is smaller, <c>qmoe.dictionary_costs</c> I64 [10], see <see cref="DictionaryRecord"/>).
 /// </summary>
 public static class CompressedFormat
 {
@@ -29,6 +30,9 @@ public static class CompressedFormat
     public const string DictionaryTensor = "qmoe.dictionary";
     /// <summary>v2: the dictionary as its breadth-first trie mask (see <see cref="DictionaryTrieMask"/>).</summary>
     public const string DictionaryTrieTensor = "qmoe.dictionary_trie";
+    /// <summary>v2, instead of the trie when it is smaller: the nine integer pair costs the dictionary is regenerated
+    /// from, plus a checksum of the result (see <see cref="DictionaryRecord"/>).</summary>
+    public const string DictionaryCostsTensor = "qmoe.dictionary_costs";
     public const string FormatVersionKey = "qmoe.format_version";
     public const string ShapeKeyPrefix = "qmoe.shape.";
     /// <summary>Metadata of a shard holding experts [first, end) of a group split over shards: <c>qmoe.range.G</c> = "first,end".</summary>
@@ -49,5 +53,4 @@ public static class CompressedFormat
 
     public static bool IsKnownVersion(int v) => v is Version1 or Version2;
 
-    public static string DictionaryTensorOf(int version) => version == Version1 ? DictionaryTensor : DictionaryTrieTensor;
 }

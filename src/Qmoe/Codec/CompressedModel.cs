@@ -40,7 +40,10 @@ public sealed class ExpertGroupPart
     public TensorInfo? IndexTensor { get; init; }
     public required SafeTensorsFile File { get; init; }
     /// <summary>Stored tensors of this part.</summary>
-    public IEnumerable<TensorInfo> Tensors => new[] { CodesTensor, ExpertOffsetsTensor, IndexTensor, ScaleTableTensor, ScalesTensor }.OfType<TensorInfo>();
+    public IEnumerable<TensorInfo> Tensors => new[] { CodesTensor, ExpertOffsetsTensor, IndexTensor, ScaleTableTensor, ScalesTensor }.OfType<TensorInfo>()
+        .Concat(NBit?.Tensors ?? []);
+    /// <summary>The part's per-expert types and n-bit experts (issue 16); null when every expert is ternary.</summary>
+    public NBitGroup? NBit { get; init; }
     internal int[]? RowOffsets; // v2: rebuilt from codes or counts; v1: null (read in place)
     internal ushort[]? Scales;  // v2: rebuilt from table and fields; v1: null (read in place)
 }
@@ -57,12 +60,15 @@ public sealed class ExpertGroup
     public long Parameters => (long)Experts * Rows * Cols;
     /// <summary>The stored parts in expert order (one unless the group is split over shards).</summary>
     public required IReadOnlyList<ExpertGroupPart> Parts { get; init; }
-    /// <summary>Stored tensors of this group (codes, expert offsets, row index, scales of every part).</summary>
+    /// <summary>Stored tensors of this group (codes, expert offsets, row index, scales, n-bit tensors of every part).</summary>
     public IEnumerable<TensorInfo> Tensors => Parts.SelectMany(p => p.Tensors);
     public long CodeBytes => Parts.Sum(p => p.CodesTensor.ByteLength);
     public long ScaleBytes => Parts.Sum(p => p.ScalesTensor.ByteLength + (p.ScaleTableTensor?.ByteLength ?? 0));
     /// <summary>All stored bytes of the group.</summary>
     public long Bytes => Tensors.Sum(t => t.ByteLength);
+    /// <summary>The group's per-expert types and n-bit experts (issue 16); null when every expert is ternary.
+    /// Only whole (single-part) groups may hold n-bit experts.</summary>
+    public NBitGroup? NBit => Parts.Count == 1 ? Parts[0].NBit : null;
     /// <summary>The part holding <paramref name="expert"/>.</summary>
     public ExpertGroupPart PartOf(int expert)
     {
@@ -117,7 +123,7 @@ public sealed unsafe class CompressedModel : IDisposable
         var store = TensorStore.Open(dir);
         try
         {
-            var dict = ReadDictionary(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
+            var dict = DictionaryRecord.Read(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
             var groups = ReadGroups(store, config, version, dict);
             return new CompressedModel(dir, config, version, store, dict, groups);
         }
@@ -159,24 +165,6 @@ public sealed unsafe class CompressedModel : IDisposable
     {
         i = 0;
         return n is JsonValue v && v.TryGetValue(out i);
-    }
-
-    private static CodeDictionary ReadDictionary(TensorStore store, int version, string? source)
-    {
-        string name = CompressedFormat.DictionaryTensorOf(version);
-        if (!store.Contains(name)) throw new QmoeException($"{store.Directory}: tensor '{name}' missing");
-        var f = store.FileOf(name);
-        var t = f.Info(name);
-        string where = $"{f.Path}: tensor '{t.Name}'";
-        if (version == CompressedFormat.Version1)
-        {
-            if (t.DType != DType.U32 || t.Shape is not [CodeDictionary.Size, 2])
-                throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U32 [65536, 2]");
-            return CodeDictionary.FromEntries(MemoryMarshal.Cast<byte, uint>(f.Bytes(t)), where, source);
-        }
-        if (t.DType != DType.U8 || t.Shape.Length != 1)
-            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected U8 [n]");
-        return DictionaryTrieMask.Decode(f.Bytes(t), where, source);
     }
 
     private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version, CodeDictionary dict)
@@ -256,6 +244,8 @@ public sealed unsafe class CompressedModel : IDisposable
                 throw new QmoeException($"{store.FileOf(CompressedFormat.Codes(name)).Path}: group '{name}' is stored both whole and in expert ranges");
         }
         var groupParts = spans.Select(sp => ReadPart(store, version, dict, name, sp.Base, sp.First, sp.End - sp.First, rows, cols)).ToList();
+        if (groupParts.Count > 1 && groupParts.Any(p => p.NBit != null))
+            throw new QmoeException($"{store.Directory}: group '{name}' has n-bit experts and is split over shards (not supported)");
         return new ExpertGroup
         {
             Name = name, Prefix = name[..marker], Kind = name[(marker + ".experts.".Length)..],
@@ -284,9 +274,15 @@ public sealed unsafe class CompressedModel : IDisposable
             if (store.FileOf(other) != file) throw new QmoeException($"{eoWhere}: not in the shard of '{codes.Name}' ({file.Path})");
         var eo = MemoryMarshal.Cast<byte, long>(file.Bytes(expertOffsetsT));
         if (eo[0] != 0) throw new QmoeException($"{eoWhere}: first offset {eo[0]}, not 0");
+        var nbit = NBitGroup.Read(store, name, experts, rows, cols);
         for (int e = 0; e < experts; e++)
         {
             long n = eo[e + 1] - eo[e];
+            if (nbit != null && nbit.IsNBit(e))
+            {
+                if (n != 0) throw new QmoeException($"{eoWhere}: expert {e} is n-bit but has {n} dict16 codes");
+                continue;
+            }
             // A row needs at least one code and at most one per pair.
             if (n < rows || n > (long)rows * TernaryEncoder.MaxCodesPerRow(cols))
                 throw new QmoeException($"{eoWhere}: expert {first + e} has {n} codes, impossible for {rows} rows of {cols}");
@@ -331,14 +327,15 @@ public sealed unsafe class CompressedModel : IDisposable
         else
         {
             index = null;
-            rowOffsets = RowIndex.FromCodes(codesOf, eo, experts, rows, cols, dict, $"{file.Path}: tensor '{codes.Name}'");
+            rowOffsets = RowIndex.FromCodes(codesOf, eo, experts, rows, cols, dict, $"{file.Path}: tensor '{codes.Name}'",
+                nbit == null ? default : nbit.Types);
         }
         if (index != null && store.FileOf(index.Name) != file) throw new QmoeException($"{store.FileOf(index.Name).Path}: tensor '{index.Name}' is not in the shard of '{codes.Name}' ({file.Path})");
         return new ExpertGroupPart
         {
             Base = name, First = first, Experts = experts, File = file,
             CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales, ScaleTableTensor = scaleTable, IndexTensor = index,
-            Scales = scaleValues, RowOffsets = rowOffsets,
+            Scales = scaleValues, RowOffsets = rowOffsets, NBit = nbit,
         };
     }
 
@@ -352,17 +349,18 @@ public sealed unsafe class CompressedModel : IDisposable
     }
 
     /// <summary>
-    /// Checks a group's shape against config.json where the config says: the expert count (<c>num_experts</c> or
-    /// <c>num_local_experts</c>) and, when it names the model and feed-forward widths (<c>d_model</c>/<c>d_ff</c> or
-    /// <c>hidden_size</c>/<c>intermediate_size</c>), that the matrix is one of [ff, model] or [model, ff].
+    /// Checks a group's shape against config.json where the config says: the expert count (<c>num_experts</c>,
+    /// <c>num_local_experts</c> or <c>n_routed_experts</c>) and, when it names the model and expert widths
+    /// (<c>d_model</c>/<c>d_ff</c>, or <c>hidden_size</c> with <c>moe_intermediate_size</c> (Qwen3-MoE, DeepSeek-V3) or
+    /// else <c>intermediate_size</c>), that the matrix is one of [ff, model] or [model, ff].
     /// </summary>
     private static void CheckAgainstConfig(string path, JsonObject config, string name, int experts, int rows, int cols)
     {
         int? Int(string key) => config[key] is JsonValue v && v.TryGetValue(out int i) ? i : null;
-        int? configured = Int("num_experts") ?? Int("num_local_experts");
+        int? configured = Int("num_experts") ?? Int("num_local_experts") ?? Int("n_routed_experts");
         if (configured is int n && n != experts)
             throw new QmoeException($"{path}: group '{name}' has {experts} experts, config.json says {n}");
-        int? model = Int("d_model") ?? Int("hidden_size"), ff = Int("d_ff") ?? Int("intermediate_size");
+        int? model = Int("d_model") ?? Int("hidden_size"), ff = Int("d_ff") ?? Int("moe_intermediate_size") ?? Int("intermediate_size");
         if (model is int m && ff is int f && !((rows == f && cols == m) || (rows == m && cols == f)))
             throw new QmoeException($"{path}: group '{name}' has matrices [{rows}, {cols}], config.json implies [{f}, {m}] or [{m}, {f}]");
     }
@@ -399,7 +397,7 @@ public sealed unsafe class CompressedModel : IDisposable
     public IEnumerable<TensorInfo> PlainTensors()
     {
         var grouped = Groups.SelectMany(g => g.Tensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        grouped.Add(CompressedFormat.DictionaryTensorOf(FormatVersion));
+        grouped.Add(DictionaryRecord.TensorName(Store, FormatVersion));
         return Store.Names.Where(n => !grouped.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).Select(Store.Info);
     }
 

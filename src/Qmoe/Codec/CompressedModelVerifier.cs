@@ -56,8 +56,10 @@ public static unsafe class CompressedModelVerifier
     private static void CheckDecodable(CompressedModel model, ExpertGroup g)
     {
         var entries = model.Dictionary.Entries;
+        g.NBit?.CheckScales(model.Store, model.Directory);
         for (int e = 0; e < g.Experts; e++)
         {
+            if (g.NBit?.IsNBit(e) == true) continue; // bit-packed: every bit pattern is a valid code
             var m = model.Expert(g, e);
             var part = g.PartOf(e);
             for (int r = 0; r < g.Rows; r++)

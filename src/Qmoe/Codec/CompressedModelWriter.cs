@@ -52,11 +52,16 @@ public sealed class CompressedModelWriter : IDisposable
         public int Cols { get; } = cols;
         public long TritOffset { get; } = tritOffset;
         public int Added { get; set; }
+        /// <summary>The group's n-bit experts (issue 16); null when all are ternary.</summary>
+        public NBitPart? NBit { get; set; }
         public long PackedBytes => TritPacking.PackedLength((long)Rows * Cols);
         public long Parameters => (long)Experts * Rows * Cols;
     }
 
     /// <summary>A group after encoding: its codes in the code spool, expert offsets, row index and scales.</summary>
+    // A group with n-bit experts (issue 16): types, the packed bytes' place in the n-bit spool, the grids.
+    private sealed record NBitPart(byte[] Types, long[] PackedOffsets, long SpoolOffset, float[] RowScales, byte[] RowZeros);
+
     private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long[] ExpertOffsets, int[][]? RowOffsets,
         DType IndexType, ushort[] Scales, ushort[]? ScaleTable);
 
@@ -70,15 +75,16 @@ public sealed class CompressedModelWriter : IDisposable
     private readonly JsonObject _config;
     private readonly JsonObject _settings;
     private readonly DictionaryChoice _choice;
+    private readonly DictionaryStorage _dictionaryStorage;
     private readonly int _formatVersion, _threads;
     private readonly long _shardBytes;
     private readonly RowIndexKind _rowIndex;
     private readonly List<PlainTensor> _plain = new();
     private readonly List<GroupEntry> _groups = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
-    private readonly string _tritSpoolPath, _codeSpoolPath;
+    private readonly string _tritSpoolPath, _codeSpoolPath, _nbitSpoolPath;
     private readonly List<string> _written = new();
-    private FileStream? _tritSpool;
+    private FileStream? _tritSpool, _nbitSpool;
     private bool _done;
 
     /// <summary>The dictionary Complete chose (null before).</summary>
@@ -102,9 +108,11 @@ public sealed class CompressedModelWriter : IDisposable
     /// leaving row boundaries implied by the codes</param>
     /// <param name="shardBytes">≤ 0: one <c>model.safetensors</c>; otherwise shards of at most this many tensor bytes
     /// (a plain tensor or a single expert larger than that gets a shard of its own)</param>
+    /// <param name="dictionaryStorage">v2 only: the dictionary as a trie or as the parameters it is regenerated from;
+    /// Auto takes the smaller (<see cref="DictionaryRecord.Encode"/>)</param>
     public CompressedModelWriter(string outDir, JsonObject inputConfig, JsonObject? settings = null,
         DictionaryChoice dictionary = DictionaryChoice.Fitted, int formatVersion = CompressedFormat.LatestVersion, int threads = 0,
-        bool storeRowCounts = false, long shardBytes = 0)
+        bool storeRowCounts = false, DictionaryStorage dictionaryStorage = DictionaryStorage.Auto, long shardBytes = 0)
     {
         if (!CompressedFormat.IsKnownVersion(formatVersion)) throw new QmoeException($"unknown format_version {formatVersion}");
         Directory.CreateDirectory(outDir);
@@ -112,12 +120,14 @@ public sealed class CompressedModelWriter : IDisposable
         _config = (JsonObject)inputConfig.DeepClone();
         _settings = settings == null ? new JsonObject() : (JsonObject)settings.DeepClone();
         _choice = dictionary;
+        _dictionaryStorage = dictionaryStorage;
         _formatVersion = formatVersion;
         _threads = threads;
         _shardBytes = shardBytes;
         _rowIndex = formatVersion == CompressedFormat.Version1 ? RowIndexKind.Offsets : storeRowCounts ? RowIndexKind.Counts : RowIndexKind.Implicit;
         _tritSpoolPath = Path.Combine(outDir, $".qmoe-trits.tmp-{Environment.ProcessId}");
         _codeSpoolPath = Path.Combine(outDir, $".qmoe-codes.tmp-{Environment.ProcessId}");
+        _nbitSpoolPath = Path.Combine(outDir, $".qmoe-nbit.tmp-{Environment.ProcessId}");
     }
 
     private void Claim(string name)
@@ -137,12 +147,53 @@ public sealed class CompressedModelWriter : IDisposable
     /// Adds the experts of one sparse layer and kind (e.g. prefix "encoder.block.1.layer.1.mlp", kind "wi"); all
     /// experts must share one shape. The matrices may be dropped as soon as this returns.
     /// </summary>
-    public void AddExpertGroup(string prefix, string kind, IReadOnlyList<TernaryMatrix> experts)
+    public void AddExpertGroup(string prefix, string kind, IReadOnlyList<TernaryMatrix> experts) =>
+        AddExpertGroup(prefix, kind, experts.Select(StoredExpert.Of).ToList());
+
+    /// <summary>
+    /// Adds a group whose experts may be ternary or n-bit (issue 16). An all-ternary group is written exactly as by the
+    /// ternary overload; otherwise the group also gets the type tensors of <see cref="NBitGroup"/> (format version 2 only).
+    /// </summary>
+    public void AddExpertGroup(string prefix, string kind, IReadOnlyList<StoredExpert> experts)
     {
         string name = CompressedFormat.Group(prefix, kind);
         if (experts.Count == 0) throw new QmoeException($"{name}: no experts");
-        BeginExpertGroup(prefix, kind, experts.Count, experts[0].Rows, experts[0].Cols);
-        foreach (var m in experts) AddExpert(m);
+        if (!experts.Any(x => x.NBit != null))
+        {
+            BeginExpertGroup(prefix, kind, experts.Count, experts[0].Ternary!.Rows, experts[0].Ternary!.Cols);
+            foreach (var m in experts) AddExpert(m.Ternary!);
+            return;
+        }
+        if (_formatVersion == CompressedFormat.Version1) throw new QmoeException($"{name}: n-bit experts need format_version 2");
+        int rows = experts[0].NBit?.Rows ?? experts[0].Ternary!.Rows, cols = experts[0].NBit?.Cols ?? experts[0].Ternary!.Cols;
+        BeginExpertGroup(prefix, kind, experts.Count, rows, cols);
+        var g = _groups[^1];
+        try { _nbitSpool ??= new FileStream(_nbitSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20); }
+        catch (IOException x) { Fail(x); }
+        int nbitCount = experts.Count(x => x.NBit != null);
+        var nbit = new NBitPart(experts.Select(x => x.Type).ToArray(), new long[experts.Count + 1], _nbitSpool!.Position,
+            new float[(long)nbitCount * rows], new byte[(long)nbitCount * rows]);
+        g.NBit = nbit;
+        int ordinal = 0;
+        for (int e = 0; e < experts.Count; e++)
+        {
+            if (experts[e].NBit is { } p)
+            {
+                p.Validate($"{name} expert {e}");
+                if (p.Rows != rows || p.Cols != cols)
+                    throw new QmoeException($"{name}: expert {e} has shape [{p.Rows}, {p.Cols}], expert 0 has [{rows}, {cols}]");
+                try { _nbitSpool.Write(p.Packed); }
+                catch (IOException x) { Fail(x); }
+                nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e] + p.Packed.Length;
+                p.RowScales.CopyTo(nbit.RowScales, ordinal * rows);
+                p.RowZeros.CopyTo(nbit.RowZeros, ordinal * rows);
+                ordinal++;
+                g.Added++;
+                continue;
+            }
+            nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e];
+            AddExpert(experts[e].Ternary!);
+        }
     }
 
     /// <summary>Starts a group of <paramref name="experts"/> matrices [rows, cols]; follow with that many <see cref="AddExpert(TernaryMatrix)"/> calls.</summary>
@@ -214,6 +265,7 @@ public sealed class CompressedModelWriter : IDisposable
         long position = g.TritOffset;
         for (int e = 0; e < g.Experts; e++)
         {
+            if (g.NBit != null && g.NBit.Types[e] != NBitGroup.TernaryType) { yield return (null!, null!); continue; } // n-bit: not in the trit spool
             fs.Position = position; // callers may read other spool regions between items
             fs.ReadExactly(packed);
             fs.ReadExactly(MemoryMarshal.AsBytes(scales.AsSpan()));
@@ -231,7 +283,9 @@ public sealed class CompressedModelWriter : IDisposable
             throw new InvalidOperationException($"{_groups[^1].Name}: only {_groups[^1].Added} of {_groups[^1].Experts} experts added");
         try
         {
-            var dict = _choice == DictionaryChoice.Default ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
+            // With no ternary expert at all (a uniform n-bit model) there is nothing to fit: QMoE's default is stored.
+            bool anyTernary = _groups.Any(g => g.NBit == null || g.NBit.Types.Contains(NBitGroup.TernaryType));
+            var dict = _choice == DictionaryChoice.Default || !anyTernary ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
             // v2 stores the trie mask, which numbers codes in breadth-first order: encode with that numbering.
             Dictionary = _formatVersion == CompressedFormat.Version1 ? dict : dict.Canonical();
             var encoded = EncodeGroups(Dictionary);
@@ -257,6 +311,7 @@ public sealed class CompressedModelWriter : IDisposable
         long seen = 0;
         foreach (var g in _groups)
             foreach (var (trits, _) in ReadSpooledExperts(g))
+                if (trits != null)
                 for (int r = 0; r < g.Rows; r++, seen += g.Cols)
                     if (seen / stride != (seen + g.Cols) / stride)
                         yield return trits.AsSpan((int)((long)r * g.Cols), g.Cols).ToArray();
@@ -276,6 +331,13 @@ public sealed class CompressedModelWriter : IDisposable
             int e = 0;
             foreach (var (trits, s) in ReadSpooledExperts(g))
             {
+                if (trits == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales
+                {
+                    expertOffsets[e + 1] = expertOffsets[e];
+                    if (rowOffsets != null) rowOffsets[e] = new int[g.Rows + 1];
+                    e++;
+                    continue;
+                }
                 var enc = TernaryEncoder.Encode(trits, g.Rows, g.Cols, dict, _threads);
                 spool.Write(MemoryMarshal.AsBytes(enc.Codes.AsSpan()));
                 expertOffsets[e + 1] = expertOffsets[e] + enc.Codes.Length;
@@ -311,6 +373,15 @@ public sealed class CompressedModelWriter : IDisposable
             list.Add((CompressedFormat.ScaleTable(p.Base), DType.U16, [p.G.ScaleTable!.Length]));
             list.Add((CompressedFormat.ScaleFields(p.Base), DType.U8, [ScaleCoding.FieldBytes(2 * experts * rows, p.G.ScaleTable.Length)]));
         }
+        if (g.NBit is { } nb)
+        {
+            if (!p.Whole) throw new QmoeException($"{g.Name}: n-bit experts cannot be split over shards (raise --shard-gb)");
+            list.Add((NBitGroup.ExpertTypes(p.Base), DType.U8, [experts]));
+            list.Add((NBitGroup.Packed(p.Base), DType.U8, [nb.PackedOffsets[^1]]));
+            list.Add((NBitGroup.PackedOffsets(p.Base), DType.I64, [experts + 1]));
+            list.Add((NBitGroup.RowScales(p.Base), DType.F32, [nb.RowScales.Length / rows, rows]));
+            list.Add((NBitGroup.RowZeros(p.Base), DType.U8, [nb.RowZeros.Length / rows, rows]));
+        }
         return list;
     }
 
@@ -319,6 +390,8 @@ public sealed class CompressedModelWriter : IDisposable
         long experts = end - first, rows = g.Group.Rows;
         long bytes = 2 * (g.ExpertOffsets[end] - g.ExpertOffsets[first]) + 8 * (experts + 1)
                    + RowIndex.StoredBytes(experts, g.Group.Rows, _rowIndex, g.IndexType);
+        if (g.Group.NBit is { } nb)
+            bytes += experts + nb.PackedOffsets[^1] + 8 * (experts + 1) + 5L * nb.RowZeros.Length;
         return bytes + (g.ScaleTable == null ? 4 * experts * rows : 2L * g.ScaleTable.Length + ScaleCoding.FieldBytes(2 * experts * rows, g.ScaleTable.Length));
     }
 
@@ -326,7 +399,7 @@ public sealed class CompressedModelWriter : IDisposable
     /// Greedy assignment of plain tensors, group pieces and the dictionary (last) to files of at most the shard size:
     /// a group that does not fit in the current shard's room is cut at the last expert that does.
     /// </summary>
-    private List<List<object>> Layout(List<EncodedGroup> groups, long dictBytes)
+    private List<List<object>> Layout(List<EncodedGroup> groups, StoredDictionary dictItem)
     {
         var shards = new List<List<object>> { new() };
         long room = _shardBytes > 0 ? _shardBytes : long.MaxValue;
@@ -353,20 +426,25 @@ public sealed class CompressedModelWriter : IDisposable
                     }
                     if (lo == a && shards[^1].Count > 0) { shards.Add(new()); room = _shardBytes; continue; }
                     b = Math.Max(lo, a + 1);
+                    if (g.Group.NBit != null && b < E)
+                        throw new QmoeException($"{g.Group.Name}: a group with n-bit experts does not fit in one shard of {_shardBytes} bytes; n-bit experts cannot be split over shards (raise --shard-gb)");
                 }
                 var piece = new Piece(g, a, b, a == 0 && b == E ? g.Group.Name : CompressedFormat.Range(g.Group.Name, a, b));
                 Place(piece, PieceBytes(g, a, b));
                 a = b;
             }
         }
-        Place(CompressedFormat.DictionaryTensorOf(_formatVersion), dictBytes);
+        Place(dictItem, dictItem.Bytes.Length);
         return shards;
     }
 
     private void WriteWeights(List<EncodedGroup> groups, CodeDictionary dict)
     {
-        byte[] dictBytes = _formatVersion == CompressedFormat.Version1 ? dict.AsBytes().ToArray() : DictionaryTrieMask.Encode(dict);
-        var shards = Layout(groups, dictBytes.Length);
+        long payload = _plain.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * t.DType.Size())
+            + groups.Sum(g => PieceBytes(g, 0, g.Group.Experts));
+        var storedDict = DictionaryRecord.Encode(dict, _formatVersion, _dictionaryStorage, payload);
+        byte[] dictBytes = storedDict.Bytes;
+        var shards = Layout(groups, storedDict);
         var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
         long totalBytes = 0, expertBytes = 0;
         using var spool = new FileStream(_codeSpoolPath, FileMode.Open, FileAccess.Read, FileShare.None, 1 << 20);
@@ -392,9 +470,7 @@ public sealed class CompressedModelWriter : IDisposable
                 {
                     PlainTensor t => [(t.Name, t.DType, t.Shape)],
                     Piece p => PieceTensors(p),
-                    string dictName => _formatVersion == CompressedFormat.Version1
-                        ? [(dictName, DType.U32, new long[] { CodeDictionary.Size, 2 })]
-                        : new List<(string, DType, long[])> { (dictName, DType.U8, [dictBytes.Length]) },
+                    StoredDictionary d => new List<(string, DType, long[])> { (d.Name, d.DType, d.Shape) },
                     _ => throw new InvalidOperationException(),
                 };
                 foreach (var (name, dtype, shape) in declared)
@@ -466,15 +542,39 @@ public sealed class CompressedModelWriter : IDisposable
             w.Write<ushort>(g.ScaleTable);
             w.Write(ScaleCoding.Encode(scales, g.ScaleTable));
         }
+        if (g.Group.NBit is { } nb)
+        {
+            w.Write<byte>(nb.Types);
+            _nbitSpool!.Flush();
+            _nbitSpool.Position = nb.SpoolOffset;
+            var buf = ArrayPool<byte>.Shared.Rent(1 << 20);
+            try
+            {
+                for (long left = nb.PackedOffsets[^1]; left > 0;)
+                {
+                    int n = (int)Math.Min(left, buf.Length);
+                    _nbitSpool.ReadExactly(buf, 0, n);
+                    w.Write(buf.AsSpan(0, n));
+                    left -= n;
+                }
+            }
+            finally { ArrayPool<byte>.Shared.Return(buf); }
+            w.Write<long>(nb.PackedOffsets);
+            w.Write<float>(nb.RowScales);
+            w.Write<byte>(nb.RowZeros);
+        }
     }
 
     private void WriteConfig(CodeDictionary dict)
     {
         var q = new JsonObject();
         foreach (var (k, v) in _settings) q[k] = v?.DeepClone();
+        // A quantized input (e.g. an FP8 checkpoint) keeps its own quantization_config for the tensors copied as they were.
+        if (_config["quantization_config"] is JsonObject input) q["base_quantization_config"] = input.DeepClone();
         q["quant_method"] = CompressedFormat.QuantMethod;
         q["format_version"] = _formatVersion;
-        q["bits"] = "ternary";
+        var types = _groups.SelectMany(g => g.NBit?.Types ?? [NBitGroup.TernaryType]).Distinct().ToList();
+        q["bits"] = types.Count > 1 ? "mixed" : types.Count == 0 || types[0] == NBitGroup.TernaryType ? "ternary" : types[0].ToString();
         q["codebook"] = CompressedFormat.Codebook;
         q["dictionary"] = dict.Source;
         _config["quantization_config"] = q;
@@ -487,7 +587,10 @@ public sealed class CompressedModelWriter : IDisposable
     {
         _tritSpool?.Dispose();
         _tritSpool = null;
+        _nbitSpool?.Dispose();
+        _nbitSpool = null;
         AtomicFile.TryDelete(_tritSpoolPath);
+        AtomicFile.TryDelete(_nbitSpoolPath);
         AtomicFile.TryDelete(_codeSpoolPath);
     }
 

@@ -4,10 +4,11 @@ namespace Qmoe.Codec;
 
 /// <summary>Size and content statistics of one expert group (every stored byte of the group counted).</summary>
 public sealed record GroupStatistics(string Name, int Experts, int Rows, int Cols, long Codes, long CodeBytes,
-    long OffsetBytes, long ScaleBytes, TritStatistics Trits)
+    long OffsetBytes, long ScaleBytes, TritStatistics Trits, long NBitBytes = 0, IReadOnlyList<byte>? ExpertTypes = null)
 {
     public long Parameters => (long)Experts * Rows * Cols;
-    public long Bytes => CodeBytes + OffsetBytes + ScaleBytes;
+    /// <summary>Every stored byte of the group: dict16 codes, offsets, scales, and the n-bit tensors (issue 16).</summary>
+    public long Bytes => CodeBytes + OffsetBytes + ScaleBytes + NBitBytes;
     public double BitsPerParam => 8.0 * Bytes / Parameters;
     public double CodeBitsPerParam => 16.0 * Codes / Parameters;
 }
@@ -40,10 +41,13 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
                 trits += TritStatistics.OfCodes(m.Codes, m.RowOffsets, g.Cols, model.Dictionary);
                 codes += m.Codes.Length;
             }
-            long offsetBytes = g.Bytes - g.CodeBytes - g.ScaleBytes;
-            groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodeBytes, offsetBytes, g.ScaleBytes, trits));
+            long scaleBytes = g.ScaleBytes;
+            long nbitBytes = g.NBit?.Bytes ?? 0;
+            long offsetBytes = g.Bytes - g.CodeBytes - scaleBytes - nbitBytes;
+            groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodeBytes, offsetBytes,
+                scaleBytes, trits, nbitBytes, g.NBit?.Types.ToArray()));
         }
-        long dictBytes = model.Store.Info(CompressedFormat.DictionaryTensorOf(model.FormatVersion)).ByteLength;
+        long dictBytes = model.Store.Info(DictionaryRecord.TensorName(model.Store, model.FormatVersion)).ByteLength;
         var plain = model.PlainTensors().ToList();
         return new ModelStatistics(groups,
             ExpertParameters: groups.Sum(g => g.Parameters),

@@ -50,7 +50,7 @@ public sealed class PairModel
 
     /// <summary>
     /// Integer costs −log2 P(s) · 2^32, rounded: sums over a sequence are exact and independent of summation order,
-    /// so equal-probability sequences tie exactly and the tie rule decides (see <see cref="CodeDictionary.Build"/>).
+    /// so equal-probability sequences tie exactly and the tie rule decides (see <see cref="CodeDictionary.Build(ReadOnlySpan{long}, string?)"/>; the costs are what a file may record instead of the dictionary).
     /// </summary>
     internal long[] IntegerCosts()
     {

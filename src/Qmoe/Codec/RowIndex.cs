@@ -87,13 +87,15 @@ internal static class RowIndex
     /// Rebuilds v2 offsets [E, rows + 1] from the codes alone: row r ends with the code that brings its covered
     /// width to ≥ cols. Also proves every row decodable; <paramref name="where"/> names the codes tensor in errors.
     /// </summary>
+    /// <param name="types">per expert 0 = ternary, else n-bit (no codes; its offsets stay 0); empty: all ternary</param>
     public static int[] FromCodes(ExpertCodes codesOf, ReadOnlySpan<long> expertOffsets, int experts, int rows, int cols,
-        CodeDictionary dict, string where)
+        CodeDictionary dict, string where, ReadOnlySpan<byte> types = default)
     {
         var entries = dict.Entries;
         var offsets = new int[(long)experts * (rows + 1)];
         for (int e = 0; e < experts; e++)
         {
+            if (!types.IsEmpty && types[e] != NBitGroup.TernaryType) continue;
             var codes = codesOf(e); // this expert's codes (the part's codes tensor may exceed 2 GiB)
             int start = 0, end = codes.Length, k = start;
             int baseIndex = checked(e * (rows + 1));

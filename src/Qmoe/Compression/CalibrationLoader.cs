@@ -63,15 +63,15 @@ public static class CalibrationLoader
         }
         else
         {
-            blocks = CausalBlocks.FromText(textFile!, SentencePiece(family.LoadTokenizer(modelDir, config), modelDir), samples, seqLen);
+            blocks = CausalBlocks.FromText(textFile!, family.LoadTokenizer(modelDir, config), samples, seqLen);
             source = $"{Path.GetFileName(textFile)} (causal blocks of {blocks.Length})";
         }
         return CalibrationData.Causal(Rows(blocks.Ids, blocks.Length), source);
     }
 
-    /// <summary>Calibration from text tokenizes with the SentencePiece tokenizer (span corruption needs its sentinels).</summary>
+    /// <summary>Span corruption needs the T5 tokenizer's sentinels.</summary>
     private static T5Tokenizer SentencePiece(ITokenizer tokenizer, string modelDir) =>
-        tokenizer as T5Tokenizer ?? throw new QmoeException($"{modelDir}: calibration from text needs a SentencePiece tokenizer, not {tokenizer.Kind}");
+        tokenizer as T5Tokenizer ?? throw new QmoeException($"{modelDir}: span-corruption calibration needs a T5 tokenizer with sentinels, not {tokenizer.Kind}");
 
     private static T[][] Rows<T>(T[] flat, int length) =>
         Enumerable.Range(0, flat.Length / length).Select(i => flat[(i * length)..((i + 1) * length)]).ToArray();

@@ -30,6 +30,8 @@ public sealed record CompressionOptions
     /// <summary>Compressed output: shards of at most this many bytes (HF index + model-0000k-of-0000n.safetensors);
     /// ≤ 0 or a model that fits: one model.safetensors.</summary>
     public long ShardBytes { get; init; } = 4L << 30;
+    /// <summary>v2: the dictionary as a trie or as the parameters it is regenerated from (default: the smaller).</summary>
+    public Codec.DictionaryStorage DictionaryStorage { get; init; } = Codec.DictionaryStorage.Auto;
 
     public GptqOptions Gptq => new() { Type = Type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder };
     public double EffectiveDamp => Damp ?? QuantTypeInfo.Of(Type).DefaultDamp;

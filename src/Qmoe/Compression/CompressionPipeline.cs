@@ -32,8 +32,8 @@ public static class CompressionPipeline
         if (Directory.Exists(outDir) || File.Exists(outDir))
             throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
         DeleteStaleTemporaries(outDir);
-        if (options.FakeQuant == false && options.Type != QuantType.Ternary)
-            throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: only ternary is stored compressed (SPEC §5); add --fake-quant for a dense checkpoint");
+        if (!options.FakeQuant && options.Type != QuantType.Ternary && options.FormatVersion == CompressedFormat.Version1)
+            throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: n-bit experts are stored in format_version 2 only");
         if (calib.Samples == 0) throw new QmoeException("no calibration samples");
         var config = ConfigReader.Load(modelDir);
         var family = ModelFamilies.For(config);
@@ -163,12 +163,13 @@ public static class CompressionPipeline
             ["damp"] = o.EffectiveDamp,
             ["calibration"] = new JsonObject { ["source"] = calib.Source, ["samples"] = calib.Samples, ["premask"] = o.Premask },
         };
-        using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion, shardBytes: o.ShardBytes))
+        using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion,
+            dictionaryStorage: o.DictionaryStorage, shardBytes: o.ShardBytes))
         {
             foreach (var f in store.Files)
                 foreach (var name in f.Names)
                 {
-                    if (expertNames.ContainsKey(name)) continue;
+                    if (expertNames.ContainsKey(name) || IsExpertScale(expertNames, name)) continue;
                     var t = f.Info(name);
                     var file = f;
                     writer.AddTensor(new PlainTensor(name, t.DType, t.Shape, () => file.Bytes(t)));
@@ -180,6 +181,15 @@ public static class CompressionPipeline
                 foreach (var kind in layout.Kinds)
                 {
                     var (rows, cols) = layout.Shape(kind);
+                    if (o.Type != QuantType.Ternary)
+                    {
+                        var matrices = new List<StoredExpert>(experts);
+                        for (int e = 0; e < experts; e++)
+                            matrices.Add(StoredExpert.Of(new PackedNBitMatrix(PackedNBitMatrix.BitsOf(o.Type), rows, cols, layer.Bytes($"{e}.{kind}.packed").ToArray(),
+                                layer.Span<float>($"{e}.{kind}.row_scales", DType.F32).ToArray(), layer.Bytes($"{e}.{kind}.row_zeros").ToArray())));
+                        writer.AddExpertGroup(prefix, kind, matrices);
+                        continue;
+                    }
                     var packed = new byte[TritPacking.PackedLength((long)rows * cols)];
                     var scales = new byte[4L * rows];
                     writer.BeginExpertGroup(prefix, kind, experts, rows, cols);
@@ -210,7 +220,8 @@ public static class CompressionPipeline
         var layers = prefixes.ToDictionary(p => p, p => SafeTensorsFile.Open(work.LayerFile(p)));
         try
         {
-            var order = store.Files.SelectMany(f => f.Names.Select(n => (File: f, Name: n))).ToList();
+            var order = store.Files.SelectMany(f => f.Names.Select(n => (File: f, Name: n)))
+                .Where(t => !IsExpertScale(expertNames, t.Name)).ToList();
             TensorInfo Source(string name, out SafeTensorsFile file)
             {
                 if (expertNames.TryGetValue(name, out var src)) { file = layers[src.Prefix]; return file.Info(src.Tensor); }
@@ -237,6 +248,10 @@ public static class CompressionPipeline
         long rows = layout.Kinds.Sum(k => (long)layout.Shape(k).Rows);
         return bits + 32.0 * rows / weights;
     }
+
+    /// <summary>An FP8 checkpoint's block scales of an expert weight (<c>{weight}_scale_inv</c>): dropped with the weight they scale.</summary>
+    private static bool IsExpertScale(Dictionary<string, (string Prefix, string Tensor)> expertNames, string name) =>
+        name.EndsWith("_scale_inv", StringComparison.Ordinal) && expertNames.ContainsKey(name[..^"_scale_inv".Length]);
 
     /// <summary>HF expert weight name → (layer prefix, tensor in the layer file).</summary>
     private static Dictionary<string, (string Prefix, string Tensor)> ExpertWeightNames(IExpertLayout layout, List<string> prefixes, int experts)

@@ -50,8 +50,9 @@ public sealed class ExpertLayerQuantizer
         try
         {
             var fallbacks = new List<FallbackRecord>();
-            var err = layout.Kinds.ToDictionary(k => k, _ => (num: 0.0, den: 0.0));
-            var zeros = layout.Kinds.ToDictionary(k => k, _ => 0L);
+            // Per kind and expert: output error and its reference (‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²), and zero count.
+            var err = layout.Kinds.ToDictionary(k => k, _ => new (double num, double den)[E]);
+            var zeros = layout.Kinds.ToDictionary(k => k, _ => new long[E]);
             var tokens = new int[E];
             int group = GroupSize(layout, lists);
             for (int g0 = 0; g0 < E; g0 += group)
@@ -68,7 +69,7 @@ public sealed class ExpertLayerQuantizer
                     {
                         var (rows, _) = layout.Shape(kind);
                         deq[kind].Write((long)e * rows, q.Dequantized);
-                        zeros[kind] += q.Dequantized.Count(v => v == 0f);
+                        zeros[kind][e] = q.Dequantized.Count(v => v == 0f);
                     }
                     output.WriteExpert(results[e - g0]);
                 }
@@ -80,15 +81,22 @@ public sealed class ExpertLayerQuantizer
                 System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             }
-            var stats = layout.Kinds.Select(k => new LayerStatistics
+            static double Ratio(double num, double den) => den > 0 ? num / den : 0;
+            var stats = layout.Kinds.Select(k =>
             {
-                Name = $"{prefix}.experts.{k}",
-                Experts = E,
-                Rows = layout.Shape(k).Rows,
-                Cols = layout.Shape(k).Cols,
-                TokensPerExpert = tokens,
-                RelativeError = err[k].den > 0 ? err[k].num / err[k].den : 0,
-                ZeroFraction = (double)zeros[k] / ((long)E * layout.Shape(k).Rows * layout.Shape(k).Cols),
+                long size = (long)layout.Shape(k).Rows * layout.Shape(k).Cols;
+                return new LayerStatistics
+                {
+                    Name = $"{prefix}.experts.{k}",
+                    Experts = E,
+                    Rows = layout.Shape(k).Rows,
+                    Cols = layout.Shape(k).Cols,
+                    TokensPerExpert = tokens,
+                    RelativeError = Ratio(err[k].Sum(x => x.num), err[k].Sum(x => x.den)),
+                    ZeroFraction = (double)zeros[k].Sum() / (E * size),
+                    ExpertRelativeErrors = [.. err[k].Select(x => Ratio(x.num, x.den))],
+                    ExpertZeroFractions = [.. zeros[k].Select(z => (double)z / size)],
+                };
             }).ToList();
             return (layer, new LayerReport(prefix, stats, fallbacks, caps, sw.Elapsed.TotalSeconds));
         }
@@ -160,7 +168,7 @@ public sealed class ExpertLayerQuantizer
 
     private List<Dictionary<string, QuantizedWeight>> QuantizeGroup(string prefix, IExpertLayout layout, TensorStore store,
         ExpertListBuffers lists, int g0, int g1, int[] tokens, List<FallbackRecord> fallbacks,
-        Dictionary<string, (double num, double den)> err)
+        Dictionary<string, (double num, double den)[]> err)
     {
         int G = g1 - g0;
         var results = Enumerable.Range(0, G).Select(_ => new Dictionary<string, QuantizedWeight>()).ToList();
@@ -189,9 +197,8 @@ public sealed class ExpertLayerQuantizer
                 for (int i = 0; i < G; i++)
                 {
                     names[i] = layout.WeightName(prefix, g0 + i, kind);
-                    var t = store.Info(names[i]);
-                    store.CheckShape(t, new long[] { rows, cols });
-                    store.FileOf(names[i]).ReadFloat32Unmapped(t, w.AsSpan((int)(i * wSize), (int)wSize)); // lazy fetch, not kept resident
+                    // lazy fetch, not kept resident; FP8 weights dequantized with their block scales
+                    store.ReadWeight(names[i], rows, cols, w.AsSpan((int)(i * wSize), (int)wSize), unmapped: true);
                 }
                 IReadOnlyList<QuantizedWeight> q;
                 if (_options.Method == QuantMethod.Rtn)
@@ -206,9 +213,7 @@ public sealed class ExpertLayerQuantizer
                 {
                     results[i][kind] = q[i];
                     if (n[i] == 0) continue;
-                    var (num, den) = err[kind];
-                    var (e, total) = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, s, results[i], rows, cols);
-                    err[kind] = (num + e, den + total);
+                    err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, s, results[i], rows, cols);
                 }
                 _budget.TrimSpills();
             }
@@ -223,6 +228,18 @@ public sealed class ExpertLayerQuantizer
     /// GPTQ's objective (H = 2/n XᵀX, so the ratio equals tr(D H Dᵀ) / tr(W H Wᵀ)), with two GEMMs of size
     /// n·rows·cols instead of rows·cols².
     /// </summary>
+    /// <summary>(‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for inputs X [n, cols] held in memory (the demo slice).</summary>
+    internal static (double Error, double Total) OutputError(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] x, int n, int rows, int cols)
+    {
+        var d = new float[rows * cols];
+        System.Numerics.Tensors.TensorPrimitives.Subtract(w, q, d);
+        var y = new float[n * rows];
+        Numerics.MatMul.XWt(x, d, y, n, rows, cols);
+        double e = System.Numerics.Tensors.TensorPrimitives.Dot<float>(y, y);
+        Numerics.MatMul.XWt(x, w, y, n, rows, cols);
+        return (e, System.Numerics.Tensors.TensorPrimitives.Dot<float>(y, y));
+    }
+
     private static (double Error, double Total) OutputError(float[] wGroup, long offset, ReadOnlySpan<float> q, IExpertLayout layout,
         ExpertListBuffers lists, int expert, int stage, Dictionary<string, QuantizedWeight> done, int rows, int cols)
     {

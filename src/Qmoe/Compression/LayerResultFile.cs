@@ -10,7 +10,7 @@ namespace Qmoe.Compression;
 /// The quantized experts of one sparse layer, written to the run's work directory when the layer is done:
 /// the unit of resumption (a layer whose file exists is never recomputed) and the input of the final
 /// assembly. Ternary runs store packed trits (2 bits each) and bf16 (min, max) row scales, exactly what the
-/// codec encodes; fake-quant runs store the dequantized matrices (in the checkpoint's dtype when that is
+/// codec encodes; n-bit runs the bit-packed codes and f32 scale / u8 zero per row (<see cref="PackedNBitMatrix"/>); fake-quant runs store the dequantized matrices (in the checkpoint's dtype when that is
 /// exact — ternary levels are bf16 — else f32). Tensors are expert-major: "{e}.{kind}.trits|scales|weight".
 /// Statistics, fallbacks and caps go into a JSON sidecar.
 /// </summary>
@@ -20,17 +20,25 @@ public sealed class LayerResultFile : IDisposable
     private readonly IExpertLayout _layout;
     private readonly bool _dense;
     private readonly DType _denseType;
+    private readonly QuantType _type;
 
     /// <summary>Declares every tensor of the layer; experts are then written in order with <see cref="WriteExpert"/>.</summary>
-    public LayerResultFile(string path, IExpertLayout layout, int experts, bool dense, DType denseType)
+    /// <param name="type">the experts' type; n-bit ones (not dense) are stored bit-packed: "{e}.{kind}.packed|row_scales|row_zeros"</param>
+    public LayerResultFile(string path, IExpertLayout layout, int experts, bool dense, DType denseType, QuantType type = QuantType.Ternary)
     {
-        _layout = layout; _dense = dense; _denseType = denseType;
+        _layout = layout; _dense = dense; _denseType = denseType; _type = type;
         _writer = new SafeTensorsWriter(path);
         for (int e = 0; e < experts; e++)
             foreach (var kind in layout.Kinds)
             {
                 var (rows, cols) = layout.Shape(kind);
                 if (dense) _writer.Declare($"{e}.{kind}.weight", denseType, rows, cols);
+                else if (type != QuantType.Ternary)
+                {
+                    _writer.Declare($"{e}.{kind}.packed", DType.U8, rows * PackedNBitMatrix.RowBytesOf(PackedNBitMatrix.BitsOf(type), cols));
+                    _writer.Declare($"{e}.{kind}.row_scales", DType.F32, rows);
+                    _writer.Declare($"{e}.{kind}.row_zeros", DType.U8, rows);
+                }
                 else
                 {
                     _writer.Declare($"{e}.{kind}.trits", DType.U8, TritPacking.PackedLength((long)rows * cols));
@@ -44,7 +52,14 @@ public sealed class LayerResultFile : IDisposable
         foreach (var kind in _layout.Kinds)
         {
             var q = byKind[kind];
-            if (!_dense)
+            if (!_dense && _type != QuantType.Ternary)
+            {
+                var p = PackedNBitMatrix.FromQuantized(q);
+                _writer.Write<byte>(p.Packed);
+                _writer.Write<float>(p.RowScales);
+                _writer.Write<byte>(p.RowZeros);
+            }
+            else if (!_dense)
             {
                 _writer.Write<byte>(TritPacking.Pack(q.Codes));
                 _writer.Write<ushort>(q.TernaryScales());

@@ -14,6 +14,10 @@ public sealed record LayerStatistics
     public required double RelativeError { get; init; }
     /// <summary>Fraction of quantized weights equal to zero.</summary>
     public required double ZeroFraction { get; init; }
+    /// <summary>Per expert: ‖(W − Q) Xᵀ‖² / ‖W Xᵀ‖² on its calibration inputs (0 for an expert without tokens).</summary>
+    public double[] ExpertRelativeErrors { get; init; } = [];
+    /// <summary>Per expert: fraction of its quantized weights equal to zero.</summary>
+    public double[] ExpertZeroFractions { get; init; } = [];
 }
 
 /// <summary>An expert quantized by RTN instead of GPTQ, and why.</summary>

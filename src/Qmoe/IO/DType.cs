@@ -1,7 +1,7 @@
 namespace Qmoe.IO;
 
 /// <summary>Element types of safetensors files that qmoe reads and writes.</summary>
-public enum DType { F32, BF16, F16, I64, I32, U32, U16, U8 }
+public enum DType { F32, BF16, F16, I64, I32, U32, U16, U8, F8_E4M3 }
 
 public static class DTypes
 {
@@ -10,7 +10,7 @@ public static class DTypes
         DType.F32 or DType.I32 or DType.U32 => 4,
         DType.BF16 or DType.F16 or DType.U16 => 2,
         DType.I64 => 8,
-        DType.U8 => 1,
+        DType.U8 or DType.F8_E4M3 => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 

@@ -216,6 +216,14 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     }
 
     /// <summary>A tensor's raw bytes by positioned reads (see <see cref="ReadFloat32Unmapped"/>): nothing of the mapping becomes resident.</summary>
+    public byte[] ReadBytesUnmapped(TensorInfo t)
+    {
+        var raw = new byte[t.ByteLength];
+        ReadUnmapped(t, raw);
+        return raw;
+    }
+
+    /// <summary>A tensor's raw bytes by positioned reads (see <see cref="ReadFloat32Unmapped"/>): nothing of the mapping becomes resident.</summary>
     public void ReadUnmapped(TensorInfo t, Span<byte> dst)
     {
         if (dst.Length != t.ByteLength) throw new ArgumentException($"{dst.Length} bytes for tensor '{t.Name}' of {t.ByteLength}");

@@ -43,6 +43,9 @@ public sealed class SafeTensorsWriter : IDisposable
         _decl.Add((name, dtype, shape.ToArray(), checked(n * dtype.Size())));
     }
 
+    /// <summary>Data bytes of the tensors declared so far (the data offset of the next one).</summary>
+    public long DeclaredBytes => _decl.Sum(d => d.Bytes);
+
     private string Header(IReadOnlyList<string> hashes)
     {
         var sb = new StringBuilder();

@@ -13,6 +13,11 @@ public sealed class TensorStore : IDisposable
     private readonly List<SafeTensorsFile> _files = new();
 
     public string Directory { get; }
+    /// <summary>
+    /// Block size [rows, cols] of FP8 weights' <c>weight_scale_inv</c> (config's <c>quantization_config</c>
+    /// weight_block_size), set by the family's loader; null = the checkpoint is not FP8 and F8 tensors are refused.
+    /// </summary>
+    public (int Rows, int Cols)? Fp8Block { get; set; }
     public IReadOnlyList<SafeTensorsFile> Files => _files;
     public IEnumerable<string> Names => _byTensor.Keys;
 
@@ -92,6 +97,30 @@ public sealed class TensorStore : IDisposable
         var t = f.Info(name);
         CheckShape(t, shape);
         return f.ReadFloat32(t);
+    }
+
+    /// <summary>
+    /// Reads weight matrix <paramref name="name"/> [rows, cols] as f32 into <paramref name="dst"/>: F32/BF16/F16 as
+    /// stored, F8_E4M3 dequantized with its <c>{name}_scale_inv</c> block scales. <paramref name="unmapped"/> reads
+    /// with positioned reads instead of the mapping (streaming a checkpoint larger than RAM).
+    /// </summary>
+    public void ReadWeight(string name, int rows, int cols, Span<float> dst, bool unmapped = false)
+    {
+        var f = FileOf(name);
+        var t = f.Info(name);
+        CheckShape(t, new long[] { rows, cols });
+        if (t.DType != DType.F8_E4M3)
+        {
+            if (unmapped) f.ReadFloat32Unmapped(t, dst); else f.ReadFloat32(t, dst);
+            return;
+        }
+        var (br, bc) = Fp8Block ?? throw new QmoeException(
+            $"{f.Path}: tensor '{name}' has dtype F8_E4M3 but config.json has no quantization_config with quant_method fp8");
+        string scaleName = name + "_scale_inv";
+        if (!Contains(scaleName)) throw new QmoeException($"{f.Path}: FP8 tensor '{name}' has no '{scaleName}'");
+        var scales = ReadFloat32(scaleName, (rows + br - 1) / br, (cols + bc - 1) / bc);
+        var raw = unmapped ? f.ReadBytesUnmapped(t) : f.Bytes(t);
+        Fp8E4M3.DequantizeBlocks(raw, rows, cols, scales, br, bc, dst);
     }
 
     public void CheckShape(TensorInfo t, long[] shape)

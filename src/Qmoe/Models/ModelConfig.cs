@@ -51,9 +51,14 @@ public sealed class ConfigReader
     {
         if (!Json.TryGetPropertyValue(field, out var v) || v == null)
             return fallback ?? throw new QmoeException($"{Path}: missing field '{field}'");
-        try { return v.GetValue<double>(); }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        { throw new QmoeException($"{Path}: field '{field}' is not a number"); }
+        // Parsed JSON gives doubles from any number; configs built in memory may hold ints.
+        if (v is JsonValue jv)
+        {
+            if (jv.TryGetValue<double>(out var d)) return d;
+            if (jv.TryGetValue<int>(out var i)) return i;
+            if (jv.TryGetValue<long>(out var l)) return l;
+        }
+        throw new QmoeException($"{Path}: field '{field}' is not a number");
     }
 
     public bool Bool(string field, bool fallback)
@@ -71,5 +76,50 @@ public sealed class ConfigReader
         try { return v.GetValue<string>(); }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         { throw new QmoeException($"{Path}: field '{field}' is not a string"); }
+    }
+
+    /// <summary>A nested object as a reader of its own (errors name "file: field"), or null when absent or null.</summary>
+    public ConfigReader? Object(string field)
+    {
+        if (!Json.TryGetPropertyValue(field, out var v) || v == null) return null;
+        return v is JsonObject o ? new ConfigReader($"{Path}: {field}", o) : throw new QmoeException($"{Path}: field '{field}' is not an object");
+    }
+
+    /// <summary>An integer field that may be null (e.g. DeepSeek's q_lora_rank); null when absent.</summary>
+    public int? NullableInt(string field) => Has(field) ? Int(field) : null;
+
+    /// <summary>An integer or a list of integers (e.g. eos_token_id); empty when absent or null.</summary>
+    public int[] IntOrList(string field)
+    {
+        if (!Json.TryGetPropertyValue(field, out var v) || v == null) return [];
+        if (v is not JsonArray a) return [Int(field)];
+        try { return a.Select(e => e?.GetValue<int>() ?? throw new InvalidOperationException()).ToArray(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        { throw new QmoeException($"{Path}: field '{field}' is not a list of integers"); }
+    }
+
+    /// <summary>Refuses any of the named values that is not positive.</summary>
+    public void RequirePositive(params (string Field, int Value)[] values)
+    {
+        foreach (var (field, v) in values)
+            if (v <= 0) throw new QmoeException($"{Path}: {field} = {v} must be positive");
+    }
+
+    /// <summary>
+    /// Every id that ends generation: config.json's <c>eos_token_id</c> and generation_config.json's (each an id or a
+    /// list), in that order, without repeats. An empty <paramref name="modelDir"/> (a config held in memory) reads config.json's only.
+    /// </summary>
+    public int[] EosTokenIds(string modelDir)
+    {
+        var ids = IntOrList("eos_token_id").ToList();
+        string gen = System.IO.Path.Combine(modelDir, "generation_config.json");
+        if (modelDir.Length > 0 && File.Exists(gen))
+        {
+            JsonNode? node;
+            try { node = JsonNode.Parse(File.ReadAllText(gen)); }
+            catch (JsonException e) { throw new QmoeException($"{gen}: not valid JSON ({e.Message})"); }
+            if (node is JsonObject o) ids.AddRange(new ConfigReader(gen, o).IntOrList("eos_token_id"));
+        }
+        return ids.Distinct().ToArray();
     }
 }

@@ -1,4 +1,6 @@
+using Qmoe.Models.DeepseekV3;
 using Qmoe.Models.Mixtral;
+using Qmoe.Models.Qwen3Moe;
 using Qmoe.Models.Switch;
 
 namespace Qmoe.Models;
@@ -10,6 +12,9 @@ public static class ModelFamilies
     [
         new SwitchFamily(),
         new MixtralFamily(),
+        new Qwen3MoeFamily(),
+        new DeepseekV3Family("deepseek_v3"),
+        new DeepseekV3Family("kimi_k2"),
     ];
 
     /// <summary>The family of a config, or a one-line error naming the model_type and the supported ones.</summary>

@@ -68,6 +68,29 @@ public static class SynthCheckpoint
         }
     }
 
+    /// <summary>
+    /// The values <see cref="Write"/> stores for tensor <paramref name="name"/> of <paramref name="shape"/> with the same
+    /// seed (bf16, widened to f32), generated in memory without writing a checkpoint.
+    /// </summary>
+    public static float[] Values(SynthShape shape, string name, ulong seed = 0)
+    {
+        var tensors = shape.Tensors().ToList();
+        int index = tensors.FindIndex(t => t.Name == name);
+        if (index < 0) throw new QmoeException($"synthetic {shape.Family}: no tensor '{name}'");
+        var t = tensors[index];
+        if (t.Elements > Array.MaxLength) throw new QmoeException($"synthetic tensor '{name}' has {t.Elements} elements, too many for one array");
+        var bits = new ushort[t.Elements];
+        int chunks = (int)((t.Elements + ChunkElements - 1) / ChunkElements);
+        Threads.For(chunks, c =>
+        {
+            long start = (long)c * ChunkElements;
+            Fill(bits.AsSpan((int)start, (int)Math.Min(ChunkElements, t.Elements - start)), t, Mix(seed, (ulong)index, (ulong)c));
+        });
+        var values = new float[t.Elements];
+        for (long i = 0; i < values.Length; i++) values[i] = BFloat16.ToFloat(bits[i]);
+        return values;
+    }
+
     /// <summary>Consecutive tensors into shards of at most <paramref name="shardBytes"/> (a larger tensor gets a shard of its own).</summary>
     private static List<List<SynthTensor>> Partition(List<SynthTensor> tensors, long shardBytes)
     {

@@ -37,6 +37,11 @@ public sealed record SynthShape
     public int MaxDistance { get; init; } = 128;
     /// <summary>Switch: every block sparse (switch-c-2048) instead of every other one.</summary>
     public bool AllSparse { get; init; }
+    /// <summary>
+    /// Families whose config has more than these fields (Qwen3-MoE, DeepSeek-V3) name the preset whose real config.json
+    /// the shape slices (by <see cref="Layers"/> and <see cref="Experts"/>); the other fields then describe it.
+    /// </summary>
+    public string? Preset { get; init; }
 
     /// <summary>A preset of any family by name (<c>synth --shape</c>).</summary>
     public static SynthShape Named(string name) => ModelFamilies.SynthPreset(name);
@@ -51,6 +56,9 @@ public sealed record SynthShape
     public static SynthTensor M(string name, long rows, long cols) => new(name, rows, cols, 1f / MathF.Sqrt(cols));
     /// <summary>Norm weight of ones.</summary>
     public static SynthTensor Norm(string name, long dim) => new(name, dim, 0, 0, Ones: true);
+    /// <summary>A SwiGLU MLP's gate_proj, up_proj [ffn, dim] and down_proj [dim, ffn] under <paramref name="prefix"/>.</summary>
+    public static IEnumerable<SynthTensor> GatedMlp(string prefix, long dim, long ffn) =>
+        [M($"{prefix}.gate_proj.weight", ffn, dim), M($"{prefix}.up_proj.weight", ffn, dim), M($"{prefix}.down_proj.weight", dim, ffn)];
 
     /// <summary>All tensors in HF order (the order they are written).</summary>
     public IEnumerable<SynthTensor> Tensors() => ModelFamilies.Named(Family).SynthTensors(this);

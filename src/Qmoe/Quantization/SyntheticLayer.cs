@@ -16,6 +16,15 @@ internal sealed class SyntheticLayer
     public static SyntheticLayer Create(int rows, int cols, int tokens, int seed, int threads = 0)
     {
         var rng = new Random(seed);
+        var x = CorrelatedInputs(rng, tokens, cols);
+        var acc2 = new HessianAccumulator(cols, threads);
+        acc2.Add(x, tokens);
+        return new SyntheticLayer { W = Gaussian(rng, rows * cols, 1f / MathF.Sqrt(cols)), X = x, H = acc2.ToHessian(), Rows = rows, Cols = cols, Tokens = tokens };
+    }
+
+    /// <summary>Correlated inputs X [tokens, cols] = Z·diag(s) + U·V: per-column scales s = e^U(−1,1) and a rank-16 shared component.</summary>
+    public static float[] CorrelatedInputs(Random rng, int tokens, int cols)
+    {
         const int Rank = 16;
         var s = new float[cols];
         for (int j = 0; j < cols; j++) s[j] = (float)Math.Exp(rng.NextDouble() * 2 - 1);
@@ -32,9 +41,7 @@ internal sealed class SyntheticLayer
                 x[t * cols + j] = acc;
             }
         }
-        var acc2 = new HessianAccumulator(cols, threads);
-        acc2.Add(x, tokens);
-        return new SyntheticLayer { W = Gaussian(rng, rows * cols, 1f / MathF.Sqrt(cols)), X = x, H = acc2.ToHessian(), Rows = rows, Cols = cols, Tokens = tokens };
+        return x;
     }
 
     private static float Gaussian(Random rng) =>

@@ -17,6 +17,8 @@ public sealed class CompressedExperts : IDisposable
 
     public CompressedModel Model { get; }
     public ICompressedMatVec Kernel { get; }
+    /// <summary>The kernel of n-bit experts (issue 16).</summary>
+    public INBitMatVec? NBitKernel { get; }
 
     /// <param name="kernel">builds the kernel from the model's decode table; null: the CPU kernel on <see cref="Threads.Count"/> threads</param>
     public CompressedExperts(string dir, Func<DecodeTable, ICompressedMatVec>? kernel = null)
@@ -35,11 +37,18 @@ public sealed class CompressedExperts : IDisposable
             _parallel = new RowParallel(Threads.Count);
             Kernel = new SimdCompressedMatVec(table, _parallel);
         }
+        // n-bit experts (issue 16) run on the CPU kernel, whatever runs the ternary ones.
+        if (Model.Groups.Any(g => g.NBit != null)) NBitKernel = new SimdNBitMatVec(_parallel ??= new RowParallel(Threads.Count));
     }
 
     /// <summary>Expert <paramref name="expert"/>'s matrix <paramref name="kind"/> of the sparse layer <paramref name="prefix"/>.</summary>
-    public IWeightMatrix Weight(string prefix, string kind, int expert) =>
-        new CompressedWeight(Model, Model.Group(prefix, kind), expert, Kernel);
+    public IWeightMatrix Weight(string prefix, string kind, int expert)
+    {
+        var group = Model.Group(prefix, kind);
+        return group.NBit?.IsNBit(expert) == true
+            ? new NBitWeight(Model, group, expert, NBitKernel!)
+            : new CompressedWeight(Model, group, expert, Kernel);
+    }
 
     public void Dispose()
     {

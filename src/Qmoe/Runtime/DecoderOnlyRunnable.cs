@@ -18,7 +18,12 @@ public sealed class DecoderOnlyRunnable(IDecoderOnlyModel model, string family, 
     public bool UseCapacity { get; set; }
     public EvalResult Evaluate(EvalSet set) => CausalEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
-        DecoderOnlyGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
+        DecoderOnlyGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced, StopIds);
+
+    /// <summary>Ids that end generation: config.json's eos and every eos of the tokenizer (generation_config.json's list).</summary>
+    private int[] StopIds => field ??= [.. Tokenizer.Special.Eos.Concat(Model.EosTokenIds).Distinct()];
+
+    public float[] NextTokenLogits(int[] inputIds, int[] continuation) => DecoderOnlyGenerator.NextTokenLogits(Model, inputIds, continuation);
 
     public void Dispose()
     {

@@ -16,6 +16,12 @@ public sealed class EvalSet
     private EvalSet(string split, int[][]? input, int[][]? labels, int[][]? raw)
     { Split = split; InputIds = input; Labels = labels; RawBlocks = raw; }
 
+    /// <summary>A causal split of raw blocks made in memory (e.g. from text).</summary>
+    public static EvalSet FromRawBlocks(string split, int[][] blocks) => new(split, null, null, blocks);
+
+    /// <summary>A span-corruption split made in memory (e.g. from text).</summary>
+    public static EvalSet FromSpanCorruption(string split, int[][] inputIds, int[][] labels) => new(split, inputIds, labels, null);
+
     /// <summary>
     /// Loads split <paramref name="split"/>: for a decoder-only model (<paramref name="causal"/>) only its raw
     /// blocks, otherwise its span-corrupted input_ids/labels (the other kind may use ids outside the model's

@@ -10,9 +10,10 @@ public static class Generation
     /// <summary>Tokenises <paramref name="prompt"/> and decodes greedily; tokens/s counts new tokens over the whole call.</summary>
     public static GenerationResult Run(IRunnableModel model, string prompt, int maxNewTokens)
     {
-        // Encoder-decoders take the prompt with eos (T5 convention); decoder-only models continue it, so no eos.
+        // Encoder-decoders take the prompt with eos (T5 convention); decoder-only models continue it, with a bos
+        // where the tokenizer config adds one.
         bool decoderOnly = model.IsDecoderOnly;
-        var input = model.Tokenizer.Encode(prompt, addSpecialTokens: !decoderOnly);
+        var input = PromptEncoding.Encode(model.Tokenizer, prompt, decoderOnly);
         var sw = Stopwatch.StartNew();
         var output = model.Generate(input, maxNewTokens);
         double secs = sw.Elapsed.TotalSeconds;

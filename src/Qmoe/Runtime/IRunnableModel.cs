@@ -19,4 +19,8 @@ public interface IRunnableModel : IDisposable
     /// <paramref name="stopAtEos"/> it always decodes <paramref name="maxNewTokens"/> tokens; <paramref name="forced"/>
     /// tokens, when given, are fed instead of the argmax (benchmarks: same work per step, realistic routing).</summary>
     int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null);
+    /// <summary>Logits [vocab] of the token after <paramref name="continuation"/>: for encoder-decoders the decoder ids
+    /// so far (starting with decoder_start, as <see cref="Generate"/> returns them) given encoder input
+    /// <paramref name="inputIds"/>; for decoder-only models the tokens after the prompt <paramref name="inputIds"/>.</summary>
+    float[] NextTokenLogits(int[] inputIds, int[] continuation);
 }

@@ -14,7 +14,12 @@ public sealed class SwitchRunnable(SwitchModel model, ITokenizer tokenizer, IDis
     public bool UseCapacity { get => Model.UseCapacity; set => Model.UseCapacity = value; }
     public EvalResult Evaluate(EvalSet set) => SwitchEvaluator.Evaluate(Model, set);
     public int[] Generate(int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null) =>
-        SwitchGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced);
+        SwitchGenerator.Greedy(Model, inputIds, maxNewTokens, stopAtEos, forced, StopIds);
+
+    /// <summary>Ids that end generation: config.json's eos and every eos of the tokenizer (generation_config.json's list).</summary>
+    private int[] StopIds => field ??= [.. Tokenizer.Special.Eos.Append(Model.Config.EosTokenId).Distinct()];
+
+    public float[] NextTokenLogits(int[] inputIds, int[] continuation) => SwitchGenerator.NextTokenLogits(Model, inputIds, continuation);
 
     public void Dispose()
     {

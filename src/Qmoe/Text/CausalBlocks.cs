@@ -17,7 +17,7 @@ public sealed class CausalBlocks
     }
 
     /// <summary>The first <paramref name="samples"/> blocks of <paramref name="length"/> tokens of a text file (see <see cref="TokenBlocks"/>).</summary>
-    public static CausalBlocks FromText(string path, T5Tokenizer tokenizer, int samples, int length = 141) =>
+    public static CausalBlocks FromText(string path, ITokenizer tokenizer, int samples, int length = 141) =>
         new(TokenBlocks.Read(path, tokenizer, samples, length), length);
 
     /// <summary>The first <paramref name="samples"/> rows of tensor <c>split.raw_blocks</c> of a safetensors file.</summary>

@@ -23,6 +23,20 @@ internal sealed class DoubleArrayTrie
     private static bool HasLeaf(uint unit) => ((unit >> 8) & 1) == 1;
     private static int Value(uint unit) => (int)(unit & ((1u << 31) - 1));
 
+    /// <summary>Whether some key longer than one byte starts with byte <paramref name="first"/>.</summary>
+    public bool HasLongerKey(byte first)
+    {
+        uint pos = Offset(_units[0]) ^ first;
+        if (pos >= (uint)_units.Length || Label(_units[pos]) != first) return false;
+        uint node = pos ^ Offset(_units[pos]);
+        for (uint label = 1; label < 256; label++)
+        {
+            uint child = node ^ label;
+            if (child < (uint)_units.Length && Label(_units[child]) == label) return true;
+        }
+        return false;
+    }
+
     /// <summary>The longest key that is a prefix of <paramref name="key"/>: its length and value.</summary>
     public bool LongestPrefix(ReadOnlySpan<byte> key, out int length, out int value)
     {

@@ -4,42 +4,43 @@ using System.Text.RegularExpressions;
 namespace Qmoe.Text;
 
 /// <summary>
-/// The T5 tokenizer: a SentencePiece unigram model (<c>spiece.model</c>: pad 0, eos 1, unk 2, no bos) plus
-/// <see cref="SentinelCount"/> sentinels <c>&lt;extra_id_k&gt;</c> = PieceCount + SentinelCount − 1 − k
-/// (= vocab_size − 1 − k for the Switch fixtures). Encoding appends eos (T5 convention); literal
-/// <c>&lt;extra_id_k&gt;</c> markers in the text become their sentinel ids and the text between them is
-/// encoded piece by piece, as Hugging Face's T5Tokenizer does. Immutable and thread-safe.
+/// The T5 tokenizer: a SentencePiece model (<c>spiece.model</c>; T5's own has pad 0, eos 1, unk 2, no bos, but
+/// any ids the model's piece types give are accepted, e.g. ruT5's) plus <see cref="SentinelCount"/> sentinels
+/// <c>&lt;extra_id_k&gt;</c> = PieceCount + SentinelCount − 1 − k (= vocab_size − 1 − k for the Switch fixtures).
+/// Encoding appends eos (T5 convention); literal <c>&lt;extra_id_k&gt;</c> markers in the text become their
+/// sentinel ids and the text between them is encoded by the SentencePiece core, as Hugging Face's T5Tokenizer
+/// does. Immutable and thread-safe.
 /// </summary>
 public sealed partial class T5Tokenizer : ITokenizer
 {
+    /// <summary>T5's own special ids (the Switch checkpoints').</summary>
     public const int PadId = 0;
     public const int EosId = 1;
     public const int UnkId = 2;
     public const string ModelFileName = "spiece.model";
 
-    private readonly SentencePieceModel _model;
-    private readonly SentencePieceNormalizer _normalizer;
-    private readonly UnigramViterbi _viterbi;
+    private readonly SentencePieceTokenizer _pieces;
 
     /// <summary>Number of SentencePiece pieces (ids 0 .. PieceCount−1).</summary>
-    public int PieceCount => _model.Pieces.Count;
+    public int PieceCount => _pieces.PieceCount;
     /// <summary>Number of <c>&lt;extra_id_k&gt;</c> sentinels above the pieces (100 for Switch, 0 for Mixtral).</summary>
     public int SentinelCount { get; }
     /// <summary>PieceCount + SentinelCount: every valid id is below this.</summary>
     public int VocabSize => PieceCount + SentinelCount;
+    /// <summary>The eos id appended to every encoded text.</summary>
+    public int Eos { get; }
 
     /// <inheritdoc/>
-    public string Kind => "sentencepiece-unigram";
+    public string Kind => _pieces.Kind;
 
-    /// <summary>T5: no bos, eos 1, pad 0, unk 2.</summary>
-    public SpecialTokens Special { get; } = new(null, [EosId], PadId, UnkId);
+    /// <summary>From the model's piece types: T5's are no bos, eos 1, pad 0, unk 2.</summary>
+    public SpecialTokens Special => _pieces.Special;
 
-    private T5Tokenizer(SentencePieceModel model, int sentinelCount)
+    private T5Tokenizer(SentencePieceTokenizer pieces, int sentinelCount)
     {
-        _model = model;
-        _normalizer = new SentencePieceNormalizer(model);
-        _viterbi = new UnigramViterbi(model);
+        _pieces = pieces;
         SentinelCount = sentinelCount;
+        Eos = pieces.Special.Eos[0];
     }
 
     /// <summary>Loads <c>spiece.model</c> from <paramref name="modelDir"/>.</summary>
@@ -50,24 +51,15 @@ public sealed partial class T5Tokenizer : ITokenizer
         ArgumentOutOfRangeException.ThrowIfNegative(sentinelCount);
         string path = Path.Combine(modelDir, ModelFileName);
         if (!File.Exists(path)) throw new QmoeException($"{modelDir}: no tokenizer ({ModelFileName} not found)");
-        try
-        {
-            var model = SentencePieceModel.Parse(File.ReadAllBytes(path));
-            string? defect =
-                model.Pieces.Count <= UnkId ? $"only {model.Pieces.Count} pieces" :
-                model.ModelType != 1 ? $"model type {model.ModelType}, only unigram (1) is supported" :
-                model.PadId != PadId || model.EosId != EosId || model.UnkId != UnkId ? $"pad/eos/unk ids {model.PadId}/{model.EosId}/{model.UnkId}, T5 needs 0/1/2" :
-                model.BosId >= 0 ? $"bos id {model.BosId}, T5 has no bos" :
-                model.ByteFallback || model.TreatWhitespaceAsSuffix ? "byte fallback / whitespace-as-suffix are not supported" :
-                model.Pieces.Any(p => p.Type == SentencePieceModel.PieceType.UserDefined) ? "user-defined pieces are not supported" :
-                null;
-            if (defect != null) throw new QmoeException($"{modelDir}: {ModelFileName} is not a T5 vocabulary ({defect})");
-            return new T5Tokenizer(model, sentinelCount);
-        }
-        catch (Exception e) when (e is not QmoeException)
-        {
-            throw new QmoeException($"{modelDir}: unreadable tokenizer {ModelFileName} ({e.Message.ReplaceLineEndings(" ")})", e);
-        }
+        return From(SentencePieceTokenizer.Load(path, new SentencePieceOptions { AddEos = true }), sentinelCount);
+    }
+
+    /// <summary>A T5 tokenizer over an already loaded SentencePiece model, which must have an eos piece.</summary>
+    public static T5Tokenizer From(SentencePieceTokenizer pieces, int sentinelCount)
+    {
+        if (pieces.Special.Eos.Count == 0)
+            throw new QmoeException($"{pieces.SourcePath}: not a T5 vocabulary (no eos piece)");
+        return new T5Tokenizer(pieces, sentinelCount);
     }
 
     /// <summary>The id of <c>&lt;extra_id_k&gt;</c>.</summary>
@@ -85,7 +77,7 @@ public sealed partial class T5Tokenizer : ITokenizer
     {
         var ids = new List<int>();
         EncodeTo(text, ids);
-        if (addSpecialTokens) ids.Add(EosId);
+        if (addSpecialTokens) ids.Add(Eos);
         return ids.ToArray();
     }
 
@@ -95,30 +87,30 @@ public sealed partial class T5Tokenizer : ITokenizer
         int start = 0;
         foreach (Match m in SentinelMarker().Matches(text))
         {
-            EncodePieces(text[start..m.Index], ids);
+            _pieces.EncodeTo(text.AsSpan(start, m.Index - start), ids);
             if (!int.TryParse(m.Groups[1].ValueSpan, out int k)) k = int.MaxValue;
             ids.Add(SentinelId(k));
             start = m.Index + m.Length;
         }
-        EncodePieces(text[start..], ids);
+        _pieces.EncodeTo(text.AsSpan(start), ids);
     }
 
-    private void EncodePieces(string chunk, List<int> ids) => _viterbi.Encode(_normalizer.Normalize(chunk), ids);
-
-    /// <summary>Text of <paramref name="ids"/>: pad and eos are skipped, sentinels rendered as <c>&lt;extra_id_k&gt;</c>
-    /// (T5's own decoding; <paramref name="skipSpecialTokens"/> makes no difference here).</summary>
+    /// <summary>Text of <paramref name="ids"/>: control pieces (pad, eos) are skipped, sentinels rendered as
+    /// <c>&lt;extra_id_k&gt;</c>, spaces collapsed and trimmed (T5's own decoding; <paramref name="skipSpecialTokens"/>
+    /// makes no difference here).</summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)
     {
         var text = new StringBuilder();
-        foreach (int id in ids)
+        int run = 0;
+        for (int i = 0; i <= ids.Length; i++)
         {
-            if ((uint)id >= (uint)VocabSize) throw new QmoeException($"token id {id} out of range [0, {VocabSize})");
-            if (IsSentinel(id)) text.Append(" <extra_id_").Append(VocabSize - 1 - id).Append("> ");
-            else if (id == UnkId) text.Append(_model.UnkSurface);
-            else if (_model.Pieces[id].Type != SentencePieceModel.PieceType.Control) text.Append(_model.Pieces[id].Text);
+            if (i < ids.Length && (uint)ids[i] >= (uint)VocabSize) throw new QmoeException($"token id {ids[i]} out of range [0, {VocabSize})");
+            if (i < ids.Length && !IsSentinel(ids[i])) continue;
+            text.Append(_pieces.Decode(ids[run..i]));
+            if (i < ids.Length) text.Append(" <extra_id_").Append(VocabSize - 1 - ids[i]).Append("> ");
+            run = i + 1;
         }
-        // '▁' marks a word start; the first one is the dummy prefix; spaces around sentinels collapse.
-        text.Replace(SentencePieceNormalizer.SpaceSymbol, ' ');
+        // Spaces around sentinels collapse.
         return MultipleSpaces().Replace(text.ToString(), " ").Trim();
     }
 

@@ -3,8 +3,8 @@ using System.IO.Compression;
 namespace Qmoe.Text;
 
 /// <summary>
-/// The fixtures' pre-training stream: every paragraph (one per line, blank lines skipped) is tokenised with
-/// eos appended (blank paragraphs are skipped), the ids are concatenated, and the stream is cut into consecutive blocks of
+/// The fixtures' pre-training stream: every paragraph (one per line, blank lines skipped) is tokenised
+/// without special tokens and the tokenizer's (first) eos appended, the ids are concatenated, and the stream is cut into consecutive blocks of
 /// <c>blockLength</c> tokens; a trailing partial block is dropped.
 /// </summary>
 public static class TokenBlocks
@@ -36,25 +36,27 @@ public static class TokenBlocks
     /// (fewer when the text runs out; tokenisation stops as soon as enough blocks are filled).
     /// Returns [blocks, blockLength] row-major.
     /// </summary>
-    public static int[] Build(T5Tokenizer tokenizer, IEnumerable<string> paragraphs, int blockLength, int maxBlocks, out int blocks)
+    public static int[] Build(ITokenizer tokenizer, IEnumerable<string> paragraphs, int blockLength, int maxBlocks, out int blocks)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(blockLength, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(maxBlocks);
+        if (tokenizer.Special.Eos.Count == 0) throw new QmoeException("the tokenizer has no eos token to end paragraphs with");
+        int eos = tokenizer.Special.Eos[0];
         var stream = new List<int>();
         long needed = (long)blockLength * maxBlocks;
         foreach (string paragraph in paragraphs)
         {
             if (stream.Count >= needed) break;
             if (string.IsNullOrWhiteSpace(paragraph)) continue;
-            tokenizer.EncodeTo(paragraph, stream);
-            stream.Add(T5Tokenizer.EosId);
+            stream.AddRange(tokenizer.Encode(paragraph, addSpecialTokens: false));
+            stream.Add(eos);
         }
         blocks = (int)Math.Min(maxBlocks, stream.Count / blockLength);
         return stream.GetRange(0, blocks * blockLength).ToArray();
     }
 
     /// <summary>Exactly <paramref name="samples"/> blocks [samples, length] from a paragraph file, or a one-line error saying why not.</summary>
-    public static int[] Read(string path, T5Tokenizer tokenizer, int samples, int length)
+    public static int[] Read(string path, ITokenizer tokenizer, int samples, int length)
     {
         if (samples < 1) throw new QmoeException($"{path}: {samples} calibration samples requested, need at least 1");
         if (length < 2) throw new QmoeException($"{path}: blocks of {length} tokens requested, need at least 2");

@@ -23,14 +23,14 @@ public partial class CompressedModelFuzzTests
     private static partial Regex Number();
 
     [Theory]
-    [InlineData(CompressedFormat.Version1, false)]
-    [InlineData(CompressedFormat.Version2, false)]
-    [InlineData(CompressedFormat.Version2, true)]
-    public void MutatedFilesAreRefusedCleanly(int version, bool rowCounts)
+    [InlineData(CompressedFormat.Version1, false, DictionaryStorage.Auto)]
+    [InlineData(CompressedFormat.Version2, false, DictionaryStorage.Parameters)]
+    [InlineData(CompressedFormat.Version2, true, DictionaryStorage.Trie)]
+    public void MutatedFilesAreRefusedCleanly(int version, bool rowCounts, DictionaryStorage storage)
     {
         using var tmp = Paths.Temp();
         string good = Path.Combine(tmp.Path, "good"), bad = Path.Combine(tmp.Path, "bad");
-        SmallModel.Write(good, version: version, rowCounts: rowCounts);
+        SmallModel.Write(good, version: version, rowCounts: rowCounts, storage: storage);
         Directory.CreateDirectory(bad);
         byte[] weights = File.ReadAllBytes(Path.Combine(good, "model.safetensors"));
         byte[] config = File.ReadAllBytes(Path.Combine(good, "config.json"));

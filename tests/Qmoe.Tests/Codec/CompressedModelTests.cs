@@ -47,6 +47,88 @@ public class CompressedModelTests
     }
 
     [Fact]
+    public void StoredAndParameterDictionariesVerifyAndDecodeIdentically()
+    {
+        using var tmp = Paths.Temp();
+        string trieDir = Path.Combine(tmp.Path, "trie"), paramDir = Path.Combine(tmp.Path, "params");
+        var written = ThresholdTernary.Compress(Paths.TinyModel, trieDir, dictionary: DictionaryChoice.Fitted, storage: DictionaryStorage.Trie);
+        ThresholdTernary.Compress(Paths.TinyModel, paramDir, dictionary: DictionaryChoice.Fitted, storage: DictionaryStorage.Parameters);
+        using var trie = CompressedModel.Open(trieDir);
+        using var param = CompressedModel.Open(paramDir);
+        Assert.True(trie.Store.Contains(CompressedFormat.DictionaryTrieTensor) && !trie.Store.Contains(CompressedFormat.DictionaryCostsTensor));
+        Assert.True(param.Store.Contains(CompressedFormat.DictionaryCostsTensor) && !param.Store.Contains(CompressedFormat.DictionaryTrieTensor));
+        Assert.Equal(trie.Store.Names.Count(), CompressedModelVerifier.Verify(trie));
+        Assert.Equal(param.Store.Names.Count(), CompressedModelVerifier.Verify(param));
+        Assert.True(trie.Dictionary.SameEntries(param.Dictionary));
+        foreach (var ((prefix, kind, e), expected) in written)
+        {
+            var a = trie.Expert(prefix, kind, e);
+            var b = param.Expert(prefix, kind, e);
+            Assert.True(a.Codes.SequenceEqual(b.Codes));
+            Assert.Equal(expected.Trits, TernaryDecoder.Decode(a.ToEncoded(), trie.Dictionary));
+            Assert.Equal(expected.Trits, TernaryDecoder.Decode(b.ToEncoded(), param.Dictionary));
+        }
+        // Every byte counted: the record replaces a 55-61 KB trie with 80 bytes, and Auto takes it.
+        var (st, sp) = (ModelStatistics.Compute(trie), ModelStatistics.Compute(param));
+        Assert.Equal(80, sp.DictionaryBytes);
+        Assert.True(sp.ExpertBytes < st.ExpertBytes);
+    }
+
+    [Fact]
+    public void AutoStorageTakesTheSmallerLayout()
+    {
+        using var tmp = Paths.Temp();
+        string[] dirs = [.. new[] { "auto", "trie", "params" }.Select(d => Path.Combine(tmp.Path, d))];
+        SmallModel.Write(dirs[0]);
+        SmallModel.Write(dirs[1], storage: DictionaryStorage.Trie);
+        SmallModel.Write(dirs[2], storage: DictionaryStorage.Parameters);
+        var sizes = dirs.Select(d => new FileInfo(Path.Combine(d, "model.safetensors")).Length).ToArray();
+        Assert.True(sizes[2] < sizes[1]);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dirs[2], "model.safetensors")), File.ReadAllBytes(Path.Combine(dirs[0], "model.safetensors")));
+        // A dictionary that cannot be regenerated (read back from a trie) can only be stored as a trie.
+        using var m = CompressedModel.Open(dirs[1]);
+        var stored = CodeDictionary.FromEntries(m.Dictionary.Entries, "test");
+        Assert.False(stored.IsRegenerable);
+        Assert.Equal(CompressedFormat.DictionaryTrieTensor, DictionaryRecord.Encode(stored, CompressedFormat.Version2, DictionaryStorage.Auto, 0).Name);
+        Assert.Throws<QmoeException>(() => DictionaryRecord.Encode(stored, CompressedFormat.Version2, DictionaryStorage.Parameters, 0));
+    }
+
+    [Fact]
+    public void FuzzedParameterRecordsAreRefusedCleanlyOrDecodeTheSame()
+    {
+        using var tmp = Paths.Temp();
+        string good = Path.Combine(tmp.Path, "good"), bad = Path.Combine(tmp.Path, "bad");
+        SmallModel.Write(good, storage: DictionaryStorage.Parameters);
+        Directory.CreateDirectory(bad);
+        File.Copy(Path.Combine(good, "config.json"), Path.Combine(bad, "config.json"));
+        byte[] weights = File.ReadAllBytes(Path.Combine(good, "model.safetensors"));
+        long offset;
+        using (var f = SafeTensorsFile.Open(Path.Combine(good, "model.safetensors"))) offset = f.Info(CompressedFormat.DictionaryCostsTensor).Offset;
+        using var reference = CompressedModel.Open(good);
+        var rnd = new Random(18);
+        int refused = 0, iterations = 40;
+        for (int i = 0; i < iterations; i++)
+        {
+            var w = (byte[])weights.Clone();
+            if (i % 2 == 0) w[offset + rnd.Next(80)] ^= (byte)(1 << rnd.Next(8)); // a bit flip in a cost or the checksum
+            else rnd.NextBytes(w.AsSpan((int)offset + 8 * rnd.Next(10), 8));    // one element replaced by random bits
+            File.WriteAllBytes(Path.Combine(bad, "model.safetensors"), w);
+            try
+            {
+                using var m = CompressedModel.Open(bad);
+                Assert.True(m.Dictionary.SameEntries(reference.Dictionary), $"iteration {i}: a changed record decoded with another dictionary");
+            }
+            catch (QmoeException e)
+            {
+                Assert.DoesNotContain('\n', e.Message);
+                Assert.Contains("qmoe.dictionary_costs", e.Message);
+                refused++;
+            }
+        }
+        Assert.True(refused > iterations / 2, $"only {refused} of {iterations} damaged records were refused");
+    }
+
+    [Fact]
     public void DisposeWithoutCompleteLeavesNothing()
     {
         using var tmp = Paths.Temp();
@@ -108,13 +190,14 @@ internal static class SmallModel
         return new TernaryMatrix(rows, cols, RandomTrits.Iid(rnd, rows * cols, 0.85), scales);
     }
 
-    public static void Write(string dir, JsonObject? config = null, int version = CompressedFormat.LatestVersion, bool rowCounts = false)
+    public static void Write(string dir, JsonObject? config = null, int version = CompressedFormat.LatestVersion, bool rowCounts = false,
+        DictionaryStorage storage = DictionaryStorage.Auto)
     {
         var rnd = new Random(3);
         var plain = new byte[4 * 12];
         rnd.NextBytes(plain);
         using var w = new CompressedModelWriter(dir, config ?? new JsonObject { ["num_experts"] = 3 }, dictionary: DictionaryChoice.Default, formatVersion: version,
-            storeRowCounts: rowCounts);
+            storeRowCounts: rowCounts, dictionaryStorage: storage);
         w.AddTensor(new PlainTensor("shared.weight", DType.F32, [3, 4], () => plain));
         w.AddExpertGroup("a", "wi", [.. Enumerable.Range(0, 3).Select(_ => Matrix(rnd, 9, 37))]);
         w.AddExpertGroup("b", "wo", [.. Enumerable.Range(0, 3).Select(_ => Matrix(rnd, 37, 9))]);

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Qmoe.Codec;
 using Qmoe.Compression;
 using Qmoe.Models;
 using Qmoe.Quantization;
@@ -10,6 +11,8 @@ namespace Qmoe.Tests.Compression;
 /// Compressed outputs stay byte-identical across refactors: each case compresses a model with fixed options and
 /// compares the SHA-256 of its output files with a value recorded from earlier code.
 /// The expected hashes were produced by commit db7ac4d's code (before the model-family refactor, issue 13).
+/// Issue 18 stores the dictionary as its parameters when smaller: ternary outputs with the trie (as before) keep the
+/// db7ac4d hashes, proving nothing else changed; the default (parameter record) outputs have new hashes.
 /// </summary>
 public class GoldenOutputTests
 {
@@ -39,8 +42,13 @@ public class GoldenOutputTests
     }
 
     [Fact]
+    public void SwitchTinyTernaryCompressedWithTrie() =>
+        AssertHash("5f9d804cf47a5a5646c018052bfed952f3cc400265b5736a75106851b5e10c2d",
+            Compress(Paths.TinyModel, new CompressionOptions { DictionaryStorage = DictionaryStorage.Trie }, samples: 8, premask: true));
+
+    [Fact]
     public void SwitchTinyTernaryCompressed() =>
-        AssertHash("5f9d804cf47a5a5646c018052bfed952f3cc400265b5736a75106851b5e10c2d", Compress(Paths.TinyModel, new CompressionOptions(), samples: 8, premask: true));
+        AssertHash("efe279e4ee403d42a67b37baf7aac26e979d303c3f22d111a35a2b58b51ae294", Compress(Paths.TinyModel, new CompressionOptions(), samples: 8, premask: true));
 
     [Fact]
     public void SwitchTinyFakeQuant3Bit() =>
@@ -51,12 +59,16 @@ public class GoldenOutputTests
     {
         using var tmp = Paths.Temp();
         string model = SynthCheckpoint.Write(SynthTests.TinyMixtral, tmp.File("model"), Path.Combine(Paths.TinyModel, "spiece.model"), seed: 3).Dir;
-        AssertHash("cc487b9891c3326be1e3bb5951ba456eeea61201fde86af46c858ad06f594800", Compress(model, new CompressionOptions(), samples: 4));
+        AssertHash("cc487b9891c3326be1e3bb5951ba456eeea61201fde86af46c858ad06f594800", Compress(model, new CompressionOptions { DictionaryStorage = DictionaryStorage.Trie }, samples: 4));
+        AssertHash("bea83bc2b761866cd5ea64424f5b54b008388b006bb83bf11fe96a0b4774266c", Compress(model, new CompressionOptions(), samples: 4));
     }
 
     [FixtureFact("mixtral-tiny-8")]
-    public void MixtralTinyTernaryCompressed() =>
-        AssertHash("050665b36e2768c8b76df9ac72c8f56112a961e3fe8c41f9e8aea20b3d61b10b", Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions(), samples: 4));
+    public void MixtralTinyTernaryCompressed()
+    {
+        AssertHash("050665b36e2768c8b76df9ac72c8f56112a961e3fe8c41f9e8aea20b3d61b10b", Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions { DictionaryStorage = DictionaryStorage.Trie }, samples: 4));
+        AssertHash("86045a25ede519b457c1c98a658b7f137781b0dba328d1cd7000e43e7fbd72c7", Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions(), samples: 4));
+    }
 
     [FixtureFact("mixtral-tiny-8")]
     public void MixtralTinyRtnFakeQuant() =>

@@ -3,6 +3,7 @@ using Qmoe.Codec;
 using Qmoe.Models;
 using Qmoe.Models.Layers;
 using Qmoe.Models.Mixtral;
+using Qmoe.Models.Moe;
 using Qmoe.Compression;
 using Qmoe.Runtime;
 using Qmoe.Tests.Cli;
@@ -113,7 +114,7 @@ public class MixtralPipelineTests
         int d = 6, f = 10, n = 3;
         var w1 = new Matrix(R(f * d), f, d); var w3 = new Matrix(R(f * d), f, d); var w2 = new Matrix(R(d * f), d, f);
         var x = R(n * d);
-        var layout = new MixtralExpertLayout(d, f);
+        var layout = new SwiGluExpertLayout(d, f, SwiGluExpertLayout.MixtralNames);
         var hidden = layout.StageInput(1, x, n, kind => kind == "w1" ? w1 : w3);
         var y = new float[n * d];
         layout.CreateExperts(1, (_, kind) => kind switch { "w1" => w1, "w3" => w3, _ => w2 }).Forward(0, x, n, y);

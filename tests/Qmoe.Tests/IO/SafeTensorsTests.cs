@@ -99,7 +99,7 @@ public class SafeTensorsTests
     [Fact] public void RefusesWrongByteLength() =>
         Assert.Contains("needs 16", Refused(FileWithHeader("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,8]}}", 8)).Message);
     [Fact] public void RefusesUnknownDType() =>
-        Assert.Contains("unsupported dtype", Refused(FileWithHeader("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4)).Message);
+        Assert.Contains("unsupported dtype", Refused(FileWithHeader("{\"w\":{\"dtype\":\"F8_E5M2\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4)).Message);
     [Fact] public void RefusesOverlap() =>
         Assert.Contains("overlaps", Refused(FileWithHeader(
             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12)).Message);

@@ -22,7 +22,7 @@ public abstract class DecoderOnlyFamily : IModelFamily
     /// <summary>Opens the checkpoint in <paramref name="dir"/>; <paramref name="experts"/>, when given, supplies every sparse layer's experts.</summary>
     protected abstract IDecoderOnlyModel Load(string dir, ExpertFactory? experts);
 
-    public virtual ITokenizer LoadTokenizer(string dir, ConfigReader config) => ModelLoader.LoadDecoderOnlyTokenizer(dir, Validate(config).VocabSize);
+    public virtual ITokenizer LoadTokenizer(string dir, ConfigReader config) => TokenizerLoader.Load(dir, ModelType, Validate(config).VocabSize);
 
     public IRunnableModel Open(string dir, ConfigReader config, ExpertFactory? experts = null, IDisposable? owned = null)
     {

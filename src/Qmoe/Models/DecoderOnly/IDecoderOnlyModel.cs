@@ -13,7 +13,8 @@ public interface IDecoderOnlyModel : IDisposable
     TensorStore Store { get; }
     int VocabSize { get; }
     int HiddenSize { get; }
-    int EosTokenId { get; }
+    /// <summary>Every id that ends greedy generation (config.json and generation_config.json eos ids).</summary>
+    IReadOnlyList<int> EosTokenIds { get; }
     int NumExperts { get; }
     IExpertLayout ExpertLayout { get; }
     IReadOnlyList<IDecoderLayer> Layers { get; }

@@ -7,7 +7,7 @@ namespace Qmoe.Models.Layers;
 /// <param name="Count">number of query rows</param>
 /// <param name="Pos0">absolute position of the first query (its KV cache length before this call, for causal masks)</param>
 /// <param name="K">keys [KeyCount, kvHeads·headDim]</param>
-/// <param name="V">values, same shape</param>
+/// <param name="V">values [KeyCount, kvHeads·valueHeadDim]</param>
 /// <param name="KeyCount">number of visible key rows</param>
 public readonly record struct AttentionSequence(int Row, int Count, int Pos0, float[] K, float[] V, int KeyCount);
 
@@ -22,16 +22,25 @@ public static class Attention
     /// Query head h reads key/value head h / (heads / kvHeads).
     /// </summary>
     public static void Forward(float[] q, IReadOnlyList<AttentionSequence> seqs, int heads, int kvHeads, int headDim,
-        float scale, bool causal, IAttentionBias? bias, float[] output)
+        float scale, bool causal, IAttentionBias? bias, float[] output) =>
+        Forward(q, seqs, heads, kvHeads, headDim, headDim, scale, causal, bias, output);
+
+    /// <summary>
+    /// As above with value heads of their own width (MLA: keys qk_nope+qk_rope wide, values v_head_dim):
+    /// q [rows, heads·headDim], output [rows, heads·valueHeadDim].
+    /// </summary>
+    public static void Forward(float[] q, IReadOnlyList<AttentionSequence> seqs, int heads, int kvHeads, int headDim,
+        int valueHeadDim, float scale, bool causal, IAttentionBias? bias, float[] output)
     {
         if (heads % kvHeads != 0) throw new ArgumentException("heads must be a multiple of kvHeads");
         int group = heads / kvHeads, qStride = heads * headDim, kvStride = kvHeads * headDim;
+        int vStride = kvHeads * valueHeadDim, oStride = heads * valueHeadDim;
         Threads.For(seqs.Count * heads, job =>
         {
             var s = seqs[job / heads];
             int h = job % heads, kvh = h / group;
             var scores = new float[s.KeyCount];
-            var acc = new float[headDim];
+            var acc = new float[valueHeadDim];
             for (int i = 0; i < s.Count; i++)
             {
                 int qPos = s.Pos0 + i;
@@ -46,8 +55,8 @@ public static class Attention
                 for (int j = 0; j < visible; j++) { sc[j] = MathF.Exp(sc[j] - max); sum += sc[j]; }
                 acc.AsSpan().Clear();
                 for (int j = 0; j < visible; j++)
-                    TensorPrimitives.MultiplyAdd(s.V.AsSpan(j * kvStride + kvh * headDim, headDim), sc[j] / sum, acc, acc);
-                acc.CopyTo(output.AsSpan((s.Row + i) * qStride + h * headDim, headDim));
+                    TensorPrimitives.MultiplyAdd(s.V.AsSpan(j * vStride + kvh * valueHeadDim, valueHeadDim), sc[j] / sum, acc, acc);
+                acc.CopyTo(output.AsSpan((s.Row + i) * oStride + h * valueHeadDim, valueHeadDim));
             }
         });
     }

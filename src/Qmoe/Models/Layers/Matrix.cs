@@ -30,12 +30,21 @@ public sealed unsafe class Matrix : IWeightMatrix
     /// <summary>A view of f32 or bf16 memory the caller keeps alive and pinned (e.g. an activation buffer).</summary>
     internal static Matrix FromPointer(void* ptr, DType dtype, int rows, int cols) => new(ptr, dtype, rows, cols);
 
-    /// <summary>A view of tensor <paramref name="name"/> of <paramref name="store"/>, which must have shape [rows, cols] and dtype F32 or BF16.</summary>
+    /// <summary>
+    /// A view of tensor <paramref name="name"/> of <paramref name="store"/>, which must have shape [rows, cols] and
+    /// dtype F32 or BF16; an FP8 (F8_E4M3 block-scaled) weight is dequantized on load into an owned f32 matrix.
+    /// </summary>
     public static Matrix View(TensorStore store, string name, int rows, int cols)
     {
         var f = store.FileOf(name);
         var t = f.Info(name);
         store.CheckShape(t, new long[] { rows, cols });
+        if (t.DType == DType.F8_E4M3)
+        {
+            var w = new float[(long)rows * cols];
+            store.ReadWeight(name, rows, cols, w);
+            return new Matrix(w, rows, cols);
+        }
         if (t.DType is not (DType.F32 or DType.BF16))
             throw new QmoeException($"{f.Path}: tensor '{name}' has dtype {t.DType}; weights must be F32 or BF16");
         return new Matrix(f.Pointer(t), t.DType, rows, cols);

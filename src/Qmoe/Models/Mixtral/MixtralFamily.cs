@@ -20,7 +20,7 @@ public sealed class MixtralFamily : DecoderOnlyFamily
     public override IExpertLayout ExpertLayout(ConfigReader config)
     {
         var c = MixtralConfig.From(config);
-        return new MixtralExpertLayout(c.HiddenSize, c.IntermediateSize);
+        return new SwiGluExpertLayout(c.HiddenSize, c.IntermediateSize, SwiGluExpertLayout.MixtralNames);
     }
 
     protected override IDecoderOnlyModel Load(string dir, ExpertFactory? experts)

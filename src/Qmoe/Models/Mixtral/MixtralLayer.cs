@@ -41,18 +41,8 @@ public sealed class MixtralLayer : IDecoderLayer
     }
 
     /// <summary>Views of the checkpoint's experts <c>{prefix}.experts.{e}.w1/w2/w3.weight</c> (nothing is read yet).</summary>
-    public static SwiGluExperts LoadDenseExperts(TensorStore store, MixtralConfig cfg, string prefix)
-    {
-        int E = cfg.NumExperts, d = cfg.HiddenSize, f = cfg.IntermediateSize;
-        var w1 = new Matrix[E]; var w3 = new Matrix[E]; var w2 = new Matrix[E];
-        for (int e = 0; e < E; e++)
-        {
-            w1[e] = Matrix.View(store, $"{prefix}.experts.{e}.w1.weight", f, d);
-            w3[e] = Matrix.View(store, $"{prefix}.experts.{e}.w3.weight", f, d);
-            w2[e] = Matrix.View(store, $"{prefix}.experts.{e}.w2.weight", d, f);
-        }
-        return new SwiGluExperts(w1, w3, w2);
-    }
+    public static SwiGluExperts LoadDenseExperts(TensorStore store, MixtralConfig cfg, string prefix) =>
+        SwiGluExperts.Load(store, prefix, cfg.NumExperts, cfg.HiddenSize, cfg.IntermediateSize, ("w1", "w3", "w2"));
 
     public KvCache NewCache(int capacity) => new(_cfg.KvWidth, capacity);
 

@@ -20,7 +20,7 @@ public sealed class MixtralModel : IDecoderOnlyModel
     IReadOnlyList<IDecoderLayer> IDecoderOnlyModel.Layers => Layers;
     public int VocabSize => Config.VocabSize;
     public int HiddenSize => Config.HiddenSize;
-    public int EosTokenId => Config.EosTokenId;
+    public IReadOnlyList<int> EosTokenIds => [Config.EosTokenId];
     public int NumExperts => Config.NumExperts;
     public IExpertLayout ExpertLayout { get; }
     public void CheckLength(int length) => Config.CheckLength(length);
@@ -31,7 +31,7 @@ public sealed class MixtralModel : IDecoderOnlyModel
     {
         Config = cfg; Store = store;
         int d = cfg.HiddenSize;
-        ExpertLayout = new MixtralExpertLayout(d, cfg.IntermediateSize);
+        ExpertLayout = new SwiGluExpertLayout(d, cfg.IntermediateSize, SwiGluExpertLayout.MixtralNames);
         _embed = Matrix.View(store, "model.embed_tokens.weight", cfg.VocabSize, d);
         _lmHead = Matrix.View(store, "lm_head.weight", cfg.VocabSize, d);
         _finalNorm = new RmsNorm(store.ReadFloat32("model.norm.weight", d), cfg.RmsNormEps);

@@ -8,7 +8,7 @@ namespace Qmoe.Models.Moe;
 /// <c>capacity</c> routed to an expert, in position order, are dropped). Mixtral: k = 2, weights renormalised
 /// over the chosen k, no capacity.
 /// </summary>
-public sealed class Router
+public sealed class Router : IRouter
 {
     private readonly Matrix _classifier; // [experts, dim]
 

@@ -26,7 +26,7 @@ public sealed class SwitchFamily : IModelFamily
         return new SwitchExpertLayout(c.DModel, c.DFf);
     }
 
-    public ITokenizer LoadTokenizer(string dir, ConfigReader config) => ModelLoader.LoadTokenizer(dir, SwitchConfig.From(config).VocabSize);
+    public ITokenizer LoadTokenizer(string dir, ConfigReader config) => TokenizerLoader.LoadT5(dir, SwitchConfig.From(config).VocabSize);
 
     public IRunnableModel Open(string dir, ConfigReader config, ExpertFactory? experts = null, IDisposable? owned = null)
     {

@@ -9,8 +9,10 @@ public static class SwitchGenerator
     /// <paramref name="stopAtEos"/> = false to always decode <paramref name="maxNewTokens"/> tokens, and may pass
     /// <paramref name="forced"/> tokens to feed instead of the argmax (same work per step, but real text routes to
     /// varied experts, where a random model's greedy output repeats one token and keeps one expert in cache).
+    /// <paramref name="eosIds"/>, when given, lists every id that ends generation (default: config.json's eos_token_id).
     /// </summary>
-    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null)
+    public static int[] Greedy(SwitchModel model, int[] inputIds, int maxNewTokens, bool stopAtEos = true, int[]? forced = null,
+        IReadOnlyCollection<int>? eosIds = null)
     {
         var cfg = model.Config;
         var enc = model.Encode(new[] { inputIds });
@@ -23,9 +25,20 @@ public static class SwitchGenerator
             int next = ArgMax(logits);
             if (forced != null) next = forced[step % forced.Length];
             output.Add(next);
-            if (stopAtEos && next == cfg.EosTokenId) break;
+            if (stopAtEos && (eosIds?.Contains(next) ?? next == cfg.EosTokenId)) break;
         }
         return output.ToArray();
+    }
+
+    /// <summary>Logits [vocab] after decoder ids <paramref name="decoderIds"/> (non-empty, starting with decoder_start) for encoder input <paramref name="inputIds"/>.</summary>
+    public static float[] NextTokenLogits(SwitchModel model, int[] inputIds, int[] decoderIds)
+    {
+        if (decoderIds.Length == 0) throw new QmoeException("next-token logits need at least the decoder start token");
+        var enc = model.Encode(new[] { inputIds });
+        var state = model.StartDecoder(enc, new Layers.SequenceBatch(new[] { inputIds.Length }));
+        var h = model.DecodeHidden(new[] { decoderIds }, state);
+        int d = model.Config.DModel;
+        return model.Logits(h[((decoderIds.Length - 1) * d)..], 1);
     }
 
     /// <summary>Index of the largest value; the first one on ties (as torch.argmax).</summary>

@@ -1,0 +1,174 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Qmoe.Kernels;
+
+/// <summary>
+/// The CPU kernel for bit-packed n-bit matrices. Since W[r, j] = s_r (c_j − z_r), a row's product factors as
+/// y = s_r (Σ_j c_j x_j − z_r Σ_j x_j): Σ x is computed once per input vector, and the inner loop only turns codes
+/// into floats. 8 codes always start on a byte boundary (byte k · bits of the row), so a window of 8 lanes is one
+/// unaligned 32-bit load, a broadcast, a per-lane variable right shift by (0, b, 2b, …, 7b), an AND with 2^b − 1,
+/// an int→float conversion and one FMA per input vector (AVX-512: two such loads fill 16 lanes). Windows whose
+/// 32-bit load would reach past the matrix's bytes, and the last cols mod 8 codes, take the scalar path.
+/// Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free and reentrant. The Vector128 path is
+/// not specialised: it runs the scalar loop.
+/// </summary>
+public sealed unsafe class SimdNBitMatVec : INBitMatVec
+{
+    private readonly RowParallel _parallel;
+    public KernelIsa Isa { get; }
+
+    /// <param name="isa">the path (default: the widest this machine runs); Vector128 runs the scalar path here</param>
+    public SimdNBitMatVec(RowParallel parallel, KernelIsa? isa = null)
+    {
+        _parallel = parallel;
+        if (isa is { } i && i > KernelIsas.Best) throw new ArgumentException($"{i} is not supported on this machine", nameof(isa));
+        Isa = isa ?? KernelIsas.Best;
+    }
+
+    /// <summary>Reentrant: each call's operands live in a stack-local <see cref="Job"/>.</summary>
+    public void Multiply(in NBitMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch = 1)
+    {
+        w.Validate();
+        w.CheckOperands(x.Length, y.Length, batch);
+        var job = new Job();
+        for (int b = 0; b < batch; b++)
+        {
+            double s = 0;
+            foreach (float v in x.Slice(b * w.Cols, w.Cols)) s += v;
+            job.SumX[b] = (float)s;
+        }
+        fixed (byte* packed = w.Packed) fixed (float* scales = w.Scales) fixed (byte* zeros = w.Zeros)
+        fixed (float* xp = x) fixed (float* yp = y)
+        {
+            job.Packed = packed; job.Scales = scales; job.Zeros = zeros; job.X = xp; job.Y = yp;
+            job.PackedLength = w.Packed.Length;
+            job.Rows = w.Rows; job.Cols = w.Cols; job.Bits = w.Bits; job.Batch = batch; job.RowBytes = (int)w.RowBytes; job.Isa = Isa;
+            _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), ref job);
+        }
+    }
+
+    [System.Runtime.CompilerServices.InlineArray(ICompressedMatVec.MaxBatch)]
+    private struct BatchFloats { private float _e; }
+
+    /// <summary>One call's operands (a stack local shared with the workers for the call's duration).</summary>
+    private struct Job : IRowBlockBody
+    {
+        public byte* Packed; public float* Scales; public byte* Zeros; public float* X; public float* Y;
+        public long PackedLength;
+        public int Rows, Cols, Bits, Batch, RowBytes;
+        public KernelIsa Isa;
+        public BatchFloats SumX;
+
+        public void Run(int start, int end)
+        {
+            Span<float> dots = stackalloc float[ICompressedMatVec.MaxBatch];
+            int bits = Bits, cols = Cols;
+            for (int r = start; r < end; r++)
+            {
+                long rowOffset = (long)r * RowBytes;
+                byte* row = Packed + rowOffset;
+                // Windows k with a 4-byte load at k · bits inside the matrix (only the last row's last windows can fail this).
+                long avail = PackedLength - rowOffset - 4;
+                int windows = avail < 0 ? 0 : (int)Math.Min(cols / 8, avail / bits + 1);
+                dots.Clear();
+                switch (Isa)
+                {
+                    case KernelIsa.Avx512: Dots512(row, windows, bits, X, cols, Batch, dots); break;
+                    case KernelIsa.Avx2: Dots256(row, 0, windows, bits, X, cols, Batch, dots); break;
+                    default: windows = 0; break;
+                }
+                int mask = (1 << bits) - 1;
+                for (int j = windows * 8; j < cols; j++)
+                {
+                    int bit = j * bits;
+                    int c = ((row[bit >> 3] | ((bit & 7) + bits > 8 ? row[(bit >> 3) + 1] << 8 : 0)) >> (bit & 7)) & mask;
+                    for (int b = 0; b < Batch; b++) dots[b] += c * X[b * cols + j];
+                }
+                float scale = Scales[r], zero = Zeros[r];
+                for (int b = 0; b < Batch; b++) Y[b * Rows + r] = scale * (dots[b] - zero * SumX[b]);
+            }
+        }
+    }
+
+    private static Vector256<uint> Shifts256(int bits) => Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7) * (uint)bits;
+
+    // dots[b] += Σ over windows [w0, w1) of codes · x[b] (8 lanes per window).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dots256(byte* row, int w0, int w1, int bits, float* x0, int cols, int batch, Span<float> dots)
+    {
+        var shifts = Shifts256(bits);
+        var mask = Vector256.Create((uint)((1 << bits) - 1));
+        if (batch == 1)
+        {
+            Vector256<float> a0 = default, a1 = default;
+            float* x = x0;
+            int k = w0;
+            for (; k + 2 <= w1; k += 2)
+            {
+                var v0 = Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<uint>(row + k * bits)), shifts) & mask;
+                var v1 = Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<uint>(row + (k + 1) * bits)), shifts) & mask;
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(v0.AsInt32()), Avx.LoadVector256(x + 8 * k), a0);
+                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(v1.AsInt32()), Avx.LoadVector256(x + 8 * k + 8), a1);
+            }
+            if (k < w1)
+            {
+                var v = Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<uint>(row + k * bits)), shifts) & mask;
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(v.AsInt32()), Avx.LoadVector256(x + 8 * k), a0);
+            }
+            dots[0] += Vector256.Sum(a0 + a1);
+            return;
+        }
+        Span<Vector256<float>> acc = stackalloc Vector256<float>[ICompressedMatVec.MaxBatch];
+        for (int k = w0; k < w1; k++)
+        {
+            var f = Avx.ConvertToVector256Single((Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<uint>(row + k * bits)), shifts) & mask).AsInt32());
+            for (int b = 0; b < batch; b++) acc[b] = Fma.MultiplyAdd(f, Avx.LoadVector256(x0 + b * cols + 8 * k), acc[b]);
+        }
+        for (int b = 0; b < batch; b++) dots[b] += Vector256.Sum(acc[b]);
+    }
+
+    // 16 lanes per step (two 8-code windows), then the odd window through the 256-bit path.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dots512(byte* row, int windows, int bits, float* x0, int cols, int batch, Span<float> dots)
+    {
+        var s8 = Shifts256(bits);
+        var shifts = Vector512.Create(s8, s8);
+        var mask = Vector512.Create((uint)((1 << bits) - 1));
+        int pairs = windows / 2;
+        if (batch == 1)
+        {
+            Vector512<float> a0 = default, a1 = default;
+            float* x = x0;
+            int k = 0;
+            for (; k + 2 <= pairs; k += 2)
+            {
+                byte* p = row + 2 * k * bits;
+                var v0 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(Unsafe.ReadUnaligned<uint>(p)), Vector256.Create(Unsafe.ReadUnaligned<uint>(p + bits))), shifts) & mask;
+                var v1 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(Unsafe.ReadUnaligned<uint>(p + 2 * bits)), Vector256.Create(Unsafe.ReadUnaligned<uint>(p + 3 * bits))), shifts) & mask;
+                a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(v0.AsInt32()), Avx512F.LoadVector512(x + 16 * k), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(v1.AsInt32()), Avx512F.LoadVector512(x + 16 * k + 16), a1);
+            }
+            if (k < pairs)
+            {
+                byte* p = row + 2 * k * bits;
+                var v = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(Unsafe.ReadUnaligned<uint>(p)), Vector256.Create(Unsafe.ReadUnaligned<uint>(p + bits))), shifts) & mask;
+                a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(v.AsInt32()), Avx512F.LoadVector512(x + 16 * k), a0);
+            }
+            dots[0] += Vector512.Sum(a0 + a1);
+        }
+        else
+        {
+            Span<Vector512<float>> acc = stackalloc Vector512<float>[ICompressedMatVec.MaxBatch];
+            for (int k = 0; k < pairs; k++)
+            {
+                byte* p = row + 2 * k * bits;
+                var f = Avx512F.ConvertToVector512Single((Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(Unsafe.ReadUnaligned<uint>(p)), Vector256.Create(Unsafe.ReadUnaligned<uint>(p + bits))), shifts) & mask).AsInt32());
+                for (int b = 0; b < batch; b++) acc[b] = Avx512F.FusedMultiplyAdd(f, Avx512F.LoadVector512(x0 + b * cols + 16 * k), acc[b]);
+            }
+            for (int b = 0; b < batch; b++) dots[b] += Vector512.Sum(acc[b]);
+        }
+        if (2 * pairs < windows) Dots256(row, 2 * pairs, windows, bits, x0, cols, batch, dots);
+    }
+}

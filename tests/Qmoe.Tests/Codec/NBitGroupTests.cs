@@ -1,0 +1,91 @@
+using System.Text.Json.Nodes;
+using Qmoe.Codec;
+using Qmoe.IO;
+using Qmoe.Tests.Kernels;
+
+namespace Qmoe.Tests.Codec;
+
+/// <summary>Groups mixing ternary and n-bit experts (issue 16) round-trip through the writer and reader.</summary>
+public class NBitGroupTests
+{
+    private static readonly string[] Types = ["ternary", "2", "3", "4"];
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MixedGroupRoundTrips(bool rowCounts)
+    {
+        using var tmp = Paths.Temp();
+        var rnd = new Random(11);
+        // Group "a": ternary, 2-bit, 4-bit, ternary; group "b": all 3-bit; group "c": all ternary (no type tensors).
+        StoredExpert Make(string type, int rows, int cols) => type == "ternary"
+            ? StoredExpert.Of(SmallModel.Matrix(rnd, rows, cols))
+            : StoredExpert.Of(NBitMatVecTests.RandomMatrix(rnd, int.Parse(type), rows, cols));
+        var a = new[] { "ternary", "2", "4", "ternary" }.Select(t => Make(t, 9, 37)).ToList();
+        var b = Enumerable.Range(0, 4).Select(_ => Make("3", 37, 9)).ToList();
+        var c = Enumerable.Range(0, 4).Select(_ => Make("ternary", 9, 37)).ToList();
+        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject { ["num_experts"] = 4 }, dictionary: DictionaryChoice.Default, storeRowCounts: rowCounts))
+        {
+            w.AddExpertGroup("a", "wi", a);
+            w.AddExpertGroup("b", "wo", b);
+            w.AddExpertGroup("c", "wi", c);
+            w.Complete();
+        }
+        using var model = CompressedModel.Open(tmp.Path);
+        Assert.Equal("mixed", (string?)model.Config["quantization_config"]!["bits"]);
+        Assert.Null(model.Group("c", "wi").NBit);
+        Assert.DoesNotContain(model.Store.Names, n => n.StartsWith("c.experts.wi.") && n.EndsWith("types"));
+        foreach (var (prefix, kind, experts) in new[] { ("a", "wi", a), ("b", "wo", b), ("c", "wi", c) })
+        {
+            var g = model.Group(prefix, kind);
+            for (int e = 0; e < experts.Count; e++)
+            {
+                var x = experts[e];
+                if (x.NBit is { } p)
+                {
+                    Assert.True(g.NBit!.IsNBit(e));
+                    var m = g.NBit.Matrix(model.Store, e);
+                    Assert.Equal(p.Bits, m.Bits);
+                    Assert.Equal(p.Packed, m.Packed.ToArray());
+                    Assert.Equal(p.RowScales, m.Scales.ToArray());
+                    Assert.Equal(p.RowZeros, m.Zeros.ToArray());
+                    Assert.Empty(model.Expert(g, e).Codes.ToArray());
+                }
+                else
+                {
+                    Assert.False(g.NBit?.IsNBit(e) ?? false);
+                    var m = model.Expert(g, e);
+                    Assert.Equal(x.Ternary!.Scales, m.Scales.ToArray());
+                    Assert.Equal(x.Ternary.Trits, TernaryDecoder.Decode(m.ToEncoded(), model.Dictionary));
+                }
+            }
+        }
+        Assert.Equal(model.Store.Names.Count(), CompressedModelVerifier.Verify(model));
+        var stats = ModelStatistics.Compute(model);
+        Assert.Equal(12L * 9 * 37, stats.ExpertParameters);
+        var types = ExpertTypeStatistics.Compute(model);
+        Assert.Equal(["ternary", "2", "3", "4"], types.Select(t => t.Type));
+        Assert.Equal([6, 1, 4, 1], types.Select(t => t.Matrices));
+        Assert.Equal(9 * (PackedNBitMatrix.RowBytesOf(2, 37) + 5) * 8.0 / (9 * 37), types[1].BitsPerParam, 12);
+    }
+
+    [Fact]
+    public void BadTypeIsRefusedNamingTheTensor()
+    {
+        using var tmp = Paths.Temp();
+        var rnd = new Random(2);
+        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject(), dictionary: DictionaryChoice.Default))
+        {
+            w.AddExpertGroup("a", "wi", [StoredExpert.Of(SmallModel.Matrix(rnd, 4, 8)), StoredExpert.Of(NBitMatVecTests.RandomMatrix(rnd, 2, 4, 8))]);
+            w.Complete();
+        }
+        var path = Path.Combine(tmp.Path, CompressedFormat.WeightsFile);
+        long offset;
+        using (var f = SafeTensorsFile.Open(path)) offset = f.Info("a.experts.wi.expert_types").Offset;
+        var bytes = File.ReadAllBytes(path);
+        bytes[offset + 1] = 5;
+        File.WriteAllBytes(path, bytes);
+        var ex = Assert.Throws<QmoeException>(() => CompressedModel.Open(tmp.Path));
+        Assert.Contains("expert_types", ex.Message);
+    }
+}

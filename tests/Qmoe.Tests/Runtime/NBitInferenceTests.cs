@@ -1,0 +1,45 @@
+using System.Text.Json.Nodes;
+using Qmoe.Tests.Cli;
+
+namespace Qmoe.Tests.Runtime;
+
+/// <summary>
+/// n-bit experts stored compressed (issue 16) run from their packed codes like their fake-quant twins: CE within 1e-4,
+/// identical greedy ids; the file verifies and inspects.
+/// </summary>
+public class NBitInferenceTests
+{
+    private static JsonObject Run(params string[] args)
+    {
+        var r = CliProcess.Run(args);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        return r.Json;
+    }
+
+    private static void AssertTwins(string model, string bits, string prompt, int samples)
+    {
+        using var tmp = Paths.Temp();
+        foreach (var (dir, extra) in new[] { ("c", Array.Empty<string>()), ("f", new[] { "--fake-quant" }) })
+            Run(["compress", "--model", model, "--out", tmp.File(dir), "--calib-text", Paths.CalibrationText, "--samples", samples.ToString(), "--bits", bits, "--json", .. extra]);
+        double Ce(string dir, string split) => (double)Run("eval", "--model", dir, "--data", Paths.EvalSets, "--split", split, "--limit", "32", "--json")["mean_ce"]!;
+        string Gen(string dir) => Run("generate", "--model", dir, "--prompt", prompt, "--json")["output_ids"]!.ToJsonString();
+        foreach (var split in new[] { "validation", "ood_man" })
+        {
+            double c = Ce(tmp.File("c"), split), f = Ce(tmp.File("f"), split);
+            Assert.True(Math.Abs(c - f) <= 1e-4, $"{split}: compressed {c} vs fake-quant {f}");
+        }
+        Assert.Equal(Gen(tmp.File("f")), Gen(tmp.File("c")));
+        Run("verify", tmp.File("c"), "--json");
+        var inspect = Run("inspect", tmp.File("c"), "--json");
+        double b = (double)inspect["expert_bits_per_param"]!;
+        Assert.InRange(b, int.Parse(bits), int.Parse(bits) + 1.0); // packed codes + f32 scale and u8 zero per row (+ the unused dictionary)
+    }
+
+    [Fact]
+    public void CompressedTwoBitSwitchEqualsFakeQuant() =>
+        AssertTwins(Paths.TinyModel, "2", "The LORD is my shepherd; I shall not <extra_id_0>.", 16);
+
+    [FixtureFact("mixtral-tiny-8")]
+    public void CompressedThreeBitMixtralEqualsFakeQuant() =>
+        AssertTwins(Paths.Fixture("mixtral-tiny-8")!, "3", "And God said", 32);
+}
