@@ -6,8 +6,8 @@ using Qmoe.Quantization;
 namespace Qmoe.Cli;
 
 /// <summary>
-/// <c>compress --model M --out DIR [--calib-text FILE | --calib F --split S] [--samples N] [--method gptq|rtn]
-/// [--bits ternary|2|3|4] [--premask] [--fake-quant] [--memory-budget GB] [--resume]</c>.
+/// <c>compress --model M --out DIR [--calib-text FILE | --calib F --split S] [--samples N] [--seq-len N] [--method gptq|rtn]
+/// [--bits ternary|2|3|4] [--premask] [--fake-quant] [--memory-budget GB] [--shard-gb GB] [--resume]</c>.
 /// </summary>
 internal static class CompressVerb
 {
@@ -19,17 +19,19 @@ internal static class CompressVerb
         var calib = new Option<string?>("--calib") { Description = "calibration token file (safetensors with S.input_ids / S.labels; S.raw_blocks for decoder-only models)" };
         var split = new Option<string?>("--split") { Description = "split of --calib" };
         var samples = new Option<int>("--samples") { Description = "calibration samples", DefaultValueFactory = _ => 128 };
+        var seqLen = new Option<int?>("--seq-len") { Description = "decoder-only models, --calib-text: tokens per calibration block (default 141; GPTQ/AWQ use 2048)" };
         var method = new Option<string>("--method") { Description = "gptq or rtn", DefaultValueFactory = _ => "gptq" };
         var bits = new Option<string>("--bits") { Description = "ternary, 2, 3 or 4", DefaultValueFactory = _ => "ternary" };
         var damp = new Option<double?>("--damp") { Description = "GPTQ damping (default 0.1 ternary, 0.01 n-bit)" };
         var premask = new Option<bool>("--premask") { Description = "exclude sentinel positions from the Hessians" };
         var fakeQuant = new Option<bool>("--fake-quant") { Description = "write a dense HF checkpoint with dequantized experts" };
         var budget = new Option<double>("--memory-budget") { Description = "GiB of activations held in RAM (beyond: spill files)", DefaultValueFactory = _ => 4.0 };
+        var shardGb = new Option<double>("--shard-gb") { Description = "shard the compressed output into files of at most this many GiB (HF index)", DefaultValueFactory = _ => 4.0 };
         var resume = new Option<bool>("--resume") { Description = "continue an interrupted run" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
         var cmd = new Command("compress", "compress a model's experts (QMoE: GPTQ ternary + dictionary code)")
-            { model, output, calibText, calib, split, samples, method, bits, damp, premask, fakeQuant, budget, resume, threads, json };
+            { model, output, calibText, calib, split, samples, seqLen, method, bits, damp, premask, fakeQuant, budget, shardGb, resume, threads, json };
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(p.GetValue(json), human =>
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
@@ -38,6 +40,8 @@ internal static class CompressVerb
             if (n <= 0) throw new QmoeException($"--samples {n} must be positive");
             double gib = p.GetValue(budget);
             if (!(gib > 0)) throw new QmoeException($"--memory-budget {gib} must be positive");
+            double shard = p.GetValue(shardGb);
+            if (!(shard > 0)) throw new QmoeException($"--shard-gb {shard} must be positive");
             var options = new CompressionOptions
             {
                 Type = QuantTypeInfo.Parse(p.GetValue(bits)!).Type,
@@ -52,8 +56,9 @@ internal static class CompressVerb
                 FakeQuant = p.GetValue(fakeQuant),
                 MemoryBudgetBytes = (long)(gib * (1L << 30)),
                 Resume = p.GetValue(resume),
+                ShardBytes = Math.Max(1, (long)(shard * (1L << 30))),
             };
-            var data = CalibrationLoader.Load(modelDir, p.GetValue(calibText), p.GetValue(calib), p.GetValue(split), n, options.Premask);
+            var data = CalibrationLoader.Load(modelDir, p.GetValue(calibText), p.GetValue(calib), p.GetValue(split), n, options.Premask, p.GetValue(seqLen));
             human.WriteLine($"calibration: {data.Samples} samples from {data.Source}");
             var r = PipelineProgressView.Run(human, progress => CompressionPipeline.Run(modelDir, p.GetValue(output)!, data, options, progress, ct));
             var rep = r.Report;

@@ -23,6 +23,8 @@ public static class CompressedFormat
     public const string QuantMethod = "qmoe";
     public const string Codebook = "dict16";
     public const string WeightsFile = "model.safetensors";
+    /// <summary>Sharded output: Hugging Face's index (<c>weight_map</c>: tensor → shard file).</summary>
+    public const string IndexFile = "model.safetensors.index.json";
     public const string ConfigFile = "config.json";
     /// <summary>v1: the dictionary as U32 [65536, 2] entry words.</summary>
     public const string DictionaryTensor = "qmoe.dictionary";
@@ -33,8 +35,14 @@ public static class CompressedFormat
     public const string DictionaryCostsTensor = "qmoe.dictionary_costs";
     public const string FormatVersionKey = "qmoe.format_version";
     public const string ShapeKeyPrefix = "qmoe.shape.";
+    /// <summary>Metadata of a shard holding experts [first, end) of a group split over shards: <c>qmoe.range.G</c> = "first,end".</summary>
+    public const string RangeKeyPrefix = "qmoe.range.";
 
     public static string Group(string prefix, string kind) => $"{prefix}.experts.{kind}";
+    /// <summary>Name prefix of experts [first, end) of a group split over shards (its tensors are <c>Range(G, a, b).codes</c>, ...).</summary>
+    public static string Range(string group, int first, int end) => $"{group}.range_{first}_{end}";
+    /// <summary>Hugging Face shard name, k and n from 1: <c>model-0000k-of-0000n.safetensors</c>.</summary>
+    public static string ShardFile(int k, int n) => $"model-{k:D5}-of-{n:D5}.safetensors";
     public static string Codes(string group) => group + ".codes";
     public static string ExpertOffsets(string group) => group + ".expert_offsets";
     public static string RowOffsets(string group) => group + ".row_offsets";

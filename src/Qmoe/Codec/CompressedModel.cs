@@ -21,6 +21,33 @@ public readonly ref struct ExpertMatrix
     public EncodedMatrix ToEncoded() => new(Rows, Cols, Codes.ToArray(), RowOffsets.ToArray());
 }
 
+/// <summary>
+/// Experts [First, First + Experts) of a group as stored under one name prefix: the whole group (<c>G.codes</c>, ...)
+/// or, when the group is split over shards, one expert range (<c>G.range_a_b.codes</c>, ...).
+/// </summary>
+public sealed class ExpertGroupPart
+{
+    public required string Base { get; init; }
+    public required int First { get; init; }
+    public required int Experts { get; init; }
+    public required TensorInfo CodesTensor { get; init; }
+    public required TensorInfo ExpertOffsetsTensor { get; init; }
+    /// <summary>The tensor the scales are read from (v1: <c>.scales</c>; v2: <c>.scale_fields</c>).</summary>
+    public required TensorInfo ScalesTensor { get; init; }
+    /// <summary>v2: the scales' sign+exponent table; v1: null.</summary>
+    public TensorInfo? ScaleTableTensor { get; init; }
+    /// <summary>The stored row index (v1 offsets or v2 counts), or null when rows are implied by the codes.</summary>
+    public TensorInfo? IndexTensor { get; init; }
+    public required SafeTensorsFile File { get; init; }
+    /// <summary>Stored tensors of this part.</summary>
+    public IEnumerable<TensorInfo> Tensors => new[] { CodesTensor, ExpertOffsetsTensor, IndexTensor, ScaleTableTensor, ScalesTensor }.OfType<TensorInfo>()
+        .Concat(NBit?.Tensors ?? []);
+    /// <summary>The part's per-expert types and n-bit experts (issue 16); null when every expert is ternary.</summary>
+    public NBitGroup? NBit { get; init; }
+    internal int[]? RowOffsets; // v2: rebuilt from codes or counts; v1: null (read in place)
+    internal ushort[]? Scales;  // v2: rebuilt from table and fields; v1: null (read in place)
+}
+
 /// <summary>One stacked expert group <c>&lt;prefix&gt;.experts.&lt;kind&gt;</c> of a compressed model.</summary>
 public sealed class ExpertGroup
 {
@@ -31,19 +58,28 @@ public sealed class ExpertGroup
     public required int Rows { get; init; }
     public required int Cols { get; init; }
     public long Parameters => (long)Experts * Rows * Cols;
-    /// <summary>Stored tensors of this group (codes, expert offsets, row index, scales).</summary>
-    public required IReadOnlyList<TensorInfo> Tensors { get; init; }
-    public required TensorInfo CodesTensor { get; init; }
-    public required TensorInfo ExpertOffsetsTensor { get; init; }
-    /// <summary>The tensor the scales are read from (v1: <c>G.scales</c>; v2: <c>G.scale_fields</c>).</summary>
-    public required TensorInfo ScalesTensor { get; init; }
-    /// <summary>v2: the scales' sign+exponent table (<c>G.scale_table</c>); v1: null.</summary>
-    public TensorInfo? ScaleTableTensor { get; init; }
-    /// <summary>The group's per-expert types and n-bit experts (issue 16); null when every expert is ternary.</summary>
-    public NBitGroup? NBit { get; init; }
-    internal int[]? RowOffsets; // v2: rebuilt from codes or counts; v1: null (read in place)
-    internal ushort[]? Scales;  // v2: rebuilt from table and fields; v1: null (read in place)
-    internal TensorInfo? RowOffsetsTensor;
+    /// <summary>The stored parts in expert order (one unless the group is split over shards).</summary>
+    public required IReadOnlyList<ExpertGroupPart> Parts { get; init; }
+    /// <summary>Stored tensors of this group (codes, expert offsets, row index, scales, n-bit tensors of every part).</summary>
+    public IEnumerable<TensorInfo> Tensors => Parts.SelectMany(p => p.Tensors);
+    public long CodeBytes => Parts.Sum(p => p.CodesTensor.ByteLength);
+    public long ScaleBytes => Parts.Sum(p => p.ScalesTensor.ByteLength + (p.ScaleTableTensor?.ByteLength ?? 0));
+    /// <summary>All stored bytes of the group.</summary>
+    public long Bytes => Tensors.Sum(t => t.ByteLength);
+    /// <summary>The group's per-expert types and n-bit experts (issue 16); null when every expert is ternary.
+    /// Only whole (single-part) groups may hold n-bit experts.</summary>
+    public NBitGroup? NBit => Parts.Count == 1 ? Parts[0].NBit : null;
+    /// <summary>The part holding <paramref name="expert"/>.</summary>
+    public ExpertGroupPart PartOf(int expert)
+    {
+        int lo = 0, hi = Parts.Count - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (Parts[mid].First <= expert) lo = mid; else hi = mid - 1;
+        }
+        return Parts[lo];
+    }
 }
 
 /// <summary>
@@ -52,7 +88,7 @@ public sealed class ExpertGroup
 /// monotone and in range, every dictionary entry well formed — so later views need no checks. <see cref="CompressedModelVerifier"/>
 /// adds the full hash and decodability check.
 /// </summary>
-public sealed class CompressedModel : IDisposable
+public sealed unsafe class CompressedModel : IDisposable
 {
     private readonly Dictionary<string, ExpertGroup> _groups;
 
@@ -135,25 +171,46 @@ public sealed class CompressedModel : IDisposable
     {
         var groups = new List<ExpertGroup>();
         var shapes = new Dictionary<string, (SafeTensorsFile File, string Value)>(StringComparer.Ordinal);
+        var ranges = new Dictionary<string, List<(SafeTensorsFile File, string Value)>>(StringComparer.Ordinal);
         foreach (var f in store.Files)
         {
             if (f.Metadata.TryGetValue(CompressedFormat.FormatVersionKey, out var v) && v != version.ToString())
                 throw new QmoeException($"{f.Path}: metadata format_version {v} differs from config.json's {version}");
             foreach (var (k, value) in f.Metadata)
                 if (k.StartsWith(CompressedFormat.ShapeKeyPrefix, StringComparison.Ordinal))
-                    shapes[k[CompressedFormat.ShapeKeyPrefix.Length..]] = (f, value);
+                {
+                    string g = k[CompressedFormat.ShapeKeyPrefix.Length..];
+                    if (shapes.TryGetValue(g, out var other) && other.Value != value)
+                        throw new QmoeException($"{f.Path}: metadata {k} = \"{value}\" differs from {other.File.Path}'s \"{other.Value}\"");
+                    shapes[g] = (f, value);
+                }
+                else if (k.StartsWith(CompressedFormat.RangeKeyPrefix, StringComparison.Ordinal))
+                {
+                    string g = k[CompressedFormat.RangeKeyPrefix.Length..];
+                    if (!ranges.TryGetValue(g, out var list)) ranges[g] = list = new();
+                    list.Add((f, value));
+                }
         }
+        foreach (var (g, list) in ranges)
+            if (!shapes.ContainsKey(g)) throw new QmoeException($"{list[0].File.Path}: metadata {CompressedFormat.RangeKeyPrefix}{g} without {CompressedFormat.ShapeKeyPrefix}{g}");
         // Every stored codes tensor must belong to a declared group, so nothing escapes validation.
         foreach (var name in store.Names)
-            if (name.EndsWith(".codes", StringComparison.Ordinal) && !shapes.ContainsKey(name[..^".codes".Length]))
+            if (name.EndsWith(".codes", StringComparison.Ordinal) && !shapes.ContainsKey(GroupOfCodes(name[..^".codes".Length])))
                 throw new QmoeException($"{store.FileOf(name).Path}: tensor '{name}' has no {CompressedFormat.ShapeKeyPrefix} metadata");
         foreach (var (name, (file, value)) in shapes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            groups.Add(ReadGroup(store, config, version, dict, name, file, value));
+            groups.Add(ReadGroup(store, config, version, dict, name, file, value, ranges.GetValueOrDefault(name)));
         return groups;
     }
 
+    /// <summary>The group a part's name prefix belongs to: <c>G.range_a_b</c> → G; G itself otherwise.</summary>
+    private static string GroupOfCodes(string partBase)
+    {
+        int dot = partBase.LastIndexOf(".range_", StringComparison.Ordinal);
+        return dot > 0 ? partBase[..dot] : partBase;
+    }
+
     private static ExpertGroup ReadGroup(TensorStore store, JsonObject config, int version, CodeDictionary dict, string name,
-        SafeTensorsFile meta, string shapeText)
+        SafeTensorsFile meta, string shapeText, List<(SafeTensorsFile File, string Value)>? rangeList)
     {
         int marker = name.LastIndexOf(".experts.", StringComparison.Ordinal);
         var parts = shapeText.Split(',');
@@ -163,6 +220,42 @@ public sealed class CompressedModel : IDisposable
             throw new QmoeException($"{meta.Path}: metadata {CompressedFormat.ShapeKeyPrefix}{name} = \"{shapeText}\" is not \"E,rows,cols\" of a <prefix>.experts.<kind> group");
         CheckAgainstConfig(meta.Path, config, name, experts, rows, cols);
 
+        // The parts must tile [0, E): one whole part, or ranges from the shards' metadata, in order, without gaps.
+        var spans = new List<(int First, int End, string Base)>();
+        if (rangeList == null) spans.Add((0, experts, name));
+        else
+        {
+            foreach (var (file, value) in rangeList)
+            {
+                var r = value.Split(',');
+                if (r.Length != 2 || !int.TryParse(r[0], out int a) || !int.TryParse(r[1], out int b) || a < 0 || b <= a || b > experts)
+                    throw new QmoeException($"{file.Path}: metadata {CompressedFormat.RangeKeyPrefix}{name} = \"{value}\" is not \"first,end\" within 0..{experts}");
+                spans.Add((a, b, CompressedFormat.Range(name, a, b)));
+            }
+            spans.Sort((x, y) => x.First.CompareTo(y.First));
+            int next = 0;
+            foreach (var (a, b, _) in spans)
+            {
+                if (a != next) throw new QmoeException($"{store.Directory}: group '{name}' {(a > next ? $"is missing experts {next}..{a - 1}" : $"has experts {a}..{next - 1} twice")} (a shard missing from the index?)");
+                next = b;
+            }
+            if (next != experts) throw new QmoeException($"{store.Directory}: group '{name}' is missing experts {next}..{experts - 1} (a shard missing from the index?)");
+            if (store.Contains(CompressedFormat.Codes(name)))
+                throw new QmoeException($"{store.FileOf(CompressedFormat.Codes(name)).Path}: group '{name}' is stored both whole and in expert ranges");
+        }
+        var groupParts = spans.Select(sp => ReadPart(store, version, dict, name, sp.Base, sp.First, sp.End - sp.First, rows, cols)).ToList();
+        if (groupParts.Count > 1 && groupParts.Any(p => p.NBit != null))
+            throw new QmoeException($"{store.Directory}: group '{name}' has n-bit experts and is split over shards (not supported)");
+        return new ExpertGroup
+        {
+            Name = name, Prefix = name[..marker], Kind = name[(marker + ".experts.".Length)..],
+            Experts = experts, Rows = rows, Cols = cols, Parts = groupParts,
+        };
+    }
+
+    private static ExpertGroupPart ReadPart(TensorStore store, int version, CodeDictionary dict, string group, string name,
+        int first, int experts, int rows, int cols)
+    {
         TensorInfo Tensor(string tensor, DType dtype, params long[] shape)
         {
             if (!store.Contains(tensor)) throw new QmoeException($"{store.Directory}: tensor '{tensor}' missing");
@@ -172,11 +265,14 @@ public sealed class CompressedModel : IDisposable
             return t;
         }
         var codes = Tensor(CompressedFormat.Codes(name), DType.U16);
-        if (codes.Shape.Length != 1) throw new QmoeException($"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}' has shape {codes.ShapeText}, expected one dimension");
-        if (codes.ByteLength > int.MaxValue) throw new QmoeException($"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}' is larger than 2 GiB (shard the group)");
+        var file = store.FileOf(codes.Name);
+        if (codes.Shape.Length != 1) throw new QmoeException($"{file.Path}: tensor '{codes.Name}' has shape {codes.ShapeText}, expected one dimension");
         var expertOffsetsT = Tensor(CompressedFormat.ExpertOffsets(name), DType.I64, experts + 1L);
-        var eo = MemoryMarshal.Cast<byte, long>(store.FileOf(expertOffsetsT.Name).Bytes(expertOffsetsT));
         string eoWhere = $"{store.FileOf(expertOffsetsT.Name).Path}: tensor '{expertOffsetsT.Name}'";
+        // A part's tensors live in one shard, so that its views share one mapping.
+        foreach (var other in new[] { expertOffsetsT.Name })
+            if (store.FileOf(other) != file) throw new QmoeException($"{eoWhere}: not in the shard of '{codes.Name}' ({file.Path})");
+        var eo = MemoryMarshal.Cast<byte, long>(file.Bytes(expertOffsetsT));
         if (eo[0] != 0) throw new QmoeException($"{eoWhere}: first offset {eo[0]}, not 0");
         var nbit = NBitGroup.Read(store, name, experts, rows, cols);
         for (int e = 0; e < experts; e++)
@@ -189,7 +285,7 @@ public sealed class CompressedModel : IDisposable
             }
             // A row needs at least one code and at most one per pair.
             if (n < rows || n > (long)rows * TernaryEncoder.MaxCodesPerRow(cols))
-                throw new QmoeException($"{eoWhere}: expert {e} has {n} codes, impossible for {rows} rows of {cols}");
+                throw new QmoeException($"{eoWhere}: expert {first + e} has {n} codes, impossible for {rows} rows of {cols}");
         }
         if (eo[experts] != codes.Shape[0]) throw new QmoeException($"{eoWhere}: offsets end at {eo[experts]}, codes has {codes.Shape[0]}");
 
@@ -207,7 +303,10 @@ public sealed class CompressedModel : IDisposable
             scaleValues = ScaleCoding.Decode(MemoryMarshal.Cast<byte, ushort>(store.FileOf(scaleTable.Name).Bytes(scaleTable)),
                 store.FileOf(scales.Name).Bytes(scales), 2L * experts * rows, $"{store.FileOf(scales.Name).Path}: tensor '{scales.Name}'");
         }
+        if (store.FileOf(scales.Name) != file) throw new QmoeException($"{store.FileOf(scales.Name).Path}: tensor '{scales.Name}' is not in the shard of '{codes.Name}' ({file.Path})");
 
+        long[] starts = eo.ToArray();
+        ExpertCodes codesOf = e => ExpertCodeSpan(file, codes, starts[e], starts[e + 1]);
         int[]? rowOffsets = null;
         TensorInfo? index;
         if (version == CompressedFormat.Version1)
@@ -228,19 +327,25 @@ public sealed class CompressedModel : IDisposable
         else
         {
             index = null;
-            rowOffsets = RowIndex.FromCodes(MemoryMarshal.Cast<byte, ushort>(store.FileOf(codes.Name).Bytes(codes)), eo, experts, rows, cols,
-                dict, $"{store.FileOf(codes.Name).Path}: tensor '{codes.Name}'", nbit == null ? default : nbit.Types);
+            rowOffsets = RowIndex.FromCodes(codesOf, eo, experts, rows, cols, dict, $"{file.Path}: tensor '{codes.Name}'",
+                nbit == null ? default : nbit.Types);
         }
-        return new ExpertGroup
+        if (index != null && store.FileOf(index.Name) != file) throw new QmoeException($"{store.FileOf(index.Name).Path}: tensor '{index.Name}' is not in the shard of '{codes.Name}' ({file.Path})");
+        return new ExpertGroupPart
         {
-            Name = name, Prefix = name[..marker], Kind = name[(marker + ".experts.".Length)..],
-            Experts = experts, Rows = rows, Cols = cols,
-            Tensors = new[] { codes, expertOffsetsT, index, scaleTable, scales }.OfType<TensorInfo>().Concat(nbit?.Tensors ?? []).ToArray(),
-            NBit = nbit,
-            CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales, ScaleTableTensor = scaleTable,
-            Scales = scaleValues,
-            RowOffsets = rowOffsets, RowOffsetsTensor = rowOffsets == null ? index : null,
+            Base = name, First = first, Experts = experts, File = file,
+            CodesTensor = codes, ExpertOffsetsTensor = expertOffsetsT, ScalesTensor = scales, ScaleTableTensor = scaleTable, IndexTensor = index,
+            Scales = scaleValues, RowOffsets = rowOffsets, NBit = nbit,
         };
+    }
+
+    /// <summary>Codes [begin, end) of a codes tensor: a view into the mapping by pointer, so the tensor may exceed 2 GiB.</summary>
+    private static unsafe ReadOnlySpan<ushort> ExpertCodeSpan(SafeTensorsFile file, TensorInfo codes, long begin, long end)
+    {
+        long n = end - begin;
+        if (begin < 0 || n < 0 || end > codes.ElementCount || n > int.MaxValue)
+            throw new QmoeException($"{file.Path}: tensor '{codes.Name}': codes [{begin}, {end}) out of range");
+        return n == 0 ? ReadOnlySpan<ushort>.Empty : new ReadOnlySpan<ushort>((ushort*)file.Pointer(codes) + begin, (int)n);
     }
 
     /// <summary>
@@ -272,16 +377,17 @@ public sealed class CompressedModel : IDisposable
     public ExpertMatrix Expert(ExpertGroup g, int expert)
     {
         if ((uint)expert >= (uint)g.Experts) throw new QmoeException($"{Directory}: group '{g.Name}' has no expert {expert}");
-        var eo = MemoryMarshal.Cast<byte, long>(Bytes(g.ExpertOffsetsTensor));
-        var codes = MemoryMarshal.Cast<byte, ushort>(Bytes(g.CodesTensor));
-        var rowOffsets = g.RowOffsets != null ? (ReadOnlySpan<int>)g.RowOffsets : MemoryMarshal.Cast<byte, int>(Bytes(g.RowOffsetsTensor!));
-        var scales = g.Scales != null ? (ReadOnlySpan<ushort>)g.Scales : MemoryMarshal.Cast<byte, ushort>(Bytes(g.ScalesTensor));
+        var p = g.PartOf(expert);
+        int e = expert - p.First;
+        var eo = MemoryMarshal.Cast<byte, long>(p.File.Bytes(p.ExpertOffsetsTensor));
+        var rowOffsets = p.RowOffsets != null ? (ReadOnlySpan<int>)p.RowOffsets : MemoryMarshal.Cast<byte, int>(p.File.Bytes(p.IndexTensor!));
+        var scales = p.Scales != null ? (ReadOnlySpan<ushort>)p.Scales : MemoryMarshal.Cast<byte, ushort>(p.File.Bytes(p.ScalesTensor));
         return new ExpertMatrix
         {
             Rows = g.Rows, Cols = g.Cols,
-            Codes = codes[(int)eo[expert]..(int)eo[expert + 1]],
-            RowOffsets = rowOffsets.Slice(expert * (g.Rows + 1), g.Rows + 1),
-            Scales = scales.Slice(2 * expert * g.Rows, 2 * g.Rows),
+            Codes = ExpertCodeSpan(p.File, p.CodesTensor, eo[e], eo[e + 1]),
+            RowOffsets = rowOffsets.Slice(e * (g.Rows + 1), g.Rows + 1),
+            Scales = scales.Slice(2 * e * g.Rows, 2 * g.Rows),
         };
     }
 

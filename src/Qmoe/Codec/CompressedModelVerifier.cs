@@ -61,6 +61,7 @@ public static unsafe class CompressedModelVerifier
         {
             if (g.NBit?.IsNBit(e) == true) continue; // bit-packed: every bit pattern is a valid code
             var m = model.Expert(g, e);
+            var part = g.PartOf(e);
             for (int r = 0; r < g.Rows; r++)
             {
                 var codes = m.Codes[m.RowOffsets[r]..m.RowOffsets[r + 1]];
@@ -68,15 +69,15 @@ public static unsafe class CompressedModelVerifier
                 for (int k = 0; k < codes.Length; k++)
                 {
                     if (covered >= g.Cols)
-                        throw new QmoeException($"{model.Directory}: tensor '{g.CodesTensor.Name}' expert {e} row {r}: code {k} of {codes.Length} starts past the row end ({g.Cols})");
+                        throw new QmoeException($"{part.File.Path}: tensor '{part.CodesTensor.Name}' expert {e} row {r}: code {k} of {codes.Length} starts past the row end ({g.Cols})");
                     covered += 2 * (entries[2 * codes[k]] & 15);
                 }
                 if (covered < g.Cols)
-                    throw new QmoeException($"{model.Directory}: tensor '{g.CodesTensor.Name}' expert {e} row {r}: codes cover {covered} of {g.Cols} weights");
+                    throw new QmoeException($"{part.File.Path}: tensor '{part.CodesTensor.Name}' expert {e} row {r}: codes cover {covered} of {g.Cols} weights");
             }
             foreach (var s in m.Scales)
                 if (!float.IsFinite(BFloat16.ToFloat(s)))
-                    throw new QmoeException($"{model.Directory}: tensor '{g.ScalesTensor.Name}' expert {e} has a non-finite scale");
+                    throw new QmoeException($"{part.File.Path}: tensor '{part.ScalesTensor.Name}' expert {e} has a non-finite scale");
         }
     }
 }

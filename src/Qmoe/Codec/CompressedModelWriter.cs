@@ -22,27 +22,54 @@ public enum DictionaryChoice
 }
 
 /// <summary>
-/// Writes a compressed model directory (SPEC §5) while the pipeline produces it: plain tensors are declared up
-/// front and read only at <see cref="Complete"/>; expert groups arrive one at a time and are spooled to a
-/// temporary file (trits packed 4 per byte, plus scales), so memory holds one group at most. Complete picks the
-/// dictionary, encodes each group into a second temporary file, then streams everything into
-/// <c>model.safetensors</c> (atomically, with per-tensor XxHash64) and writes <c>config.json</c>.
+/// Writes a compressed model directory (SPEC §5, docs/FORMAT.md) while the pipeline produces it: plain tensors are
+/// declared up front and read only at <see cref="Complete"/>; expert groups arrive one expert at a time and are
+/// spooled to a temporary file (trits packed 4 per byte, plus scales). Complete picks the dictionary, encodes the
+/// experts one at a time into a second temporary file, then streams everything into <c>model.safetensors</c> — or,
+/// with a shard size, into Hugging Face-style shards <c>model-0000k-of-0000n.safetensors</c> plus
+/// <c>model.safetensors.index.json</c>, a group split over shards by expert range — atomically, with per-tensor
+/// XxHash64 in each file, and writes <c>config.json</c>. Memory holds one expert's trits and codes at a time, plus
+/// 4 bytes per row of the current group (its scales, and its row offsets when a row index is stored).
 /// <code>
 /// using var w = new CompressedModelWriter(outDir, inputConfig, new JsonObject { ["method"] = "gptq", ["damp"] = 0.1 });
 /// foreach (var name in nonExpertNames)   // spans over the memory-mapped input, read at Complete
 ///     w.AddTensor(new PlainTensor(name, info.DType, info.Shape, () => file.Bytes(info)));
-/// foreach (var (prefix, kind) in groups) // as each group is quantized: E matrices of trits + bf16 (min, max)
-///     w.AddExpertGroup(prefix, kind, experts);
+/// foreach (var (prefix, kind) in groups) // E matrices of trits + bf16 (min, max), one at a time
+/// {
+///     w.BeginExpertGroup(prefix, kind, experts, rows, cols);
+///     for (int e = 0; e &lt; experts; e++) w.AddExpert(packedTrits(e), scales(e));
+/// }
 /// w.Complete();                          // without it, Dispose deletes the temporary files
 /// </code>
 /// </summary>
 public sealed class CompressedModelWriter : IDisposable
 {
-    private sealed record GroupEntry(string Name, int Experts, int Rows, int Cols, long TritOffset, NBitPart? NBit = null);
+    private sealed class GroupEntry(string name, int experts, int rows, int cols, long tritOffset)
+    {
+        public string Name { get; } = name;
+        public int Experts { get; } = experts;
+        public int Rows { get; } = rows;
+        public int Cols { get; } = cols;
+        public long TritOffset { get; } = tritOffset;
+        public int Added { get; set; }
+        /// <summary>The group's n-bit experts (issue 16); null when all are ternary.</summary>
+        public NBitPart? NBit { get; set; }
+        public long PackedBytes => TritPacking.PackedLength((long)Rows * Cols);
+        public long Parameters => (long)Experts * Rows * Cols;
+    }
+
+    /// <summary>A group after encoding: its codes in the code spool, expert offsets, row index and scales.</summary>
     // A group with n-bit experts (issue 16): types, the packed bytes' place in the n-bit spool, the grids.
     private sealed record NBitPart(byte[] Types, long[] PackedOffsets, long SpoolOffset, float[] RowScales, byte[] RowZeros);
-    private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long Codes, long[] ExpertOffsets,
-        long IndexOffset, DType IndexType, long IndexBytes, long ScalesOffset, int ScaleTable, long ScaleBytes);
+
+    private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long[] ExpertOffsets, int[][]? RowOffsets,
+        DType IndexType, ushort[] Scales, ushort[]? ScaleTable);
+
+    /// <summary>Experts [First, End) of a group stored under one name prefix (the group's own name when whole).</summary>
+    private sealed record Piece(EncodedGroup G, int First, int End, string Base)
+    {
+        public bool Whole => First == 0 && End == G.Group.Experts;
+    }
 
     private readonly string _dir;
     private readonly JsonObject _config;
@@ -50,16 +77,25 @@ public sealed class CompressedModelWriter : IDisposable
     private readonly DictionaryChoice _choice;
     private readonly DictionaryStorage _dictionaryStorage;
     private readonly int _formatVersion, _threads;
+    private readonly long _shardBytes;
     private readonly RowIndexKind _rowIndex;
     private readonly List<PlainTensor> _plain = new();
     private readonly List<GroupEntry> _groups = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly string _tritSpoolPath, _codeSpoolPath, _nbitSpoolPath;
+    private readonly List<string> _written = new();
     private FileStream? _tritSpool, _nbitSpool;
     private bool _done;
 
     /// <summary>The dictionary Complete chose (null before).</summary>
     public CodeDictionary? Dictionary { get; private set; }
+
+    /// <summary>After <see cref="Complete"/>: expert bytes (codes, offsets, row index, scales, dictionary) per expert parameter,
+    /// as <c>inspect</c> counts them.</summary>
+    public double ExpertBitsPerParam { get; private set; }
+
+    /// <summary>After <see cref="Complete"/>: the weight files written (one <c>model.safetensors</c>, or the shards).</summary>
+    public IReadOnlyList<string> Files => _written;
 
     /// <param name="outDir">created if missing</param>
     /// <param name="inputConfig">the input model's config.json (copied, plus <c>quantization_config</c>)</param>
@@ -70,11 +106,13 @@ public sealed class CompressedModelWriter : IDisposable
     /// <param name="threads">encoder threads (≤ 0: all cores)</param>
     /// <param name="storeRowCounts">v2 only: store per-row code counts (cheaper open for huge models) instead of
     /// leaving row boundaries implied by the codes</param>
+    /// <param name="shardBytes">≤ 0: one <c>model.safetensors</c>; otherwise shards of at most this many tensor bytes
+    /// (a plain tensor or a single expert larger than that gets a shard of its own)</param>
     /// <param name="dictionaryStorage">v2 only: the dictionary as a trie or as the parameters it is regenerated from;
     /// Auto takes the smaller (<see cref="DictionaryRecord.Encode"/>)</param>
     public CompressedModelWriter(string outDir, JsonObject inputConfig, JsonObject? settings = null,
         DictionaryChoice dictionary = DictionaryChoice.Fitted, int formatVersion = CompressedFormat.LatestVersion, int threads = 0,
-        bool storeRowCounts = false, DictionaryStorage dictionaryStorage = DictionaryStorage.Auto)
+        bool storeRowCounts = false, DictionaryStorage dictionaryStorage = DictionaryStorage.Auto, long shardBytes = 0)
     {
         if (!CompressedFormat.IsKnownVersion(formatVersion)) throw new QmoeException($"unknown format_version {formatVersion}");
         Directory.CreateDirectory(outDir);
@@ -85,6 +123,7 @@ public sealed class CompressedModelWriter : IDisposable
         _dictionaryStorage = dictionaryStorage;
         _formatVersion = formatVersion;
         _threads = threads;
+        _shardBytes = shardBytes;
         _rowIndex = formatVersion == CompressedFormat.Version1 ? RowIndexKind.Offsets : storeRowCounts ? RowIndexKind.Counts : RowIndexKind.Implicit;
         _tritSpoolPath = Path.Combine(outDir, $".qmoe-trits.tmp-{Environment.ProcessId}");
         _codeSpoolPath = Path.Combine(outDir, $".qmoe-codes.tmp-{Environment.ProcessId}");
@@ -118,20 +157,23 @@ public sealed class CompressedModelWriter : IDisposable
     public void AddExpertGroup(string prefix, string kind, IReadOnlyList<StoredExpert> experts)
     {
         string name = CompressedFormat.Group(prefix, kind);
-        Claim(name);
         if (experts.Count == 0) throw new QmoeException($"{name}: no experts");
-        int rows = experts[0].Rows, cols = experts[0].Cols;
-        _tritSpool ??= new FileStream(_tritSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-        long offset = _tritSpool.Position;
-        NBitPart? nbit = null;
-        if (experts.Any(x => x.NBit != null))
+        if (!experts.Any(x => x.NBit != null))
         {
-            if (_formatVersion == CompressedFormat.Version1) throw new QmoeException($"{name}: n-bit experts need format_version 2");
-            _nbitSpool ??= new FileStream(_nbitSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-            var nbitExperts = experts.Where(x => x.NBit != null).Select(x => x.NBit!).ToList();
-            nbit = new NBitPart(experts.Select(x => x.Type).ToArray(), new long[experts.Count + 1], _nbitSpool.Position,
-                new float[(long)nbitExperts.Count * rows], new byte[(long)nbitExperts.Count * rows]);
+            BeginExpertGroup(prefix, kind, experts.Count, experts[0].Ternary!.Rows, experts[0].Ternary!.Cols);
+            foreach (var m in experts) AddExpert(m.Ternary!);
+            return;
         }
+        if (_formatVersion == CompressedFormat.Version1) throw new QmoeException($"{name}: n-bit experts need format_version 2");
+        int rows = experts[0].NBit?.Rows ?? experts[0].Ternary!.Rows, cols = experts[0].NBit?.Cols ?? experts[0].Ternary!.Cols;
+        BeginExpertGroup(prefix, kind, experts.Count, rows, cols);
+        var g = _groups[^1];
+        try { _nbitSpool ??= new FileStream(_nbitSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20); }
+        catch (IOException x) { Fail(x); }
+        int nbitCount = experts.Count(x => x.NBit != null);
+        var nbit = new NBitPart(experts.Select(x => x.Type).ToArray(), new long[experts.Count + 1], _nbitSpool!.Position,
+            new float[(long)nbitCount * rows], new byte[(long)nbitCount * rows]);
+        g.NBit = nbit;
         int ordinal = 0;
         for (int e = 0; e < experts.Count; e++)
         {
@@ -140,49 +182,105 @@ public sealed class CompressedModelWriter : IDisposable
                 p.Validate($"{name} expert {e}");
                 if (p.Rows != rows || p.Cols != cols)
                     throw new QmoeException($"{name}: expert {e} has shape [{p.Rows}, {p.Cols}], expert 0 has [{rows}, {cols}]");
-                _nbitSpool!.Write(p.Packed);
-                nbit!.PackedOffsets[e + 1] = nbit.PackedOffsets[e] + p.Packed.Length;
+                try { _nbitSpool.Write(p.Packed); }
+                catch (IOException x) { Fail(x); }
+                nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e] + p.Packed.Length;
                 p.RowScales.CopyTo(nbit.RowScales, ordinal * rows);
                 p.RowZeros.CopyTo(nbit.RowZeros, ordinal * rows);
                 ordinal++;
+                g.Added++;
                 continue;
             }
-            if (nbit != null) nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e];
-            var m = experts[e].Ternary!;
-            m.Validate($"{name} expert {e}");
-            if (m.Rows != rows || m.Cols != cols)
-                throw new QmoeException($"{name}: expert {e} has shape [{m.Rows}, {m.Cols}], expert 0 has [{rows}, {cols}]");
-            int bad = m.Trits.AsSpan().IndexOfAnyInRange((byte)3, (byte)255);
-            if (bad >= 0) throw new QmoeException($"{name}: expert {e} has trit {m.Trits[bad]} (must be 0, 1 or 2)");
-            _tritSpool.Write(TritPacking.Pack(m.Trits));
-            _tritSpool.Write(MemoryMarshal.AsBytes(m.Scales.AsSpan()));
+            nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e];
+            AddExpert(experts[e].Ternary!);
         }
-        _groups.Add(new GroupEntry(name, experts.Count, rows, cols, offset, nbit));
     }
 
-    /// <summary>The group's experts in order: ternary ones from the spool, null for n-bit ones.</summary>
-    private IEnumerable<TernaryMatrix?> ReadSpooledExperts(GroupEntry g)
+    /// <summary>Starts a group of <paramref name="experts"/> matrices [rows, cols]; follow with that many <see cref="AddExpert(TernaryMatrix)"/> calls.</summary>
+    public void BeginExpertGroup(string prefix, string kind, int experts, int rows, int cols)
+    {
+        string name = CompressedFormat.Group(prefix, kind);
+        if (_groups.Count > 0 && _groups[^1].Added < _groups[^1].Experts)
+            throw new InvalidOperationException($"{_groups[^1].Name}: {_groups[^1].Added} of {_groups[^1].Experts} experts added before the next group");
+        Claim(name);
+        if (experts <= 0) throw new QmoeException($"{name}: no experts");
+        if (rows <= 0 || cols <= 0) throw new QmoeException($"{name}: bad matrix shape [{rows}, {cols}]");
+        try { _tritSpool ??= new FileStream(_tritSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20); }
+        catch (IOException e) { Fail(e); }
+        _groups.Add(new GroupEntry(name, experts, rows, cols, _tritSpool!.Position));
+    }
+
+    /// <summary>Adds the next expert of the current group: trits [rows, cols] (one byte each, 0..2) and bf16 (min, max) per row.</summary>
+    public void AddExpert(TernaryMatrix m)
+    {
+        var g = CurrentGroup();
+        m.Validate($"{g.Name} expert {g.Added}");
+        if (m.Rows != g.Rows || m.Cols != g.Cols)
+            throw new QmoeException($"{g.Name}: expert {g.Added} has shape [{m.Rows}, {m.Cols}], the group has [{g.Rows}, {g.Cols}]");
+        int bad = m.Trits.AsSpan().IndexOfAnyInRange((byte)3, (byte)255);
+        if (bad >= 0) throw new QmoeException($"{g.Name}: expert {g.Added} has trit {m.Trits[bad]} (must be 0, 1 or 2)");
+        AddExpert(TritPacking.Pack(m.Trits), m.Scales);
+    }
+
+    /// <summary>Adds the next expert of the current group from trits packed 4 per byte (first trit in the low bits,
+    /// padding 0) and bf16 (min, max) per row: straight from a layer file, without unpacking.</summary>
+    public void AddExpert(ReadOnlySpan<byte> packedTrits, ReadOnlySpan<ushort> scales)
+    {
+        var g = CurrentGroup();
+        long trits = (long)g.Rows * g.Cols;
+        if (packedTrits.Length != g.PackedBytes || scales.Length != 2L * g.Rows)
+            throw new QmoeException($"{g.Name}: expert {g.Added} has {packedTrits.Length} packed trit bytes and {scales.Length} scales, shape [{g.Rows}, {g.Cols}] needs {g.PackedBytes} and {2L * g.Rows}");
+        long bad = TritPacking.FirstInvalid(packedTrits, trits);
+        if (bad >= 0) throw new QmoeException($"{g.Name}: expert {g.Added} has an invalid trit at {bad} (fields must be 0, 1 or 2, padding 0)");
+        try
+        {
+            _tritSpool!.Write(packedTrits);
+            _tritSpool.Write(MemoryMarshal.AsBytes(scales));
+        }
+        catch (IOException e) { Fail(e); }
+        g.Added++;
+    }
+
+    private GroupEntry CurrentGroup()
+    {
+        if (_done) throw new InvalidOperationException("writer already completed");
+        if (_groups.Count == 0 || _groups[^1].Added == _groups[^1].Experts)
+            throw new InvalidOperationException("AddExpert without a started group with experts left");
+        return _groups[^1];
+    }
+
+    private void Fail(IOException e)
+    {
+        DeleteSpools();
+        throw new QmoeException($"{_dir}: write failed: {e.Message}", e);
+    }
+
+    /// <summary>The experts of a spooled group, one at a time in a reused buffer (valid until the next item).</summary>
+    private IEnumerable<(byte[] Trits, ushort[] Scales)> ReadSpooledExperts(GroupEntry g)
     {
         var fs = _tritSpool!;
-        long packed = TritPacking.PackedLength((long)g.Rows * g.Cols);
-        var buffer = new byte[packed];
+        var packed = new byte[g.PackedBytes];
+        var trits = new byte[(long)g.Rows * g.Cols];
         var scales = new ushort[2 * g.Rows];
-        fs.Position = g.TritOffset;
+        long position = g.TritOffset;
         for (int e = 0; e < g.Experts; e++)
         {
-            if (g.NBit != null && g.NBit.Types[e] != NBitGroup.TernaryType) { yield return null; continue; }
-            fs.ReadExactly(buffer);
+            if (g.NBit != null && g.NBit.Types[e] != NBitGroup.TernaryType) { yield return (null!, null!); continue; } // n-bit: not in the trit spool
+            fs.Position = position; // callers may read other spool regions between items
+            fs.ReadExactly(packed);
             fs.ReadExactly(MemoryMarshal.AsBytes(scales.AsSpan()));
-            var trits = new byte[(long)g.Rows * g.Cols];
-            TritPacking.Unpack(buffer, trits);
-            yield return new TernaryMatrix(g.Rows, g.Cols, trits, (ushort[])scales.Clone());
+            position = fs.Position;
+            TritPacking.Unpack(packed, trits);
+            yield return (trits, scales);
         }
     }
 
-    /// <summary>Chooses the dictionary, encodes every group and writes model.safetensors and config.json atomically.</summary>
+    /// <summary>Chooses the dictionary, encodes every group and writes the weight file(s) and config.json atomically.</summary>
     public void Complete()
     {
         if (_done) throw new InvalidOperationException("writer already completed");
+        if (_groups.Count > 0 && _groups[^1].Added < _groups[^1].Experts)
+            throw new InvalidOperationException($"{_groups[^1].Name}: only {_groups[^1].Added} of {_groups[^1].Experts} experts added");
         try
         {
             // With no ternary expert at all (a uniform n-bit model) there is nothing to fit: QMoE's default is stored.
@@ -191,27 +289,35 @@ public sealed class CompressedModelWriter : IDisposable
             // v2 stores the trie mask, which numbers codes in breadth-first order: encode with that numbering.
             Dictionary = _formatVersion == CompressedFormat.Version1 ? dict : dict.Canonical();
             var encoded = EncodeGroups(Dictionary);
-            WriteSafeTensors(encoded, Dictionary);
+            WriteWeights(encoded, Dictionary);
             WriteConfig(Dictionary);
             _done = true;
         }
-        catch (IOException e) { throw new QmoeException($"{_dir}: write failed: {e.Message}", e); }
+        catch (Exception e)
+        {
+            foreach (var f in _written) AtomicFile.TryDelete(f);
+            _written.Clear();
+            if (e is IOException io) throw new QmoeException($"{_dir}: write failed: {io.Message}", io);
+            throw;
+        }
         finally { DeleteSpools(); }
     }
 
     /// <summary>Up to 2^22 trits of rows spread evenly over all groups, for dictionary fitting.</summary>
     private IEnumerable<byte[]> SampleRows()
     {
-        long total = _groups.Sum(g => (long)g.Experts * g.Rows * g.Cols);
+        long total = _groups.Sum(g => g.Parameters);
         long stride = Math.Max(1, total / (1 << 22));
         long seen = 0;
         foreach (var g in _groups)
-            foreach (var m in ReadSpooledExperts(g).OfType<TernaryMatrix>())
-                for (int r = 0; r < m.Rows; r++, seen += m.Cols)
-                    if (seen / stride != (seen + m.Cols) / stride)
-                        yield return m.Trits.AsSpan(r * m.Cols, m.Cols).ToArray();
+            foreach (var (trits, _) in ReadSpooledExperts(g))
+                if (trits != null)
+                for (int r = 0; r < g.Rows; r++, seen += g.Cols)
+                    if (seen / stride != (seen + g.Cols) / stride)
+                        yield return trits.AsSpan((int)((long)r * g.Cols), g.Cols).ToArray();
     }
 
+    /// <summary>Encodes each group expert by expert into the code spool.</summary>
     private List<EncodedGroup> EncodeGroups(CodeDictionary dict)
     {
         var result = new List<EncodedGroup>();
@@ -220,130 +326,243 @@ public sealed class CompressedModelWriter : IDisposable
         {
             long codesOffset = spool.Position;
             var expertOffsets = new long[g.Experts + 1];
-            var rowOffsets = new int[g.Experts][];
-            var scales = new List<ushort[]>();
+            var rowOffsets = _rowIndex == RowIndexKind.Implicit ? null : new int[g.Experts][];
+            var scales = new ushort[2L * g.Experts * g.Rows];
             int e = 0;
-            foreach (var m in ReadSpooledExperts(g))
+            foreach (var (trits, s) in ReadSpooledExperts(g))
             {
-                if (m == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales
+                if (trits == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales
                 {
                     expertOffsets[e + 1] = expertOffsets[e];
-                    rowOffsets[e] = new int[g.Rows + 1];
-                    scales.Add(new ushort[2 * g.Rows]);
+                    if (rowOffsets != null) rowOffsets[e] = new int[g.Rows + 1];
                     e++;
                     continue;
                 }
-                var enc = TernaryEncoder.Encode(m.Trits, m.Rows, m.Cols, dict, _threads);
+                var enc = TernaryEncoder.Encode(trits, g.Rows, g.Cols, dict, _threads);
                 spool.Write(MemoryMarshal.AsBytes(enc.Codes.AsSpan()));
                 expertOffsets[e + 1] = expertOffsets[e] + enc.Codes.Length;
-                rowOffsets[e] = enc.RowOffsets;
-                scales.Add(m.Scales);
+                if (rowOffsets != null) rowOffsets[e] = enc.RowOffsets;
+                s.CopyTo(scales, 2L * e * g.Rows);
                 e++;
             }
-            long indexOffset = spool.Position;
-            DType indexType = RowIndex.Write(spool, rowOffsets, _rowIndex);
-            long scalesOffset = spool.Position;
-            int tableCount = 0;
-            if (_formatVersion == CompressedFormat.Version1)
-                foreach (var s in scales) spool.Write(MemoryMarshal.AsBytes(s.AsSpan()));
-            else
-            {
-                var (table, fields) = ScaleCoding.Encode(scales.SelectMany(s => s).ToArray());
-                spool.Write(MemoryMarshal.AsBytes(table.AsSpan()));
-                spool.Write(fields);
-                tableCount = table.Length;
-            }
-            result.Add(new EncodedGroup(g, codesOffset, expertOffsets[^1], expertOffsets, indexOffset, indexType,
-                scalesOffset - indexOffset, scalesOffset, tableCount, spool.Position - scalesOffset));
+            var indexType = RowIndex.StoredType(rowOffsets ?? [], _rowIndex);
+            var table = _formatVersion == CompressedFormat.Version1 ? null : ScaleCoding.Table(scales);
+            result.Add(new EncodedGroup(g, codesOffset, expertOffsets, rowOffsets, indexType, scales, table));
         }
         spool.Flush();
         return result;
     }
 
-    private void WriteSafeTensors(List<EncodedGroup> groups, CodeDictionary dict)
-    {
-        var metadata = new Dictionary<string, string>
-        {
-            ["format"] = "pt",
-            [CompressedFormat.FormatVersionKey] = _formatVersion.ToString(),
-        };
-        foreach (var g in groups)
-            metadata[CompressedFormat.ShapeKeyPrefix + g.Group.Name] = $"{g.Group.Experts},{g.Group.Rows},{g.Group.Cols}";
-        using var w = new SafeTensorsWriter(Path.Combine(_dir, CompressedFormat.WeightsFile), metadata);
-        foreach (var t in _plain) w.Declare(t.Name, t.DType, t.Shape);
-        foreach (var g in groups)
-        {
-            var (name, experts, rows) = (g.Group.Name, (long)g.Group.Experts, (long)g.Group.Rows);
-            w.Declare(CompressedFormat.Codes(name), DType.U16, g.Codes);
-            w.Declare(CompressedFormat.ExpertOffsets(name), DType.I64, experts + 1);
-            if (_rowIndex == RowIndexKind.Offsets) w.Declare(CompressedFormat.RowOffsets(name), DType.I32, experts, rows + 1);
-            else if (_rowIndex == RowIndexKind.Counts) w.Declare(CompressedFormat.RowCounts(name), g.IndexType, experts, rows);
-            if (_formatVersion == CompressedFormat.Version1) w.Declare(CompressedFormat.Scales(name), DType.BF16, experts, rows, 2);
-            else
-            {
-                w.Declare(CompressedFormat.ScaleTable(name), DType.U16, g.ScaleTable);
-                w.Declare(CompressedFormat.ScaleFields(name), DType.U8, ScaleCoding.FieldBytes(2 * experts * rows, g.ScaleTable));
-            }
-            if (g.Group.NBit is { } nb)
-            {
-                w.Declare(NBitGroup.ExpertTypes(name), DType.U8, experts);
-                w.Declare(NBitGroup.Packed(name), DType.U8, nb.PackedOffsets[^1]);
-                w.Declare(NBitGroup.PackedOffsets(name), DType.I64, experts + 1);
-                w.Declare(NBitGroup.RowScales(name), DType.F32, nb.RowScales.Length / rows, rows);
-                w.Declare(NBitGroup.RowZeros(name), DType.U8, nb.RowZeros.Length / rows, rows);
-            }
-        }
-        var storedDict = DictionaryRecord.Encode(dict, _formatVersion, _dictionaryStorage, w.DeclaredBytes);
-        w.Declare(storedDict.Name, storedDict.DType, storedDict.Shape);
+    // ---- layout: which tensors go into which file ----
 
-        foreach (var t in _plain)
+    /// <summary>Tensor names and stored sizes of a piece, in file order.</summary>
+    private List<(string Name, DType DType, long[] Shape)> PieceTensors(Piece p)
+    {
+        var g = p.G.Group;
+        long experts = p.End - p.First, rows = g.Rows;
+        var list = new List<(string, DType, long[])>
         {
-            var bytes = t.Bytes();
-            long expected = t.Shape.Aggregate(1L, (a, b) => a * b) * t.DType.Size();
-            if (bytes.Length != expected) throw new QmoeException($"{t.Name}: {bytes.Length} bytes for shape [{string.Join(", ", t.Shape)}] × {t.DType}");
-            w.Write(bytes);
+            (CompressedFormat.Codes(p.Base), DType.U16, [p.G.ExpertOffsets[p.End] - p.G.ExpertOffsets[p.First]]),
+            (CompressedFormat.ExpertOffsets(p.Base), DType.I64, [experts + 1]),
+        };
+        if (_rowIndex == RowIndexKind.Offsets) list.Add((CompressedFormat.RowOffsets(p.Base), DType.I32, [experts, rows + 1]));
+        else if (_rowIndex == RowIndexKind.Counts) list.Add((CompressedFormat.RowCounts(p.Base), p.G.IndexType, [experts, rows]));
+        if (_formatVersion == CompressedFormat.Version1) list.Add((CompressedFormat.Scales(p.Base), DType.BF16, [experts, rows, 2]));
+        else
+        {
+            list.Add((CompressedFormat.ScaleTable(p.Base), DType.U16, [p.G.ScaleTable!.Length]));
+            list.Add((CompressedFormat.ScaleFields(p.Base), DType.U8, [ScaleCoding.FieldBytes(2 * experts * rows, p.G.ScaleTable.Length)]));
         }
-        using (var spool = new FileStream(_codeSpoolPath, FileMode.Open, FileAccess.Read, FileShare.None, 1 << 20))
+        if (g.NBit is { } nb)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
-            void Copy(long offset, long length)
+            if (!p.Whole) throw new QmoeException($"{g.Name}: n-bit experts cannot be split over shards (raise --shard-gb)");
+            list.Add((NBitGroup.ExpertTypes(p.Base), DType.U8, [experts]));
+            list.Add((NBitGroup.Packed(p.Base), DType.U8, [nb.PackedOffsets[^1]]));
+            list.Add((NBitGroup.PackedOffsets(p.Base), DType.I64, [experts + 1]));
+            list.Add((NBitGroup.RowScales(p.Base), DType.F32, [nb.RowScales.Length / rows, rows]));
+            list.Add((NBitGroup.RowZeros(p.Base), DType.U8, [nb.RowZeros.Length / rows, rows]));
+        }
+        return list;
+    }
+
+    private long PieceBytes(EncodedGroup g, int first, int end)
+    {
+        long experts = end - first, rows = g.Group.Rows;
+        long bytes = 2 * (g.ExpertOffsets[end] - g.ExpertOffsets[first]) + 8 * (experts + 1)
+                   + RowIndex.StoredBytes(experts, g.Group.Rows, _rowIndex, g.IndexType);
+        if (g.Group.NBit is { } nb)
+            bytes += experts + nb.PackedOffsets[^1] + 8 * (experts + 1) + 5L * nb.RowZeros.Length;
+        return bytes + (g.ScaleTable == null ? 4 * experts * rows : 2L * g.ScaleTable.Length + ScaleCoding.FieldBytes(2 * experts * rows, g.ScaleTable.Length));
+    }
+
+    /// <summary>
+    /// Greedy assignment of plain tensors, group pieces and the dictionary (last) to files of at most the shard size:
+    /// a group that does not fit in the current shard's room is cut at the last expert that does.
+    /// </summary>
+    private List<List<object>> Layout(List<EncodedGroup> groups, StoredDictionary dictItem)
+    {
+        var shards = new List<List<object>> { new() };
+        long room = _shardBytes > 0 ? _shardBytes : long.MaxValue;
+        void Place(object item, long bytes)
+        {
+            if (shards[^1].Count > 0 && bytes > room) { shards.Add(new()); room = _shardBytes; }
+            shards[^1].Add(item);
+            room -= bytes;
+        }
+        foreach (var t in _plain) Place(t, t.Shape.Aggregate(1L, (a, b) => a * b) * t.DType.Size());
+        foreach (var g in groups)
+        {
+            int E = g.Group.Experts;
+            for (int a = 0; a < E;)
             {
-                spool.Position = offset;
-                while (length > 0)
+                int b = E;
+                if (PieceBytes(g, a, E) > room)
                 {
-                    int n = (int)Math.Min(length, buffer.Length);
-                    spool.ReadExactly(buffer, 0, n);
-                    w.Write(buffer.AsSpan(0, n));
-                    length -= n;
-                }
-            }
-            foreach (var g in groups)
-            {
-                Copy(g.CodesOffset, 2 * g.Codes);
-                w.Write<long>(g.ExpertOffsets);
-                Copy(g.IndexOffset, g.IndexBytes);
-                Copy(g.ScalesOffset, g.ScaleBytes);
-                if (g.Group.NBit is { } nb)
-                {
-                    w.Write<byte>(nb.Types);
-                    _nbitSpool!.Flush();
-                    _nbitSpool.Position = nb.SpoolOffset;
-                    for (long left = nb.PackedOffsets[^1]; left > 0;)
+                    int lo = a, hi = E; // largest b in (a, E] with PieceBytes(a, b) ≤ room; lo = a means none
+                    while (lo < hi)
                     {
-                        int n = (int)Math.Min(left, buffer.Length);
-                        _nbitSpool.ReadExactly(buffer, 0, n);
-                        w.Write(buffer.AsSpan(0, n));
-                        left -= n;
+                        int mid = lo + (hi - lo + 1) / 2;
+                        if (PieceBytes(g, a, mid) <= room) lo = mid; else hi = mid - 1;
                     }
-                    w.Write<long>(nb.PackedOffsets);
-                    w.Write<float>(nb.RowScales);
-                    w.Write<byte>(nb.RowZeros);
+                    if (lo == a && shards[^1].Count > 0) { shards.Add(new()); room = _shardBytes; continue; }
+                    b = Math.Max(lo, a + 1);
+                    if (g.Group.NBit != null && b < E)
+                        throw new QmoeException($"{g.Group.Name}: a group with n-bit experts does not fit in one shard of {_shardBytes} bytes; n-bit experts cannot be split over shards (raise --shard-gb)");
+                }
+                var piece = new Piece(g, a, b, a == 0 && b == E ? g.Group.Name : CompressedFormat.Range(g.Group.Name, a, b));
+                Place(piece, PieceBytes(g, a, b));
+                a = b;
+            }
+        }
+        Place(dictItem, dictItem.Bytes.Length);
+        return shards;
+    }
+
+    private void WriteWeights(List<EncodedGroup> groups, CodeDictionary dict)
+    {
+        long payload = _plain.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * t.DType.Size())
+            + groups.Sum(g => PieceBytes(g, 0, g.Group.Experts));
+        var storedDict = DictionaryRecord.Encode(dict, _formatVersion, _dictionaryStorage, payload);
+        byte[] dictBytes = storedDict.Bytes;
+        var shards = Layout(groups, storedDict);
+        var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        long totalBytes = 0, expertBytes = 0;
+        using var spool = new FileStream(_codeSpoolPath, FileMode.Open, FileAccess.Read, FileShare.None, 1 << 20);
+        for (int s = 0; s < shards.Count; s++)
+        {
+            string file = shards.Count == 1 ? CompressedFormat.WeightsFile : CompressedFormat.ShardFile(s + 1, shards.Count);
+            var metadata = new Dictionary<string, string>
+            {
+                ["format"] = "pt",
+                [CompressedFormat.FormatVersionKey] = _formatVersion.ToString(),
+            };
+            foreach (var p in shards[s].OfType<Piece>())
+            {
+                var g = p.G.Group;
+                metadata[CompressedFormat.ShapeKeyPrefix + g.Name] = $"{g.Experts},{g.Rows},{g.Cols}";
+                if (!p.Whole) metadata[CompressedFormat.RangeKeyPrefix + g.Name] = $"{p.First},{p.End}";
+            }
+            string path = Path.Combine(_dir, file);
+            using var w = new SafeTensorsWriter(path, metadata);
+            foreach (var item in shards[s])
+            {
+                var declared = item switch
+                {
+                    PlainTensor t => [(t.Name, t.DType, t.Shape)],
+                    Piece p => PieceTensors(p),
+                    StoredDictionary d => new List<(string, DType, long[])> { (d.Name, d.DType, d.Shape) },
+                    _ => throw new InvalidOperationException(),
+                };
+                foreach (var (name, dtype, shape) in declared)
+                {
+                    w.Declare(name, dtype, shape);
+                    weightMap[name] = file;
+                    long bytes = shape.Aggregate(1L, (a, b) => a * b) * dtype.Size();
+                    totalBytes += bytes;
+                    if (item is Piece) expertBytes += bytes;
                 }
             }
-            ArrayPool<byte>.Shared.Return(buffer);
+            foreach (var item in shards[s])
+                switch (item)
+                {
+                    case PlainTensor t: WritePlain(w, t); break;
+                    case Piece p: WritePiece(w, p, spool); break;
+                    default: w.Write(dictBytes); break;
+                }
+            w.Complete();
+            _written.Add(path);
         }
-        w.Write(storedDict.Bytes);
-        w.Complete();
+        if (shards.Count > 1)
+        {
+            var map = new JsonObject();
+            foreach (var (name, file) in weightMap) map[name] = file;
+            var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = totalBytes }, ["weight_map"] = map };
+            string indexPath = Path.Combine(_dir, CompressedFormat.IndexFile);
+            AtomicFile.WriteAllText(indexPath, index.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            _written.Add(indexPath);
+        }
+        ExpertBitsPerParam = 8.0 * (expertBytes + dictBytes.Length) / groups.Sum(g => g.Group.Parameters);
+    }
+
+    private static void WritePlain(SafeTensorsWriter w, PlainTensor t)
+    {
+        var bytes = t.Bytes();
+        long expected = t.Shape.Aggregate(1L, (a, b) => a * b) * t.DType.Size();
+        if (bytes.Length != expected) throw new QmoeException($"{t.Name}: {bytes.Length} bytes for shape [{string.Join(", ", t.Shape)}] × {t.DType}");
+        w.Write(bytes);
+    }
+
+    /// <summary>Streams a piece: its codes from the spool, expert offsets relative to its first code, row index, scales.</summary>
+    private void WritePiece(SafeTensorsWriter w, Piece p, FileStream spool)
+    {
+        var g = p.G;
+        long first = g.ExpertOffsets[p.First];
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            spool.Position = g.CodesOffset + 2 * first;
+            for (long left = 2 * (g.ExpertOffsets[p.End] - first); left > 0;)
+            {
+                int n = (int)Math.Min(left, buffer.Length);
+                spool.ReadExactly(buffer, 0, n);
+                w.Write(buffer.AsSpan(0, n));
+                left -= n;
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        var offsets = new long[p.End - p.First + 1];
+        for (int e = p.First; e <= p.End; e++) offsets[e - p.First] = g.ExpertOffsets[e] - first;
+        w.Write<long>(offsets);
+        if (g.RowOffsets != null)
+            for (int e = p.First; e < p.End; e++) w.Write(RowIndex.ExpertBytes(g.RowOffsets[e], _rowIndex, g.IndexType));
+        var scales = g.Scales.AsSpan((int)(2L * p.First * g.Group.Rows), (int)(2L * (p.End - p.First) * g.Group.Rows));
+        if (g.ScaleTable == null) w.Write<ushort>(scales);
+        else
+        {
+            w.Write<ushort>(g.ScaleTable);
+            w.Write(ScaleCoding.Encode(scales, g.ScaleTable));
+        }
+        if (g.Group.NBit is { } nb)
+        {
+            w.Write<byte>(nb.Types);
+            _nbitSpool!.Flush();
+            _nbitSpool.Position = nb.SpoolOffset;
+            var buf = ArrayPool<byte>.Shared.Rent(1 << 20);
+            try
+            {
+                for (long left = nb.PackedOffsets[^1]; left > 0;)
+                {
+                    int n = (int)Math.Min(left, buf.Length);
+                    _nbitSpool.ReadExactly(buf, 0, n);
+                    w.Write(buf.AsSpan(0, n));
+                    left -= n;
+                }
+            }
+            finally { ArrayPool<byte>.Shared.Return(buf); }
+            w.Write<long>(nb.PackedOffsets);
+            w.Write<float>(nb.RowScales);
+            w.Write<byte>(nb.RowZeros);
+        }
     }
 
     private void WriteConfig(CodeDictionary dict)
@@ -359,8 +578,9 @@ public sealed class CompressedModelWriter : IDisposable
         q["codebook"] = CompressedFormat.Codebook;
         q["dictionary"] = dict.Source;
         _config["quantization_config"] = q;
-        AtomicFile.WriteAllText(Path.Combine(_dir, CompressedFormat.ConfigFile),
-            _config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        string path = Path.Combine(_dir, CompressedFormat.ConfigFile);
+        AtomicFile.WriteAllText(path, _config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        _written.Add(path);
     }
 
     private void DeleteSpools()

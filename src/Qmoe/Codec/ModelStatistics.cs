@@ -41,10 +41,10 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
                 trits += TritStatistics.OfCodes(m.Codes, m.RowOffsets, g.Cols, model.Dictionary);
                 codes += m.Codes.Length;
             }
-            long scaleBytes = g.ScalesTensor.ByteLength + (g.ScaleTableTensor?.ByteLength ?? 0);
+            long scaleBytes = g.ScaleBytes;
             long nbitBytes = g.NBit?.Bytes ?? 0;
-            long offsetBytes = g.Tensors.Sum(t => t.ByteLength) - g.CodesTensor.ByteLength - scaleBytes - nbitBytes;
-            groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodesTensor.ByteLength, offsetBytes,
+            long offsetBytes = g.Bytes - g.CodeBytes - scaleBytes - nbitBytes;
+            groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodeBytes, offsetBytes,
                 scaleBytes, trits, nbitBytes, g.NBit?.Types.ToArray()));
         }
         long dictBytes = model.Store.Info(DictionaryRecord.TensorName(model.Store, model.FormatVersion)).ByteLength;

@@ -11,39 +11,49 @@ namespace Qmoe.Codec;
 /// </summary>
 internal enum RowIndexKind { Offsets, Counts, Implicit }
 
+/// <summary>The codes of expert e of a part (a view of the mapped file).</summary>
+internal delegate ReadOnlySpan<ushort> ExpertCodes(int expert);
+
 internal static class RowIndex
 {
-    /// <summary>Writes the row index of one group (per expert: offsets [rows + 1]); returns the stored dtype.</summary>
-    public static DType Write(Stream s, int[][] rowOffsets, RowIndexKind kind)
+    /// <summary>The stored dtype of a group's row index (per expert: offsets [rows + 1]); counts use the narrowest that fits.</summary>
+    public static DType StoredType(IEnumerable<int[]> rowOffsets, RowIndexKind kind)
     {
         if (kind == RowIndexKind.Implicit) return DType.U8; // nothing stored
-        if (kind == RowIndexKind.Offsets)
-        {
-            foreach (var o in rowOffsets) s.Write(MemoryMarshal.AsBytes(o.AsSpan()));
-            return DType.I32;
-        }
+        if (kind == RowIndexKind.Offsets) return DType.I32;
         int max = 0;
         foreach (var o in rowOffsets)
             for (int r = 0; r + 1 < o.Length; r++) max = Math.Max(max, o[r + 1] - o[r]);
-        DType type = max <= byte.MaxValue ? DType.U8 : max <= ushort.MaxValue ? DType.U16 : DType.I32;
-        foreach (var o in rowOffsets)
-        {
-            int rows = o.Length - 1;
-            var bytes = new byte[rows * type.Size()];
-            for (int r = 0; r < rows; r++)
-            {
-                int n = o[r + 1] - o[r];
-                switch (type)
-                {
-                    case DType.U8: bytes[r] = (byte)n; break;
-                    case DType.U16: BitConverter.TryWriteBytes(bytes.AsSpan(2 * r), (ushort)n); break;
-                    default: BitConverter.TryWriteBytes(bytes.AsSpan(4 * r), n); break;
-                }
-            }
-            s.Write(bytes);
-        }
-        return type;
+        return max <= byte.MaxValue ? DType.U8 : max <= ushort.MaxValue ? DType.U16 : DType.I32;
     }
+
+    /// <summary>Bytes of one expert's stored row index (empty for <see cref="RowIndexKind.Implicit"/>).</summary>
+    public static byte[] ExpertBytes(int[] offsets, RowIndexKind kind, DType type)
+    {
+        if (kind == RowIndexKind.Implicit) return [];
+        if (kind == RowIndexKind.Offsets) return MemoryMarshal.AsBytes(offsets.AsSpan()).ToArray();
+        int rows = offsets.Length - 1;
+        var bytes = new byte[rows * type.Size()];
+        for (int r = 0; r < rows; r++)
+        {
+            int n = offsets[r + 1] - offsets[r];
+            switch (type)
+            {
+                case DType.U8: bytes[r] = (byte)n; break;
+                case DType.U16: BitConverter.TryWriteBytes(bytes.AsSpan(2 * r), (ushort)n); break;
+                default: BitConverter.TryWriteBytes(bytes.AsSpan(4 * r), n); break;
+            }
+        }
+        return bytes;
+    }
+
+    /// <summary>Stored bytes of the row index of <paramref name="experts"/> experts of <paramref name="rows"/> rows.</summary>
+    public static long StoredBytes(long experts, int rows, RowIndexKind kind, DType type) => kind switch
+    {
+        RowIndexKind.Implicit => 0,
+        RowIndexKind.Offsets => experts * (rows + 1L) * 4,
+        _ => experts * rows * type.Size(),
+    };
 
     /// <summary>
     /// Rebuilds v2 offsets [E, rows + 1] from counts [E, rows] and checks that each expert's counts add up to its
@@ -55,7 +65,7 @@ internal static class RowIndex
         for (int e = 0; e < experts; e++)
         {
             long sum = 0, codes = expertOffsets[e + 1] - expertOffsets[e];
-            int baseIndex = e * (rows + 1);
+            int baseIndex = checked(e * (rows + 1));
             for (int r = 0; r < rows; r++)
             {
                 long i = (long)e * rows + r;
@@ -78,7 +88,7 @@ internal static class RowIndex
     /// width to ≥ cols. Also proves every row decodable; <paramref name="where"/> names the codes tensor in errors.
     /// </summary>
     /// <param name="types">per expert 0 = ternary, else n-bit (no codes; its offsets stay 0); empty: all ternary</param>
-    public static int[] FromCodes(ReadOnlySpan<ushort> codes, ReadOnlySpan<long> expertOffsets, int experts, int rows, int cols,
+    public static int[] FromCodes(ExpertCodes codesOf, ReadOnlySpan<long> expertOffsets, int experts, int rows, int cols,
         CodeDictionary dict, string where, ReadOnlySpan<byte> types = default)
     {
         var entries = dict.Entries;
@@ -86,8 +96,9 @@ internal static class RowIndex
         for (int e = 0; e < experts; e++)
         {
             if (!types.IsEmpty && types[e] != NBitGroup.TernaryType) continue;
-            int start = (int)expertOffsets[e], end = (int)expertOffsets[e + 1], k = start;
-            int baseIndex = e * (rows + 1);
+            var codes = codesOf(e); // this expert's codes (the part's codes tensor may exceed 2 GiB)
+            int start = 0, end = codes.Length, k = start;
+            int baseIndex = checked(e * (rows + 1));
             for (int r = 0; r < rows; r++)
             {
                 long covered = 0;

@@ -21,21 +21,37 @@ internal static class ScaleCoding
     /// <summary>Table (ascending sign+exponent patterns) and packed fields of <paramref name="scales"/> (bf16 bits).</summary>
     public static (ushort[] Table, byte[] Fields) Encode(ReadOnlySpan<ushort> scales)
     {
+        var table = Table(scales);
+        return (table, Encode(scales, table));
+    }
+
+    /// <summary>The ascending sign+exponent patterns present in <paramref name="scales"/>.</summary>
+    public static ushort[] Table(ReadOnlySpan<ushort> scales)
+    {
         var present = new bool[Patterns];
         foreach (var s in scales) present[s >> MantissaBits] = true;
-        var table = Enumerable.Range(0, Patterns).Where(p => present[p]).Select(p => (ushort)p).ToArray();
+        return Enumerable.Range(0, Patterns).Where(p => present[p]).Select(p => (ushort)p).ToArray();
+    }
+
+    /// <summary>The packed fields of <paramref name="scales"/> against a <paramref name="table"/> holding all their patterns
+    /// (a group's table, shared by the parts of a group split over shards).</summary>
+    public static byte[] Encode(ReadOnlySpan<ushort> scales, ushort[] table)
+    {
         var index = new int[Patterns];
+        Array.Fill(index, -1);
         for (int i = 0; i < table.Length; i++) index[table[i]] = i;
         int w = FieldBits(table.Length);
         var fields = new byte[FieldBytes(scales.Length, table.Length)];
         for (int i = 0; i < scales.Length; i++)
         {
-            int v = index[scales[i] >> MantissaBits] << MantissaBits | (scales[i] & ((1 << MantissaBits) - 1));
+            int k = index[scales[i] >> MantissaBits];
+            if (k < 0) throw new ArgumentException($"scale {i} ({scales[i]:x4}) has a pattern missing from the table");
+            int v = k << MantissaBits | (scales[i] & ((1 << MantissaBits) - 1));
             long bit = (long)i * w;
             for (int b = 0; b < w; b++, bit++)
                 if ((v >> b & 1) != 0) fields[bit >> 3] |= (byte)(1 << (int)(bit & 7));
         }
-        return (table, fields);
+        return fields;
     }
 
     /// <summary>Rebuilds <paramref name="count"/> bf16 scales, checking the table, every index and the padding.</summary>

@@ -16,4 +16,22 @@ internal static class TritPacking
     {
         for (int i = 0; i < trits.Length; i++) trits[i] = (byte)((packed[i >> 2] >> (2 * (i & 3))) & 3);
     }
+
+    /// <summary>
+    /// The index of the first invalid trit of <paramref name="packed"/> holding <paramref name="trits"/> trits: a 2-bit
+    /// field equal to 3, or a non-zero padding field past the end; -1 when every field is valid.
+    /// </summary>
+    public static long FirstInvalid(ReadOnlySpan<byte> packed, long trits)
+    {
+        if (packed.Length != PackedLength(trits)) throw new ArgumentException($"{packed.Length} packed bytes for {trits} trits");
+        for (int i = 0; i < packed.Length; i++)
+        {
+            int b = packed[i];
+            if ((b & (b >> 1) & 0x55) == 0) continue; // no field is 3 (both bits set)
+            for (int k = 0; k < 4; k++) if ((b >> (2 * k) & 3) == 3) return 4L * i + k;
+        }
+        int tail = (int)(trits & 3);
+        if (tail != 0 && packed[^1] >> (2 * tail) != 0) return trits;
+        return -1;
+    }
 }

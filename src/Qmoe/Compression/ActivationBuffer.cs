@@ -16,12 +16,15 @@ public sealed unsafe class ActivationBuffer : IDisposable
     private readonly MemoryMappedFile? _mmf;
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _ptr;
+    private byte* _mapBase;
 
     public long Rows { get; }
     public int Width { get; }
     /// <summary><see cref="DType.F32"/> or <see cref="DType.BF16"/>.</summary>
     public DType DType { get; }
     public bool Spilled => _file != null;
+    /// <summary>The budget this buffer counts against.</summary>
+    public MemoryBudget Budget => _budget;
     public long Bytes => Rows * Width * DType.Size();
 
     public ActivationBuffer(long rows, int width, MemoryBudget budget, string name, DType dtype = DType.F32)
@@ -46,7 +49,9 @@ public sealed unsafe class ActivationBuffer : IDisposable
             _view = _mmf.CreateViewAccessor(0, 0, MemoryMappedFileAccess.ReadWrite);
             byte* p = null;
             _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _mapBase = p;
             _ptr = p + _view.PointerOffset;
+            budget.AddSpilled(this);
         }
         catch (IOException e)
         {
@@ -77,8 +82,26 @@ public sealed unsafe class ActivationBuffer : IDisposable
         return _ptr + first * Width * DType.Size();
     }
 
+    /// <summary>
+    /// Spilled buffers: drops the mapping's pages from the process's resident set (MADV_DONTNEED on a shared file
+    /// mapping keeps dirty data: it goes to the page cache and the file, and is read back on the next access). Without
+    /// this, every page ever touched stays counted in RSS, which then grows with the spilled data instead of the budget.
+    /// </summary>
+    public void Trim()
+    {
+        if (_mapBase == null || !OperatingSystem.IsLinux()) return;
+        ulong length = _view!.SafeMemoryMappedViewHandle.ByteLength;
+        if (length > 0) Madvise(_mapBase, (nuint)length, MadvDontNeed);
+    }
+
+    private const int MadvDontNeed = 4;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static extern int Madvise(void* addr, nuint length, int advice);
+
     public void Dispose()
     {
+        if (_mapBase != null) { _budget.RemoveSpilled(this); _mapBase = null; }
         if (_ram != null) { _budget.Release(Bytes); _ram = null; _ptr = null; }
         if (_view != null && _ptr != null) { _view.SafeMemoryMappedViewHandle.ReleasePointer(); _ptr = null; }
         _view?.Dispose();

@@ -9,7 +9,9 @@ namespace Qmoe.Compression;
 /// </summary>
 public static class CalibrationLoader
 {
-    public static CalibrationData Load(string modelDir, string? textFile, string? tokenFile, string? split, int samples, bool premask)
+    /// <param name="seqLen">decoder-only text calibration: tokens per block (default <see cref="DefaultSeqLen"/>)</param>
+    public static CalibrationData Load(string modelDir, string? textFile, string? tokenFile, string? split, int samples, bool premask,
+        int? seqLen = null)
     {
         if ((textFile == null) == (tokenFile == null))
             throw new QmoeException("give exactly one of --calib-text FILE or --calib F.safetensors --split S");
@@ -18,7 +20,10 @@ public static class CalibrationLoader
         var config = ConfigReader.Load(modelDir);
         var family = ModelFamilies.For(config);
         int vocab = family.Validate(config).VocabSize;
-        if (family.Calibration == CalibrationKind.CausalBlocks) return LoadCausal(modelDir, family, config, vocab, textFile, tokenFile, split, samples);
+        bool causal = family.Calibration == CalibrationKind.CausalBlocks;
+        if (seqLen is int len && (len < 2 || tokenFile != null || !causal))
+            throw new QmoeException($"--seq-len {len}: applies to a decoder-only model calibrated on text (--calib-text), and must be at least 2");
+        if (causal) return LoadCausal(modelDir, family, config, vocab, textFile, tokenFile, split, samples, seqLen ?? DefaultSeqLen);
         var tokenizer = SentencePiece(family.LoadTokenizer(modelDir, config), modelDir);
         CalibrationSet set;
         string source;
@@ -43,7 +48,11 @@ public static class CalibrationLoader
         };
     }
 
-    private static CalibrationData LoadCausal(string modelDir, IModelFamily family, ConfigReader config, int vocab, string? textFile, string? tokenFile, string? split, int samples)
+    /// <summary>Tokens per causal calibration block from text when --seq-len is not given (GPTQ/AWQ use 2048).</summary>
+    public const int DefaultSeqLen = 141;
+
+    private static CalibrationData LoadCausal(string modelDir, IModelFamily family, ConfigReader config, int vocab, string? textFile, string? tokenFile, string? split, int samples,
+        int seqLen)
     {
         CausalBlocks blocks;
         string source;
@@ -54,7 +63,7 @@ public static class CalibrationLoader
         }
         else
         {
-            blocks = CausalBlocks.FromText(textFile!, family.LoadTokenizer(modelDir, config), samples);
+            blocks = CausalBlocks.FromText(textFile!, family.LoadTokenizer(modelDir, config), samples, seqLen);
             source = $"{Path.GetFileName(textFile)} (causal blocks of {blocks.Length})";
         }
         return CalibrationData.Causal(Rows(blocks.Ids, blocks.Length), source);

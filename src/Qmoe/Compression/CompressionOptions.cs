@@ -27,6 +27,9 @@ public sealed record CompressionOptions
     public bool Resume { get; init; }
     /// <summary>Dictionary code: format version of the compressed output.</summary>
     public int FormatVersion { get; init; } = 2;
+    /// <summary>Compressed output: shards of at most this many bytes (HF index + model-0000k-of-0000n.safetensors);
+    /// ≤ 0 or a model that fits: one model.safetensors.</summary>
+    public long ShardBytes { get; init; } = 4L << 30;
     /// <summary>v2: the dictionary as a trie or as the parameters it is regenerated from (default: the smaller).</summary>
     public Codec.DictionaryStorage DictionaryStorage { get; init; } = Codec.DictionaryStorage.Auto;
 

@@ -31,6 +31,7 @@ public static class CompressionPipeline
         outDir = Path.GetFullPath(outDir);
         if (Directory.Exists(outDir) || File.Exists(outDir))
             throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
+        DeleteStaleTemporaries(outDir);
         if (!options.FakeQuant && options.Type != QuantType.Ternary && options.FormatVersion == CompressedFormat.Version1)
             throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: n-bit experts are stored in format_version 2 only");
         if (calib.Samples == 0) throw new QmoeException("no calibration samples");
@@ -46,11 +47,17 @@ public static class CompressionPipeline
         bool resumed = options.Resume && Directory.Exists(work.Path);
         if (Directory.Exists(work.Path) && !options.Resume)
             throw new QmoeException($"{work.Path}: an interrupted run's checkpoint exists; pass --resume to continue it, or delete it to start over");
-        Directory.CreateDirectory(work.Path);
         var stageSeconds = new Dictionary<string, double>();
         var budget = new MemoryBudget(options.MemoryBudgetBytes, work.SpillDirectory);
         using var compressor = new SequentialCompressor(family.OpenForCompression(modelDir), options, budget, work, progress);
         var model = compressor.Model;
+        // Before any work: one expert's GPTQ working set must fit in the budget; it is reserved, activations get the rest.
+        long workingSet = ExpertLayerQuantizer.WorkingSetBytes(model.Layout);
+        if (!budget.ReserveWorkingSet(workingSet))
+            throw new QmoeException($"--memory-budget {options.MemoryBudgetBytes / (double)(1L << 30):F2} GiB is below one expert's working set " +
+                $"({workingSet / (double)(1L << 30):F2} GiB: Hessian, GPTQ copies and weights of the largest matrix); raise it to at least {Math.Ceiling(100.0 * workingSet / (1L << 30)) / 100:F2}");
+        Directory.CreateDirectory(work.Path);
+        ResidentSet.PeakAndReset();
         var store = model.Store;
         string fingerprint = Fingerprint(store, config, options, calib);
         string tmpOut = $"{outDir}.tmp-{Environment.ProcessId}";
@@ -69,8 +76,10 @@ public static class CompressionPipeline
             foreach (var f in TokenizerFiles)
                 if (File.Exists(Path.Combine(modelDir, f))) File.Copy(Path.Combine(modelDir, f), Path.Combine(tmpOut, f));
             stageSeconds["write"] = sw.Elapsed.TotalSeconds;
+            stageSeconds["quantize"] = layers.Sum(l => l.Seconds); // part of the encoder/decoder time
+            budget.Lap("write");
 
-            long peak = PeakRss();
+            long peak = ResidentSet.Peak();
             var report = new CompressionReport
             {
                 Model = Path.GetFullPath(modelDir), Out = outDir,
@@ -82,6 +91,7 @@ public static class CompressionPipeline
                 TokenCapFactor = options.TokenCapFactor,
                 Seconds = total.Elapsed.TotalSeconds, StageSeconds = stageSeconds,
                 PeakRssBytes = peak, MemoryBudgetBytes = options.MemoryBudgetBytes,
+                StagePeakRssBytes = budget.StagePeaks, WorkingSetBytes = workingSet,
                 ExpertBitsPerParam = bits, Resumed = resumed,
                 Fallbacks = layers.SelectMany(l => l.Fallbacks).ToList(),
                 Capped = layers.SelectMany(l => l.Caps).ToList(),
@@ -100,13 +110,31 @@ public static class CompressionPipeline
         finally { work.DeleteSpill(); }
     }
 
-    /// <summary>Peak resident set size of this process so far (VmHWM).</summary>
-    public static long PeakRss()
+    /// <summary>
+    /// Removes <c>OUT.tmp-PID</c> directories left by earlier runs that were killed while writing (their process no
+    /// longer exists), so a failed or killed write never leaves a half-written model behind for long.
+    /// </summary>
+    public static void DeleteStaleTemporaries(string outDir)
     {
-        using var p = Process.GetCurrentProcess();
-        p.Refresh();
-        return p.PeakWorkingSet64;
+        string? parent = Path.GetDirectoryName(outDir);
+        if (parent == null || !Directory.Exists(parent)) return;
+        string prefix = Path.GetFileName(outDir) + ".tmp-";
+        foreach (var dir in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir)[prefix.Length..], out int pid) || pid == Environment.ProcessId || IsRunning(pid)) continue;
+            try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
+
+    private static bool IsRunning(int pid)
+    {
+        try { using var p = Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    /// <summary>Peak resident set size of this process so far (VmHWM, over every stage).</summary>
+    public static long PeakRss() => ResidentSet.Peak();
 
     /// <summary>Identity of a run for resuming: model tensors, config, result-affecting settings, calibration ids.</summary>
     private static string Fingerprint(TensorStore store, ConfigReader config, CompressionOptions o, CalibrationData calib)
@@ -136,7 +164,7 @@ public static class CompressionPipeline
             ["calibration"] = new JsonObject { ["source"] = calib.Source, ["samples"] = calib.Samples, ["premask"] = o.Premask },
         };
         using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion,
-            dictionaryStorage: o.DictionaryStorage))
+            dictionaryStorage: o.DictionaryStorage, shardBytes: o.ShardBytes))
         {
             foreach (var f in store.Files)
                 foreach (var name in f.Names)
@@ -146,32 +174,38 @@ public static class CompressionPipeline
                     var file = f;
                     writer.AddTensor(new PlainTensor(name, t.DType, t.Shape, () => file.Bytes(t)));
                 }
+            // One expert at a time, packed trits straight from the layer files (read, not mapped: nothing stays resident).
             foreach (var prefix in prefixes)
             {
                 using var layer = SafeTensorsFile.Open(work.LayerFile(prefix));
                 foreach (var kind in layout.Kinds)
                 {
                     var (rows, cols) = layout.Shape(kind);
-                    var matrices = new List<StoredExpert>(experts);
-                    for (int e = 0; e < experts; e++)
+                    if (o.Type != QuantType.Ternary)
                     {
-                        if (o.Type != QuantType.Ternary)
-                        {
+                        var matrices = new List<StoredExpert>(experts);
+                        for (int e = 0; e < experts; e++)
                             matrices.Add(StoredExpert.Of(new PackedNBitMatrix(PackedNBitMatrix.BitsOf(o.Type), rows, cols, layer.Bytes($"{e}.{kind}.packed").ToArray(),
                                 layer.Span<float>($"{e}.{kind}.row_scales", DType.F32).ToArray(), layer.Bytes($"{e}.{kind}.row_zeros").ToArray())));
-                            continue;
-                        }
-                        var trits = new byte[(long)rows * cols];
-                        TritPacking.Unpack(layer.Bytes($"{e}.{kind}.trits"), trits);
-                        matrices.Add(StoredExpert.Of(new TernaryMatrix(rows, cols, trits, layer.Span<ushort>($"{e}.{kind}.scales", DType.BF16).ToArray())));
+                        writer.AddExpertGroup(prefix, kind, matrices);
+                        continue;
                     }
-                    writer.AddExpertGroup(prefix, kind, matrices);
+                    var packed = new byte[TritPacking.PackedLength((long)rows * cols)];
+                    var scales = new byte[4L * rows];
+                    writer.BeginExpertGroup(prefix, kind, experts, rows, cols);
+                    for (int e = 0; e < experts; e++)
+                    {
+                        layer.ReadUnmapped(layer.Info($"{e}.{kind}.trits"), packed);
+                        var st = layer.Info($"{e}.{kind}.scales");
+                        if (st.DType != DType.BF16 || st.ByteLength != scales.Length) throw new QmoeException($"{layer.Path}: tensor '{st.Name}' is not BF16 [{rows}, 2]");
+                        layer.ReadUnmapped(st, scales);
+                        writer.AddExpert(packed, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(scales));
+                    }
                 }
             }
             writer.Complete();
+            return writer.ExpertBitsPerParam;
         }
-        using var written = CompressedModel.Open(outDir);
-        return ModelStatistics.Compute(written).ExpertBitsPerParam;
     }
 
     /// <summary>

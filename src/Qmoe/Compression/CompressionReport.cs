@@ -17,6 +17,11 @@ public sealed record CompressionReport
     public required Dictionary<string, double> StageSeconds { get; init; }
     public required long PeakRssBytes { get; init; }
     public required long MemoryBudgetBytes { get; init; }
+    /// <summary>Peak resident set per stage: calibrate (forward up to the experts), quantize, recompute (outputs with
+    /// the quantized experts), checkpoint, write; the maximum over blocks.</summary>
+    public required Dictionary<string, long> StagePeakRssBytes { get; init; }
+    /// <summary>One expert's GPTQ working set as reserved from the budget before the run.</summary>
+    public required long WorkingSetBytes { get; init; }
     /// <summary>Expert storage in bits per expert parameter, every byte counted (compressed), or the grid's nominal bits (fake-quant).</summary>
     public required double ExpertBitsPerParam { get; init; }
     public required bool Resumed { get; init; }

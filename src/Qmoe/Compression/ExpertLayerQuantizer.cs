@@ -59,7 +59,9 @@ public sealed class ExpertLayerQuantizer
             {
                 ct.ThrowIfCancellationRequested();
                 int g1 = Math.Min(E, g0 + group);
-                _progress?.Invoke($"{prefix}: experts {g0}–{g1 - 1} of {E}");
+                // ETA from the experts done so far in this layer (groups are equal-sized; token counts differ little after the cap).
+                string eta = g0 == 0 ? "" : $", {sw.Elapsed.TotalSeconds / g0:F1} s/expert, layer ETA {TimeSpan.FromSeconds(sw.Elapsed.TotalSeconds / g0 * (E - g0)):hh\\:mm\\:ss}";
+                _progress?.Invoke($"{prefix}: experts {g0}–{g1 - 1} of {E}{eta}");
                 var results = QuantizeGroup(prefix, layout, store, lists, g0, g1, tokens, fallbacks, err);
                 for (int e = g0; e < g1; e++)
                 {
@@ -71,6 +73,7 @@ public sealed class ExpertLayerQuantizer
                     }
                     output.WriteExpert(results[e - g0]);
                 }
+                _budget.TrimSpills();
                 // The group's weights, Hessians and inputs (large-object-heap arrays) are garbage now; collect them
                 // before the next group allocates its own, compacting the LOH (otherwise never compacted) so freed
                 // gigabyte arrays do not fragment it: peak memory stays at the budget plus one group.
@@ -104,20 +107,63 @@ public sealed class ExpertLayerQuantizer
         }
     }
 
+    /// <summary>Calibration tokens per step when an expert's inputs stream through its Hessian and error (a multiple of
+    /// <see cref="HessianAccumulator.ChunkTokens"/>, so the Hessian is bitwise that of one pass over all tokens).</summary>
+    public const int TokenChunk = HessianAccumulator.ChunkTokens;
+
     /// <summary>
-    /// Experts per group: as many as the free budget holds, at most 16. Per expert, GPTQ holds about five f32 copies
-    /// of each weight matrix (fetched, batch copy, working copy, dequantized, codes) and four of each Hessian
-    /// (accumulated, batch copy, Cholesky, inverse factor), plus the stage inputs.
+    /// Bytes one expert needs at its peak, whatever its token count (inputs stream in chunks of <see cref="TokenChunk"/>):
+    /// the finished earlier-stage matrices (f32 dequantized + u8 codes: 5 bytes per weight), plus the larger of
+    /// (a) building a stage's Hessian: H, the double accumulator and the f32 chunk product and result (20 bytes per
+    /// entry) and the token chunk's inputs, and (b) GPTQ on one of its matrices: H, GPTQ's copy, the damped matrix, its
+    /// inverse factor and the Cholesky scratch (20 bytes per entry), and W fetched, copied, kept for the RTN fallback,
+    /// quantized and coded (17 bytes per weight), plus the stage's matrices already done.
     /// </summary>
+    public static long WorkingSetBytes(IExpertLayout layout)
+    {
+        long held = 0, peak = 0;
+        foreach (var kinds in layout.Stages)
+        {
+            long cols = layout.Shape(kinds[0]).Cols;
+            long chunk = (long)TokenChunk * (layout.Dim + 2 * cols + layout.Kinds.Max(k => (long)layout.Shape(k).Rows)) * 4;
+            peak = Math.Max(peak, held + 20 * cols * cols + chunk);
+            long doneInStage = 0;
+            foreach (var kind in kinds)
+            {
+                var (rows, c) = layout.Shape(kind);
+                peak = Math.Max(peak, held + doneInStage + 20L * c * c + 17L * rows * c + chunk);
+                doneInStage += 5L * rows * c;
+            }
+            held += doneInStage;
+        }
+        return peak;
+    }
+
+    /// <summary>Experts per group: as many working sets as the budget left to the quantizer holds (at least one), at most 16.</summary>
     private int GroupSize(IExpertLayout layout, ExpertListBuffers lists)
     {
         if (_options.GroupSize is int g) return Math.Clamp(g, 1, lists.Experts);
-        long maxTokens = Enumerable.Range(0, lists.Experts).Max(lists.Count);
-        long perExpert = layout.Kinds.Sum(k => 5L * layout.Shape(k).Rows * layout.Shape(k).Cols * 4)
-                       + layout.Stages.Sum(s => 4L * layout.Shape(s[0]).Cols * layout.Shape(s[0]).Cols * 4
-                                              + maxTokens * layout.Shape(s[0]).Cols * 4);
-        long free = _budget.Limit - _budget.Used;
-        return (int)Math.Clamp(free / Math.Max(1, perExpert), 1, Math.Min(16, lists.Experts));
+        long perExpert = WorkingSetBytes(layout);
+        return (int)Math.Clamp(_budget.AvailableForWorkingSet / Math.Max(1, perExpert), 1, Math.Min(16, lists.Experts));
+    }
+
+    /// <summary>
+    /// Feeds the expert's stage-<paramref name="stage"/> inputs to <paramref name="consume"/> chunk by chunk: its list
+    /// buffer rows, mapped through the already quantized earlier matrices for later stages. Memory: one chunk.
+    /// </summary>
+    private static void ForEachInputChunk(IExpertLayout layout, ExpertListBuffers lists, int expert, int stage,
+        Dictionary<string, QuantizedWeight> done, Action<float[], int> consume)
+    {
+        int n = lists.Count(expert);
+        var x = new float[(long)Math.Min(n, TokenChunk) * layout.Dim];
+        for (int t0 = 0; t0 < n; t0 += TokenChunk)
+        {
+            int count = Math.Min(TokenChunk, n - t0);
+            lists.Gather(expert, t0, count, x);
+            var input = stage == 0 ? x : layout.StageInput(stage, x, count,
+                kind => new Models.Layers.Matrix(done[kind].Dequantized, layout.Shape(kind).Rows, layout.Shape(kind).Cols));
+            consume(input, count);
+        }
     }
 
     private List<Dictionary<string, QuantizedWeight>> QuantizeGroup(string prefix, IExpertLayout layout, TensorStore store,
@@ -126,43 +172,37 @@ public sealed class ExpertLayerQuantizer
     {
         int G = g1 - g0;
         var results = Enumerable.Range(0, G).Select(_ => new Dictionary<string, QuantizedWeight>()).ToList();
-        var x = new float[G][];
         var n = new int[G];
-        for (int i = 0; i < G; i++)
-        {
-            x[i] = lists.Gather(g0 + i);
-            n[i] = x[i].Length / layout.Dim;
-            tokens[g0 + i] = n[i];
-        }
+        for (int i = 0; i < G; i++) tokens[g0 + i] = n[i] = lists.Count(g0 + i);
         for (int s = 0; s < layout.Stages.Count; s++)
         {
             var kinds = layout.Stages[s];
             int cols = layout.Shape(kinds[0]).Cols;
-            // H [G, cols, cols]: one Hessian per expert, shared by the stage's matrices.
-            var h = new float[(long)G * cols * cols];
-            var inputs = new float[G][];
+            long hSize = (long)cols * cols;
+            // H [G, cols, cols]: one Hessian per expert, shared by the stage's matrices, built from streamed input chunks.
+            var h = new float[G * hSize];
             for (int i = 0; i < G; i++)
             {
-                inputs[i] = s == 0 ? x[i] : layout.StageInput(s, x[i], n[i],
-                    kind => new Models.Layers.Matrix(results[i][kind].Dequantized, layout.Shape(kind).Rows, layout.Shape(kind).Cols));
                 var acc = new HessianAccumulator(cols);
-                acc.Add(inputs[i], n[i]);
-                acc.ToHessian().CopyTo(h.AsSpan(i * cols * cols, cols * cols));
+                ForEachInputChunk(layout, lists, g0 + i, s, results[i], (input, count) => acc.Add(input, count));
+                acc.ToHessian().CopyTo(h.AsSpan((int)(i * hSize), (int)hSize));
+                _budget.TrimSpills();
             }
             foreach (var kind in kinds)
             {
                 var (rows, _) = layout.Shape(kind);
-                var w = new float[(long)G * rows * cols];
+                long wSize = (long)rows * cols;
+                var w = new float[G * wSize];
                 var names = new string[G];
                 for (int i = 0; i < G; i++)
                 {
                     names[i] = layout.WeightName(prefix, g0 + i, kind);
                     // lazy fetch, not kept resident; FP8 weights dequantized with their block scales
-                    store.ReadWeight(names[i], rows, cols, w.AsSpan(i * rows * cols, rows * cols), unmapped: true);
+                    store.ReadWeight(names[i], rows, cols, w.AsSpan((int)(i * wSize), (int)wSize), unmapped: true);
                 }
                 IReadOnlyList<QuantizedWeight> q;
                 if (_options.Method == QuantMethod.Rtn)
-                    q = Enumerable.Range(0, G).Select(i => Rtn.Quantize(_options.Type, w.AsSpan(i * rows * cols, rows * cols), rows, cols)).ToList();
+                    q = Enumerable.Range(0, G).Select(i => Rtn.Quantize(_options.Type, w.AsSpan((int)(i * wSize), (int)wSize), rows, cols)).ToList();
                 else
                 {
                     var r = GptqBatch.Quantize(w, h, rows, cols, names, n.Select(v => (long)v).ToArray(), _options.Gptq);
@@ -173,17 +213,22 @@ public sealed class ExpertLayerQuantizer
                 {
                     results[i][kind] = q[i];
                     if (n[i] == 0) continue;
-                    err[kind][g0 + i] = OutputError(w.AsSpan(i * rows * cols, rows * cols), q[i].Dequantized, inputs[i], n[i], rows, cols);
+                    err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, s, results[i], rows, cols);
                 }
+                _budget.TrimSpills();
             }
+            h = null!;
+            GC.Collect(); // the stage's Hessians are garbage: free them before the next stage's
         }
         return results;
     }
 
     /// <summary>
-    /// (‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for an expert's calibration inputs X [n, cols]: GPTQ's objective (H = 2/n XᵀX, so
-    /// the ratio equals tr(D H Dᵀ) / tr(W H Wᵀ)), computed with two GEMMs of size n·rows·cols instead of rows·cols².
+    /// (‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for an expert's calibration inputs X [n, cols] of this stage, streamed in chunks:
+    /// GPTQ's objective (H = 2/n XᵀX, so the ratio equals tr(D H Dᵀ) / tr(W H Wᵀ)), with two GEMMs of size
+    /// n·rows·cols instead of rows·cols².
     /// </summary>
+    /// <summary>(‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for inputs X [n, cols] held in memory (the demo slice).</summary>
     internal static (double Error, double Total) OutputError(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] x, int n, int rows, int cols)
     {
         var d = new float[rows * cols];
@@ -193,5 +238,24 @@ public sealed class ExpertLayerQuantizer
         double e = System.Numerics.Tensors.TensorPrimitives.Dot<float>(y, y);
         Numerics.MatMul.XWt(x, w, y, n, rows, cols);
         return (e, System.Numerics.Tensors.TensorPrimitives.Dot<float>(y, y));
+    }
+
+    private static (double Error, double Total) OutputError(float[] wGroup, long offset, ReadOnlySpan<float> q, IExpertLayout layout,
+        ExpertListBuffers lists, int expert, int stage, Dictionary<string, QuantizedWeight> done, int rows, int cols)
+    {
+        int size = rows * cols;
+        var d = new float[size];
+        System.Numerics.Tensors.TensorPrimitives.Subtract(wGroup.AsSpan((int)offset, size), q, d);
+        double e = 0, total = 0;
+        var y = new float[(long)Math.Min(lists.Count(expert), TokenChunk) * rows];
+        ForEachInputChunk(layout, lists, expert, stage, done, (x, count) =>
+        {
+            var yc = y.AsSpan(0, count * rows);
+            Numerics.MatMul.XWt(x, d, yc, count, rows, cols);
+            e += System.Numerics.Tensors.TensorPrimitives.Dot<float>(yc, yc);
+            Numerics.MatMul.XWt(x, wGroup.AsSpan((int)offset, size), yc, count, rows, cols);
+            total += System.Numerics.Tensors.TensorPrimitives.Dot<float>(yc, yc);
+        });
+        return (e, total);
     }
 }

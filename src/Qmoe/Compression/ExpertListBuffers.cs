@@ -58,13 +58,32 @@ public sealed class ExpertListBuffers
         return capped;
     }
 
-    /// <summary>The expert's rows as one contiguous batch X [n, Dim].</summary>
+    /// <summary>Width of a row (the layer's model width).</summary>
+    public int Dim => _input.Width;
+
+    /// <summary>The expert's rows as one contiguous batch X [n, Dim] (n · Dim must fit in an array; see the chunked overload).</summary>
     public float[] Gather(int expert)
     {
-        var list = _rows[expert];
-        int d = _input.Width;
-        var x = new float[list.Count * d];
-        for (int i = 0; i < list.Count; i++) _input.Slice(list[i], 1).CopyTo(x.AsSpan(i * d, d));
+        int n = _rows[expert].Count;
+        var x = new float[checked(n * Dim)];
+        Gather(expert, 0, n, x);
         return x;
+    }
+
+    /// <summary>Rows [first, first + count) of the expert's list into <paramref name="x"/> [count, Dim].</summary>
+    public void Gather(int expert, int first, int count, Span<float> x)
+    {
+        var list = _rows[expert];
+        int d = Dim;
+        if (first < 0 || count < 0 || (long)first + count > list.Count || (long)count * d > x.Length)
+            throw new ArgumentOutOfRangeException(nameof(count), $"rows [{first}, {(long)first + count}) of {list.Count}, room for {x.Length / Math.Max(1, d)}");
+        for (int i = 0; i < count; i++) _input.Slice(list[first + i], 1).CopyTo(x.Slice(i * d, d)); // i · d < x.Length
+    }
+
+    /// <summary>Test hook: appends row <paramref name="row"/> of the layer input to an expert's list.</summary>
+    internal void AppendRow(int expert, long row)
+    {
+        if (row < 0 || row >= _input.Rows) throw new ArgumentOutOfRangeException(nameof(row));
+        _rows[expert].Add(row);
     }
 }

@@ -39,8 +39,12 @@ public sealed class PipelineCheckpoint(string workDir)
         Dictionary<string, double> stageSeconds, string stage, TimeSpan blockTime, CompressionWorkDir work)
     {
         stageSeconds[stage] = stageSeconds.GetValueOrDefault(stage) + blockTime.TotalSeconds;
+        var budget = buffers.Values.First().Budget;
+        budget.Lap("recompute"); // the block's outputs with the quantized experts (or a dense block's forward pass)
         var sw = System.Diagnostics.Stopwatch.StartNew();
         Save(fingerprint, block + 1, buffers);
+        budget.TrimSpills();
+        budget.Lap("checkpoint");
         stageSeconds["checkpoint"] = stageSeconds.GetValueOrDefault("checkpoint") + sw.Elapsed.TotalSeconds;
         work.AfterBlockHook(block);
     }

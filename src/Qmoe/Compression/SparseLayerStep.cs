@@ -25,6 +25,7 @@ public static class SparseLayerStep
             var hc = h.Slice(row0, batch.Tokens).ToArray();
             action(hc, batch, s0, row0);
             hc.CopyTo(h.Slice(row0, batch.Tokens));
+            h.Budget.TrimSpills(); // spilled pages touched by this chunk leave the resident set
         }
     }
 
@@ -42,7 +43,9 @@ public static class SparseLayerStep
         using var output = new LayerResultFile(work.LayerFile(prefix), layout, lists.Experts,
             dense: options.FakeQuant, denseType: options.Type == Quantization.QuantType.Ternary ? dtype : DType.F32, type: options.Type);
         var quantizer = new ExpertLayerQuantizer(options, budget, m => progress?.Invoke(new PipelineProgress(-1, -1, "quantize", m)));
+        budget.Lap("calibrate"); // the block's forward pass up to the experts: attention, routing, list buffers
         var (layer, report) = quantizer.Run(prefix, layout, store, lists, output, ct);
+        budget.Lap("quantize");
         try { output.Complete(report); }
         catch { layer.Dispose(); throw; }
         return layer;

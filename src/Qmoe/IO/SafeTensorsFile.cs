@@ -210,19 +210,27 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public void ReadFloat32Unmapped(TensorInfo t, Span<float> dst)
     {
         if (t.DType is not (DType.F32 or DType.BF16)) { ReadFloat32(t, dst); return; }
-        var raw = ReadBytesUnmapped(t);
+        var raw = new byte[t.ByteLength];
+        ReadUnmapped(t, raw);
         if (t.DType == DType.F32) MemoryMarshal.Cast<byte, float>(raw).CopyTo(dst);
         else BFloat16.ToFloat(MemoryMarshal.Cast<byte, ushort>(raw), dst);
     }
 
-    /// <summary>A tensor's raw bytes by a positioned read (not through the mapping; see <see cref="ReadFloat32Unmapped"/>).</summary>
+    /// <summary>A tensor's raw bytes by positioned reads (see <see cref="ReadFloat32Unmapped"/>): nothing of the mapping becomes resident.</summary>
     public byte[] ReadBytesUnmapped(TensorInfo t)
     {
         var raw = new byte[t.ByteLength];
-        using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
-        int got = RandomAccess.Read(handle, raw, t.Offset);
-        if (got != raw.Length) throw new QmoeException($"{Path}: tensor '{t.Name}' truncated ({got} of {raw.Length} bytes read)");
+        ReadUnmapped(t, raw);
         return raw;
+    }
+
+    /// <summary>A tensor's raw bytes by positioned reads (see <see cref="ReadFloat32Unmapped"/>): nothing of the mapping becomes resident.</summary>
+    public void ReadUnmapped(TensorInfo t, Span<byte> dst)
+    {
+        if (dst.Length != t.ByteLength) throw new ArgumentException($"{dst.Length} bytes for tensor '{t.Name}' of {t.ByteLength}");
+        using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        int got = RandomAccess.Read(handle, dst, t.Offset);
+        if (got != dst.Length) throw new QmoeException($"{Path}: tensor '{t.Name}' truncated ({got} of {dst.Length} bytes read)");
     }
 
     /// <summary>Reads an integer tensor (I32, I64, U16, U8, U32) into a new int array (values must fit in int).</summary>

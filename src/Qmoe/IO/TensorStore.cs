@@ -53,11 +53,16 @@ public sealed class TensorStore : IDisposable
                 throw new QmoeException($"{indexPath}: missing weight_map");
             map = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in wm.EnumerateObject())
-                map[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()!
-                    : throw new QmoeException($"{indexPath}: weight_map['{p.Name}'] is not a string (a shard file name)");
+            {
+                if (p.Value.ValueKind != JsonValueKind.String)
+                    throw new QmoeException($"{indexPath}: weight_map['{p.Name}'] is not a string (a shard file name)");
+                if (!map.TryAdd(p.Name, p.Value.GetString()!))
+                    throw new QmoeException($"{indexPath}: weight_map names tensor '{p.Name}' twice");
+            }
         }
         catch (JsonException e) { throw new QmoeException($"{indexPath}: not valid JSON ({e.Message})"); }
         catch (ArgumentException e) { throw new QmoeException($"{indexPath}: not valid UTF-8 JSON ({e.Message})"); }
+        catch (InvalidOperationException e) { throw new QmoeException($"{indexPath}: not valid UTF-8 JSON ({e.Message})"); }
         var shards = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
         foreach (var shard in map.Values.Distinct())
         {

@@ -35,6 +35,8 @@ public sealed record SynthShape
     public int ExpertCapacity { get; init; } = 64;
     public int Buckets { get; init; } = 32;
     public int MaxDistance { get; init; } = 128;
+    /// <summary>Switch: every block sparse (switch-c-2048) instead of every other one.</summary>
+    public bool AllSparse { get; init; }
     /// <summary>
     /// Families whose config has more than these fields (Qwen3-MoE, DeepSeek-V3) name the preset whose real config.json
     /// the shape slices (by <see cref="Layers"/> and <see cref="Experts"/>); the other fields then describe it.
@@ -44,8 +46,8 @@ public sealed record SynthShape
     /// <summary>A preset of any family by name (<c>synth --shape</c>).</summary>
     public static SynthShape Named(string name) => ModelFamilies.SynthPreset(name);
 
-    /// <summary>Switch: sparse layer count of one stack (every other layer, HF's rule with step 2).</summary>
-    public int SparseLayers => Layers / 2;
+    /// <summary>Switch: sparse layer count of one stack (every other layer, HF's rule with step 2; every layer for c2048).</summary>
+    public int SparseLayers => AllSparse ? Layers : Layers / 2;
 
     /// <summary>The HF config.json of this shape (its family's).</summary>
     public JsonObject Config() => ModelFamilies.Named(Family).SynthConfig(this);

@@ -40,7 +40,7 @@ public static partial class ThresholdTernary
     /// </summary>
     public static Dictionary<(string, string, int), TernaryMatrix> Compress(string modelDir, string outDir,
         int formatVersion = CompressedFormat.LatestVersion, DictionaryChoice dictionary = DictionaryChoice.Default, bool rowCounts = false,
-        DictionaryStorage storage = DictionaryStorage.Auto)
+        DictionaryStorage storage = DictionaryStorage.Auto, long shardBytes = 0)
     {
         using var store = TensorStore.Open(modelDir);
         var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(modelDir, "config.json")))!;
@@ -48,7 +48,7 @@ public static partial class ThresholdTernary
         var expertNames = groups.Values.SelectMany(g => g.Values).ToHashSet();
         var written = new Dictionary<(string, string, int), TernaryMatrix>();
         using var w = new CompressedModelWriter(outDir, config, new JsonObject { ["method"] = "threshold" }, dictionary, formatVersion,
-            storeRowCounts: rowCounts, dictionaryStorage: storage);
+            storeRowCounts: rowCounts, dictionaryStorage: storage, shardBytes: shardBytes);
         foreach (var name in store.Names.Where(n => !expertNames.Contains(n)).OrderBy(n => n, StringComparer.Ordinal))
         {
             var f = store.FileOf(name);

@@ -16,6 +16,12 @@ public class PipelineTests
         string clean = tmp.File("clean"), killed = tmp.File("killed");
         var r = CliProcess.Run(CompressArgs(clean));
         Assert.True(r.ExitCode == 0, r.Stderr);
+        // The single-file output of the streaming, shard-capable writer (issue 14) is byte-identical to what the
+        // writer produced before it: SHA-256 of model.safetensors recorded with the code of commit db7ac4d
+        // (switch-tiny-8, data/calibration.txt, --samples 24, defaults; same with --threads 1 and 2). Re-recorded after
+        // merging main: the dictionary is now stored as qmoe.dictionary_costs (parameters, smaller than the trie).
+        Assert.Equal("921a1070b94b8d6c4087b7bfa572d0c5b9c2808c75873d80b68cf2f0374ed073",
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(clean, "model.safetensors")))));
 
         // Killed (SIGKILL, no cleanup) right after the checkpoint of block 1, the encoder's sparse block.
         var k = CliProcess.RunWithEnv(new Dictionary<string, string> { ["QMOE_TEST_KILL_AFTER_BLOCK"] = "1" }, CompressArgs(killed));
@@ -62,6 +68,20 @@ public class PipelineTests
     }
 
     [Fact]
+    public void ABudgetBelowOneExpertIsRefusedUpFrontAndStaleTemporariesGo()
+    {
+        using var tmp = Paths.Temp();
+        string outDir = tmp.File("out");
+        string stale = outDir + ".tmp-999999999"; // a killed run's half-written output (no such process)
+        Directory.CreateDirectory(stale);
+        File.WriteAllText(Path.Combine(stale, "model.safetensors"), "half");
+        var r = CliProcess.Run(CompressArgs(outDir, "--memory-budget", "0.001"));
+        CliProcess.AssertRefused(r, "below one expert's working set");
+        Assert.DoesNotContain("block 1/", r.Stderr); // refused before any block ran
+        Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
+    }
+
+    [Fact]
     public void BadInputsAreRefusedAndLeaveNothing()
     {
         using var tmp = Paths.Temp();
@@ -95,7 +115,9 @@ public class ActivationSpillTests
             ["compress", "--model", Paths.TinyModel, "--out", o, "--calib-text", Paths.CalibrationText, "--samples", "16", "--memory-budget", budget];
         var a = CliProcess.Run(Args(ram, "4"));
         Assert.True(a.ExitCode == 0, a.Stderr);
-        var b = CliProcess.Run(Args(spilled, "0.000001")); // ~1 KB: every activation and expert buffer goes to spill files
+        // One expert's working set (switch-tiny-8: d_model 128, d_ff 256) plus 1 KB: every activation and expert buffer goes to spill files.
+        long ws = Qmoe.Compression.ExpertLayerQuantizer.WorkingSetBytes(new Qmoe.Models.Switch.SwitchExpertLayout(128, 256));
+        var b = CliProcess.Run(Args(spilled, ((ws + 1024) / (double)(1L << 30)).ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
         Assert.True(b.ExitCode == 0, b.Stderr);
         Assert.True(File.ReadAllBytes(Path.Combine(ram, "model.safetensors")).AsSpan()
             .SequenceEqual(File.ReadAllBytes(Path.Combine(spilled, "model.safetensors"))));

@@ -18,7 +18,7 @@ public class ModelFamilyTests
         var cfg = ConfigReader.FromJson(new System.Text.Json.Nodes.JsonObject { ["model_type"] = "gpt2" }, "x/config.json");
         var e = Assert.Throws<QmoeException>(() => ModelFamilies.For(cfg));
         Assert.Equal("x/config.json: model_type 'gpt2' is not supported (switch_transformers, mixtral, qwen3_moe, deepseek_v3, kimi_k2)", e.Message);
-        Assert.Equal(new[] { "switch-base-128", "mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v3", "kimi-k2" }, ModelFamilies.SynthPresetNames);
+        Assert.Equal(new[] { "switch-base-128", "switch-c-2048", "mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v3", "kimi-k2" }, ModelFamilies.SynthPresetNames);
         Assert.Equal(SwitchFamily.Type, SynthShape.Named("switch-base-128").Family);
     }
 

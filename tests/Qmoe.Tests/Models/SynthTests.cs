@@ -29,6 +29,20 @@ public class SynthTests
     }
 
     [Fact]
+    public void SwitchC2048HasEverySparseBlockAndItsExpertCount()
+    {
+        var c = SynthShape.Named("switch-c-2048");
+        // 15 + 15 blocks, all sparse, 2048 experts of wi [6144, 2080] and wo [2080, 6144]: 1.57T expert parameters.
+        long expert = c.Tensors().Where(t => t.Name.Contains(".experts.expert_")).Sum(t => t.Elements);
+        Assert.Equal(30L * 2048 * 2 * 6144 * 2080, expert);
+        Assert.Equal(1_570_347_417_600L, expert);
+        var slice = (c with { Layers = 1, Experts = 4 }).Tensors().ToList();
+        Assert.Equal(2 * 4 * 2, slice.Count(t => t.Name.Contains(".experts.expert_"))); // encoder.block.0 and decoder.block.0
+        Assert.Contains(slice, t => t.Name == "decoder.block.0.layer.2.mlp.router.classifier.weight" && t.Rows == 4 && t.Cols == 2080);
+        Assert.Equal(15, (int)c.Config()["num_sparse_encoder_layers"]!);
+    }
+
+    [Fact]
     public void TinyMixtralIsShardedDeterministicAndRuns()
     {
         using var tmp = Paths.Temp();

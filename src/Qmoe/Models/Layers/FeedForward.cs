@@ -5,24 +5,44 @@ namespace Qmoe.Models.Layers;
 /// <summary>Position-wise feed-forward blocks shared by dense layers and experts.</summary>
 public static class FeedForward
 {
-    /// <summary>T5/Switch: y = wo · relu(wi · x); x, y: [n, wo.Rows].</summary>
+    /// <summary>Hidden activations per token chunk: the hidden buffer [tokens, d_ff] is bounded (and n · d_ff may exceed
+    /// 2^31, e.g. an expert with 150k+ calibration tokens at d_ff 14336), while every token's result is unchanged.</summary>
+    private const int HiddenChunkElements = 1 << 24;
+
+    /// <summary>Tokens per chunk for hidden rows of <paramref name="width"/>.</summary>
+    private static int ChunkTokens(int n, int width) => Math.Max(1, Math.Min(n, HiddenChunkElements / Math.Max(1, width)));
+
+    /// <summary>T5/Switch: y = wo · relu(wi · x); x: [n, wi.Cols], y: [n, wo.Rows].</summary>
     public static void Relu(ReadOnlySpan<float> x, int n, IWeightMatrix wi, IWeightMatrix wo, Span<float> y)
     {
-        var h = new float[n * wi.Rows];
-        wi.Multiply(x, n, h);
-        TensorPrimitives.Max(h, 0f, h);
-        wo.Multiply(h, n, y);
+        int chunk = ChunkTokens(n, wi.Rows);
+        var h = new float[(long)chunk * wi.Rows];
+        for (int t0 = 0; t0 < n; t0 += chunk)
+        {
+            int m = Math.Min(chunk, n - t0);
+            var hc = h.AsSpan(0, m * wi.Rows);
+            wi.Multiply(x.Slice(t0 * wi.Cols, m * wi.Cols), m, hc); // t0 · width ≤ the span's int length
+            TensorPrimitives.Max(hc, 0f, hc);
+            wo.Multiply(hc, m, y.Slice(t0 * wo.Rows, m * wo.Rows));
+        }
     }
 
-    /// <summary>Llama/Mixtral SwiGLU: y = w2 · (silu(w1 · x) ⊙ (w3 · x)); x, y: [n, w2.Rows].</summary>
+    /// <summary>Llama/Mixtral SwiGLU: y = w2 · (silu(w1 · x) ⊙ (w3 · x)); x: [n, w1.Cols], y: [n, w2.Rows].</summary>
     public static void SwiGlu(ReadOnlySpan<float> x, int n, IWeightMatrix w1, IWeightMatrix w3, IWeightMatrix w2, Span<float> y)
     {
-        var g = new float[n * w1.Rows];
-        var u = new float[n * w3.Rows];
-        w1.Multiply(x, n, g);
-        w3.Multiply(x, n, u);
-        SiluMultiply(g, u);
-        w2.Multiply(g, n, y);
+        int chunk = ChunkTokens(n, w1.Rows);
+        var g = new float[(long)chunk * w1.Rows];
+        var u = new float[(long)chunk * w3.Rows];
+        for (int t0 = 0; t0 < n; t0 += chunk)
+        {
+            int m = Math.Min(chunk, n - t0);
+            var gc = g.AsSpan(0, m * w1.Rows);
+            var xc = x.Slice(t0 * w1.Cols, m * w1.Cols);
+            w1.Multiply(xc, m, gc);
+            w3.Multiply(xc, m, u.AsSpan(0, m * w3.Rows));
+            SiluMultiply(gc, u.AsSpan(0, m * w3.Rows));
+            w2.Multiply(gc, m, y.Slice(t0 * w2.Rows, m * w2.Rows));
+        }
     }
 
     /// <summary>g = silu(g) ⊙ u, silu(z) = z·sigmoid(z) (the input of w2).</summary>

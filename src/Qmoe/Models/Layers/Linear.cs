@@ -16,7 +16,7 @@ public static class Linear
     /// <summary>Allocating convenience: returns Y [m, W.Rows].</summary>
     public static float[] Forward(ReadOnlySpan<float> x, int m, Matrix w)
     {
-        var y = new float[m * w.Rows];
+        var y = new float[checked((long)m * w.Rows)]; // beyond 2^31 elements: a clean error, not a wrapped size
         Forward(x, m, w, y);
         return y;
     }

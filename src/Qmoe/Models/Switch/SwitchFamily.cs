@@ -43,7 +43,11 @@ public sealed class SwitchFamily : IModelFamily
         catch { model.Dispose(); throw; }
     }
 
-    public IReadOnlyDictionary<string, SynthShape> SynthPresets { get; } = new Dictionary<string, SynthShape> { ["switch-base-128"] = SwitchSynth.Base128 };
+    public IReadOnlyDictionary<string, SynthShape> SynthPresets { get; } = new Dictionary<string, SynthShape>
+    {
+        ["switch-base-128"] = SwitchSynth.Base128,
+        ["switch-c-2048"] = SwitchSynth.C2048,
+    };
     public JsonObject SynthConfig(SynthShape shape) => SwitchSynth.Config(shape);
     public IEnumerable<SynthTensor> SynthTensors(SynthShape shape) => SwitchSynth.Tensors(shape);
 }

@@ -13,6 +13,17 @@ public static class SwitchSynth
         Experts = 128, ExpertCapacity = 64, Buckets = 32, MaxDistance = 128,
     };
 
+    /// <summary>
+    /// google/switch-c-2048 (1.6T parameters): d_model 2080, d_ff 6144, 32 heads × 64, 15+15 blocks, every block sparse,
+    /// 2048 experts, expert_capacity 64, vocab 32128, 32 relative-position buckets up to distance 128 (the published
+    /// config's values; fields not listed are switch-base-128's, e.g. tied embeddings and ReLU experts).
+    /// </summary>
+    public static SynthShape C2048 => new()
+    {
+        Family = SwitchFamily.Type, VocabSize = 32128, Hidden = 2080, Ffn = 6144, Layers = 15, Heads = 32, HeadDim = 64,
+        Experts = 2048, ExpertCapacity = 64, Buckets = 32, MaxDistance = 128, AllSparse = true,
+    };
+
     public static JsonObject Config(SynthShape s) => new()
     {
         ["architectures"] = new JsonArray("SwitchTransformersForConditionalGeneration"),
