@@ -80,7 +80,8 @@ internal static class InspectVerb
                 $"{8.0 * g.OffsetBytes / g.Parameters:F4}", $"{8.0 * g.ScaleBytes / g.Parameters:F4}", $"{g.Trits.EntropyBits:F4}", $"{g.Trits.ZeroFraction:P2}");
         console.Write(table);
         human.WriteLine($"experts:  {s.ExpertParameters:N0} params, {s.ExpertBytes:N0} bytes (dictionary {s.DictionaryBytes:N0}) = {s.ExpertBitsPerParam:F4} bits/param");
-        human.WriteLine($"  code {s.CodeBitsPerParam:F4} bits/param vs entropy bound {s.EntropyBitsPerParam:F4} ({s.CodeBitsPerParam / s.EntropyBitsPerParam:F3}x), zero fraction {s.ZeroFraction:P2}");
+        if (s.Trits.Count > 0) // a model without ternary experts (uniform n-bit) has no trit stream
+            human.WriteLine($"  code {s.CodeBitsPerParam:F4} bits/param vs entropy bound {s.EntropyBitsPerParam:F4} ({s.CodeBitsPerParam / s.EntropyBitsPerParam:F3}x), zero fraction {s.ZeroFraction:P2}");
         human.WriteLine($"total:    {s.ExpertParameters + s.PlainParameters:N0} params, {s.FileBytes:N0} bytes (non-expert tensors {s.PlainBytes:N0}) = {s.TotalBitsPerParam:F4} bits/param");
     }
 }

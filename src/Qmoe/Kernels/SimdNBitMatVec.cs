@@ -11,15 +11,17 @@ namespace Qmoe.Kernels;
 /// unaligned 32-bit load, a broadcast, a per-lane variable right shift by (0, b, 2b, …, 7b), an AND with 2^b − 1,
 /// an int→float conversion and one FMA per input vector (AVX-512: two such loads fill 16 lanes). Windows whose
 /// 32-bit load would reach past the matrix's bytes, and the last cols mod 8 codes, take the scalar path.
-/// Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free and reentrant. The Vector128 path is
-/// not specialised: it runs the scalar loop.
+/// Multi-threaded over row blocks by <see cref="RowParallel"/>; allocation-free and reentrant. The Vector128 path
+/// (SSE, NEON: portable <see cref="Vector128"/> operations only, which have no per-lane variable shift) gets the
+/// shift from a multiply: code i = (word · 2^(32 − bits − i·bits)) >> (32 − bits), two 4-lane halves per window,
+/// multiply and add unfused.
 /// </summary>
 public sealed unsafe class SimdNBitMatVec : INBitMatVec
 {
     private readonly RowParallel _parallel;
     public KernelIsa Isa { get; }
 
-    /// <param name="isa">the path (default: the widest this machine runs); Vector128 runs the scalar path here</param>
+    /// <param name="isa">the path (default: the widest this machine runs)</param>
     public SimdNBitMatVec(RowParallel parallel, KernelIsa? isa = null)
     {
         _parallel = parallel;
@@ -77,6 +79,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
                 {
                     case KernelIsa.Avx512: Dots512(row, windows, bits, X, cols, Batch, dots); break;
                     case KernelIsa.Avx2: Dots256(row, 0, windows, bits, X, cols, Batch, dots); break;
+                    case KernelIsa.Vector128: Dots128(row, windows, bits, X, cols, Batch, dots); break;
                     default: windows = 0; break;
                 }
                 int mask = (1 << bits) - 1;
@@ -90,6 +93,45 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
                 for (int b = 0; b < Batch; b++) Y[b * Rows + r] = scale * (dots[b] - zero * SumX[b]);
             }
         }
+    }
+
+    // dots[b] += Σ over windows [0, windows) of codes · x[b]: per window two 4-lane halves, each lane's code moved to
+    // the top bits by a multiply (a left shift by 32 − bits − i·bits ≥ 0, since 8 · bits ≤ 32) and brought down by a
+    // uniform right shift.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dots128(byte* row, int windows, int bits, float* x0, int cols, int batch, Span<float> dots)
+    {
+        int top = 32 - bits;
+        var mulLo = Vector128.Create(1u << top, 1u << (top - bits), 1u << (top - 2 * bits), 1u << (top - 3 * bits));
+        var mulHi = Vector128.Create(1u << (top - 4 * bits), 1u << (top - 5 * bits), 1u << (top - 6 * bits), 1u << (top - 7 * bits));
+        if (batch == 1)
+        {
+            Vector128<float> a0 = default, a1 = default;
+            for (int k = 0; k < windows; k++)
+            {
+                var v = Vector128.Create(Unsafe.ReadUnaligned<uint>(row + k * bits));
+                var lo = Vector128.ConvertToSingle(Vector128.ShiftRightLogical(v * mulLo, top).AsInt32());
+                var hi = Vector128.ConvertToSingle(Vector128.ShiftRightLogical(v * mulHi, top).AsInt32());
+                a0 += lo * Vector128.Load(x0 + 8 * k);
+                a1 += hi * Vector128.Load(x0 + 8 * k + 4);
+            }
+            dots[0] += Vector128.Sum(a0 + a1);
+            return;
+        }
+        Span<Vector128<float>> acc = stackalloc Vector128<float>[2 * ICompressedMatVec.MaxBatch];
+        for (int k = 0; k < windows; k++)
+        {
+            var v = Vector128.Create(Unsafe.ReadUnaligned<uint>(row + k * bits));
+            var lo = Vector128.ConvertToSingle(Vector128.ShiftRightLogical(v * mulLo, top).AsInt32());
+            var hi = Vector128.ConvertToSingle(Vector128.ShiftRightLogical(v * mulHi, top).AsInt32());
+            for (int b = 0; b < batch; b++)
+            {
+                float* x = x0 + b * cols + 8 * k;
+                acc[2 * b] += lo * Vector128.Load(x);
+                acc[2 * b + 1] += hi * Vector128.Load(x + 4);
+            }
+        }
+        for (int b = 0; b < batch; b++) dots[b] += Vector128.Sum(acc[2 * b] + acc[2 * b + 1]);
     }
 
     private static Vector256<uint> Shifts256(int bits) => Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7) * (uint)bits;
