@@ -16,15 +16,13 @@ public sealed record AllocationMatrix(string Name, string Group, int Expert, lon
 
 /// <summary>
 /// The measurements <c>compress --target-bits</c> allocates from (issue 16): for every expert matrix and every type in
-/// {ternary, 2, 3, 4}, GPTQ on that matrix's Hessian and the resulting change of the expert's output on its
+/// <see cref="Precision.Candidates"/>, GPTQ on that matrix's Hessian and the resulting change of the expert's output on its
 /// calibration tokens, plus the stored size. Collected by a probe pass (<see cref="CompressionPipeline.Probe"/>);
 /// saved as JSON so that several budgets reuse one probe. <see cref="Fingerprint"/> ties it to the model,
 /// calibration data and method.
 /// </summary>
 public sealed class AllocationProbe
 {
-    public static readonly QuantType[] CandidateTypes = [QuantType.Ternary, QuantType.Int2, QuantType.Int3, QuantType.Int4];
-
     public string Fingerprint { get; set; } = "";
     /// <summary>The type the probe pass propagated (later layers' inputs come from experts quantized to it).</summary>
     public string PropagatedType { get; set; } = "";
@@ -39,14 +37,15 @@ public sealed class AllocationProbe
 
     private readonly object _lock = new();
     // Ternary candidates' trits (packed 4 per byte) until RefineTernaryBytes: 0.25 bytes per expert parameter.
-    private readonly Dictionary<string, (byte[] Packed, int Rows, int Cols)> _trits = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Matrix, string Candidate), (byte[] Packed, int Rows, int Cols)> _trits = new();
 
-    public void Add(AllocationMatrix m, QuantizedWeight? ternary)
+    /// <param name="ternary">the matrix's ternary candidates by name (their trits are kept for <see cref="RefineTernaryBytes"/>)</param>
+    public void Add(AllocationMatrix m, IEnumerable<(string Candidate, QuantizedWeight Q)> ternary)
     {
         lock (_lock)
         {
             Matrices.Add(m);
-            if (ternary != null) _trits[m.Name] = (TritPacking.Pack(ternary.Codes), ternary.Rows, ternary.Cols);
+            foreach (var (c, q) in ternary) _trits[(m.Name, c)] = (TritPacking.Pack(q.Codes), q.Rows, q.Cols);
         }
     }
 
@@ -69,15 +68,16 @@ public sealed class AllocationProbe
         }
         var dict = DictionaryFitter.Fit(sample);
         Dictionary = dict.Source;
-        string ternary = QuantTypeInfo.Of(QuantType.Ternary).Name;
-        for (int i = 0; i < Matrices.Count; i++)
+        AllocationCandidate Recount(string matrix, AllocationCandidate c)
         {
-            var m = Matrices[i];
-            if (!_trits.TryGetValue(m.Name, out var t)) continue;
-            long codes = TernaryEncoder.Encode(Unpack(t.Packed, t.Rows, t.Cols), t.Rows, t.Cols, dict, threads: 1).Codes.Length;
-            long defaultCodes = TernaryEncoder.Encode(Unpack(t.Packed, t.Rows, t.Cols), t.Rows, t.Cols, CodeDictionary.Default, threads: 1).Codes.Length;
-            Matrices[i] = m with { Candidates = m.Candidates.Select(c => c.Type == ternary ? c with { Bytes = c.Bytes - 2 * (defaultCodes - codes) } : c).ToList() };
+            if (!_trits.TryGetValue((matrix, c.Type), out var t)) return c;
+            var trits = Unpack(t.Packed, t.Rows, t.Cols);
+            long codes = TernaryEncoder.Encode(trits, t.Rows, t.Cols, dict, threads: 1).Codes.Length;
+            long defaultCodes = TernaryEncoder.Encode(trits, t.Rows, t.Cols, CodeDictionary.Default, threads: 1).Codes.Length;
+            return c with { Bytes = c.Bytes - 2 * (defaultCodes - codes) };
         }
+        for (int i = 0; i < Matrices.Count; i++)
+            Matrices[i] = Matrices[i] with { Candidates = Matrices[i].Candidates.Select(c => Recount(Matrices[i].Name, c)).ToList() };
         _trits.Clear();
     }
 

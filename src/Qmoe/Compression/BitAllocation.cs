@@ -3,18 +3,23 @@ using Qmoe.Quantization;
 namespace Qmoe.Compression;
 
 /// <summary>The outcome of <see cref="BitAllocation.Plan"/>: a type per expert matrix and what the probe predicts for it.</summary>
-/// <param name="Types">checkpoint tensor name → type.</param>
+/// <param name="Choices">checkpoint tensor name → the chosen <see cref="Precision"/>.</param>
 /// <param name="TargetBits">the requested expert bits/param.</param>
 /// <param name="PredictedBits">expert bits/param of the chosen types by the probe's byte counts.</param>
 /// <param name="PredictedError">sum of the chosen candidates' errors.</param>
 /// <param name="MinBits">the smallest achievable (every matrix at its smallest candidate).</param>
 /// <param name="MaxBits">every matrix at 4 bits.</param>
-public sealed record AllocationPlan(IReadOnlyDictionary<string, QuantType> Types, double TargetBits, double PredictedBits,
+public sealed record AllocationPlan(IReadOnlyDictionary<string, Precision> Choices, double TargetBits, double PredictedBits,
     double PredictedError, double MinBits, double MaxBits)
 {
-    /// <summary>Matrices per type name.</summary>
-    public IReadOnlyDictionary<string, int> Counts => Types.Values.GroupBy(t => QuantTypeInfo.Of(t).Name)
-        .OrderBy(g => (int)QuantTypeInfo.Parse(g.Key).Type).ToDictionary(g => g.Key, g => g.Count());
+    /// <summary>checkpoint tensor name → type.</summary>
+    public IReadOnlyDictionary<string, QuantType> Types => Choices.ToDictionary(kv => kv.Key, kv => kv.Value.Type, StringComparer.Ordinal);
+    /// <summary>The stretched ternary matrices (<see cref="CompressionOptions.TernaryStretch"/>).</summary>
+    public IReadOnlyDictionary<string, float> Stretch => Choices.Where(kv => kv.Value.Stretch != 1f)
+        .ToDictionary(kv => kv.Key, kv => kv.Value.Stretch, StringComparer.Ordinal);
+    /// <summary>Matrices per precision name, in <see cref="Precision.Candidates"/> order.</summary>
+    public IReadOnlyDictionary<string, int> Counts => Choices.Values.GroupBy(t => t)
+        .OrderBy(g => Array.IndexOf(Precision.Candidates, g.Key)).ToDictionary(g => g.Key.Name, g => g.Count());
 }
 
 /// <summary>
@@ -36,7 +41,7 @@ public static class BitAllocation
         long maxBytes = ms.Sum(m => m.Candidates.Single(c => c.Type == QuantTypeInfo.Of(QuantType.Int4).Name).Bytes);
         double min = BitsOf(minBytes), max = BitsOf(maxBytes);
         if (!(targetBits >= min && targetBits <= max))
-            throw new QmoeException($"--target-bits {targetBits}: outside the achievable range {Math.Ceiling(min * 1000) / 1000:F3}–{Math.Floor(max * 1000) / 1000:F3} expert bits/param (all ternary to all 4-bit)");
+            throw new QmoeException($"--target-bits {targetBits}: outside the achievable range {Math.Ceiling(min * 1000) / 1000:F3}–{Math.Floor(max * 1000) / 1000:F3} expert bits/param (every matrix at its smallest candidate to all 4-bit)");
         long budget = (long)Math.Floor(targetBits * parameters / 8.0 + 1e-9) - probe.FixedBytes;
 
         // Per matrix: candidates sorted by bytes, then the lower convex hull (error strictly falling, slopes rising).
@@ -76,8 +81,8 @@ public static class BitAllocation
             used += to!.Bytes - chosen[best].Bytes;
             chosen[best] = to;
         }
-        var types = new Dictionary<string, QuantType>(StringComparer.Ordinal);
-        for (int i = 0; i < ms.Count; i++) types[ms[i].Name] = QuantTypeInfo.Parse(chosen[i].Type).Type;
+        var types = new Dictionary<string, Precision>(StringComparer.Ordinal);
+        for (int i = 0; i < ms.Count; i++) types[ms[i].Name] = Precision.Parse(chosen[i].Type);
         return new AllocationPlan(types, targetBits, BitsOf(used), chosen.Sum(c => c.Error), min, max);
     }
 

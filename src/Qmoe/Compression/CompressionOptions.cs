@@ -36,9 +36,14 @@ public sealed record CompressionOptions
     /// <summary>Mixed precision (<c>--target-bits</c>): the type of each expert matrix by checkpoint tensor name;
     /// matrices not listed get <see cref="Type"/>.</summary>
     public IReadOnlyDictionary<string, QuantType>? Allocation { get; init; }
-    /// <summary>When set, every expert matrix is also quantized to each of <see cref="AllocationProbe.CandidateTypes"/>
+    /// <summary>When set, every expert matrix is also quantized to each of <see cref="Precision.Candidates"/>
     /// and measured into this probe (the run itself propagates <see cref="Type"/>).</summary>
     public AllocationProbe? Probe { get; init; }
+
+    /// <summary>Mixed precision: ternary matrices whose grid is widened (sparser ternary), by checkpoint tensor name.</summary>
+    public IReadOnlyDictionary<string, float>? TernaryStretch { get; init; }
+    /// <summary>The ternary grid stretch of one expert matrix (1 = QMoE's grid).</summary>
+    public float StretchOf(string weightName) => TernaryStretch != null && TernaryStretch.TryGetValue(weightName, out var s) ? s : 1f;
 
     /// <summary>The type of one expert matrix (its checkpoint tensor name).</summary>
     public QuantType TypeOf(string weightName) => Allocation != null && Allocation.TryGetValue(weightName, out var t) ? t : Type;
@@ -46,6 +51,7 @@ public sealed record CompressionOptions
     public bool AllTernary => Type == QuantType.Ternary && (Allocation?.Values.All(t => t == QuantType.Ternary) ?? true);
 
     public GptqOptions Gptq => GptqFor(Type);
-    public GptqOptions GptqFor(QuantType type) => new() { Type = type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder };
+    public GptqOptions GptqFor(QuantType type, float stretch = 1f) =>
+        new() { Type = type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder, TernaryStretch = stretch };
     public double EffectiveDamp => Damp ?? QuantTypeInfo.Of(Type).DefaultDamp;
 }

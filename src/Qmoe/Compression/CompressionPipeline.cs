@@ -53,7 +53,7 @@ public static class CompressionPipeline
         {
             probe = new AllocationProbe { Fingerprint = fingerprint, PropagatedType = QuantTypeInfo.Of(QuantType.Int2).Name };
             progress?.Invoke(new PipelineProgress(-1, -1, "probe", "probe pass: every expert matrix at ternary, 2, 3 and 4 bits"));
-            Run(modelDir, outDir + ".probe", calib, options with { Type = QuantType.Int2, Allocation = null, Probe = probe, FakeQuant = true, Resume = false },
+            Run(modelDir, outDir + ".probe", calib, options with { Type = QuantType.Int2, Allocation = null, TernaryStretch = null, Probe = probe, FakeQuant = true, Resume = false },
                 null, progress, ct);
             probe.RefineTernaryBytes();
             probe.FixedBytes = probe.Matrices.Select(m => m.Group).Distinct().Count() * AllocationProbe.GroupFixedBytes + AllocationProbe.DictionaryBytes;
@@ -62,7 +62,7 @@ public static class CompressionPipeline
         var plan = BitAllocation.Plan(probe, targetBits);
         progress?.Invoke(new PipelineProgress(-1, -1, "allocate",
             $"target {targetBits} bits/param: {string.Join(", ", plan.Counts.Select(kv => $"{kv.Value} × {kv.Key}"))}; predicted {plan.PredictedBits:F4} bits/param"));
-        var result = Run(modelDir, outDir, calib, options with { Type = QuantType.Ternary, Allocation = plan.Types, Probe = null }, plan, progress, ct)!;
+        var result = Run(modelDir, outDir, calib, options with { Type = QuantType.Ternary, Allocation = plan.Types, TernaryStretch = plan.Stretch, Probe = null }, plan, progress, ct)!;
         probe.Save(Path.Combine(outDir, AllocationProbeFile));
         return result;
     }
@@ -79,6 +79,7 @@ public static class CompressionPipeline
         foreach (var f in Directory.EnumerateFiles(modelDir, "*.safetensors").Order(StringComparer.Ordinal))
             Add($"{Path.GetFileName(f)} {new FileInfo(f).Length}");
         Add($"{o.Method} {o.Damp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.TokenCapFactor} {o.ChunkSequences}");
+        Add(string.Join(",", Precision.Candidates.Select(c => c.Name)));
         Add(calib.Fingerprint().ToString("x16"));
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }
@@ -216,7 +217,7 @@ public static class CompressionPipeline
         }
         Add($"{o.Type} {o.Method} {o.EffectiveDamp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.FakeQuant} {o.TokenCapFactor} {o.ChunkSequences} {o.FormatVersion}");
         if (o.Allocation != null)
-            foreach (var (name, type) in o.Allocation.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Add($"{name} {type}");
+            foreach (var (name, type) in o.Allocation.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Add($"{name} {type} {o.StretchOf(name)}");
         if (o.Probe != null) Add("probe");
         Add(calib.Fingerprint().ToString("x16"));
         return h.GetCurrentHashAsUInt64().ToString("x16");

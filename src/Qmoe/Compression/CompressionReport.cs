@@ -38,5 +38,5 @@ public sealed record AllocationReport(double TargetBits, double PredictedBits, d
 {
     public static AllocationReport Of(AllocationPlan plan, double achievedBits) => new(plan.TargetBits, plan.PredictedBits,
         achievedBits, plan.PredictedError, plan.MinBits, plan.MaxBits, plan.Counts,
-        plan.Types.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => Quantization.QuantTypeInfo.Of(kv.Value).Name));
+        plan.Choices.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => kv.Value.Name));
 }

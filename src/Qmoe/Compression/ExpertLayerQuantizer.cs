@@ -201,7 +201,7 @@ public sealed class ExpertLayerQuantizer
                     store.ReadWeight(names[i], rows, cols, w.AsSpan((int)(i * wSize), (int)wSize), unmapped: true);
                 }
                 // Each expert at its own type (mixed precision: one batch per type present).
-                var types = names.Select(_options.TypeOf).ToArray();
+                var types = names.Select(x => new Precision(_options.TypeOf(x), _options.StretchOf(x))).ToArray();
                 var q = new QuantizedWeight[G];
                 foreach (var type in types.Distinct())
                     Quantize(type, [.. Enumerable.Range(0, G).Where(i => types[i] == type)], w, h, rows, cols, names, n, q, fallbacks);
@@ -221,14 +221,14 @@ public sealed class ExpertLayerQuantizer
     }
 
     /// <summary>Quantizes the group's experts <paramref name="idx"/> (positions in the group) to <paramref name="type"/> into <paramref name="q"/>.</summary>
-    private void Quantize(QuantType type, int[] idx, float[] w, float[] h, int rows, int cols, string[] names, int[] n,
+    private void Quantize(Precision type, int[] idx, float[] w, float[] h, int rows, int cols, string[] names, int[] n,
         QuantizedWeight[] q, List<FallbackRecord> fallbacks)
     {
         if (idx.Length == 0) return;
         long wSize = (long)rows * cols, hSize = (long)cols * cols;
         if (_options.Method == QuantMethod.Rtn)
         {
-            foreach (int i in idx) q[i] = Rtn.Quantize(type, w.AsSpan((int)(i * wSize), (int)wSize), rows, cols);
+            foreach (int i in idx) q[i] = Rtn.Quantize(type.Type, w.AsSpan((int)(i * wSize), (int)wSize), rows, cols, type.Stretch);
             return;
         }
         bool all = idx.Length == names.Length;
@@ -240,7 +240,7 @@ public sealed class ExpertLayerQuantizer
             return dst;
         }
         var r = GptqBatch.Quantize(Gather(w, wSize), Gather(h, hSize), rows, cols, idx.Select(i => names[i]).ToList(),
-            idx.Select(i => (long)n[i]).ToArray(), _options.GptqFor(type));
+            idx.Select(i => (long)n[i]).ToArray(), _options.GptqFor(type.Type, type.Stretch));
         for (int j = 0; j < idx.Length; j++) q[idx[j]] = r.Experts[j];
         fallbacks.AddRange(r.Fallbacks.Select(f => new FallbackRecord(f.Name, f.Reason)));
     }
@@ -251,13 +251,13 @@ public sealed class ExpertLayerQuantizer
     /// (<see cref="ExpertOutputError"/>) and the stored bytes of each candidate.
     /// </summary>
     private void Probe(AllocationProbe probe, string prefix, IExpertLayout layout, TensorStore store, ExpertListBuffers lists,
-        int g0, int stage, string kind, float[] w, float[] h, string[] names, int[] n, QuantType[] used, QuantizedWeight[] q,
+        int g0, int stage, string kind, float[] w, float[] h, string[] names, int[] n, Precision[] used, QuantizedWeight[] q,
         List<Dictionary<string, QuantizedWeight>> done)
     {
         int G = names.Length;
         var (rows, cols) = layout.Shape(kind);
-        var byType = new Dictionary<QuantType, QuantizedWeight[]>();
-        foreach (var type in AllocationProbe.CandidateTypes)
+        var byType = new Dictionary<Precision, QuantizedWeight[]>();
+        foreach (var type in Precision.Candidates)
         {
             var qt = (QuantizedWeight[])q.Clone();
             Quantize(type, [.. Enumerable.Range(0, G).Where(i => used[i] != type)], w, h, rows, cols, names, n, qt, new List<FallbackRecord>());
@@ -266,11 +266,11 @@ public sealed class ExpertLayerQuantizer
         for (int i = 0; i < G; i++)
         {
             var dense = new Dictionary<string, float[]> { [kind] = w.AsSpan((int)((long)i * rows * cols), rows * cols).ToArray() };
-            var candidates = AllocationProbe.CandidateTypes.Select(type => new AllocationCandidate(QuantTypeInfo.Of(type).Name,
+            var candidates = Precision.Candidates.Select(type => new AllocationCandidate(type.Name,
                 n[i] == 0 ? 0 : ExpertOutputError(prefix, layout, store, lists, g0 + i, stage, kind, byType[type][i].Dequantized, dense, done[i]),
                 AllocationProbe.CandidateBytes(byType[type][i]))).ToList();
             probe.Add(new AllocationMatrix(names[i], Codec.CompressedFormat.Group(prefix, kind), g0 + i, (long)rows * cols, n[i], candidates),
-                byType[QuantType.Ternary][i]);
+                Precision.Candidates.Where(c => c.Type == QuantType.Ternary).Select(c => (c.Name, byType[c][i])));
         }
     }
 

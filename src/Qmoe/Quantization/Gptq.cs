@@ -30,7 +30,7 @@ public static unsafe class Gptq
     // W and H are private copies and are overwritten.
     internal static QuantizedWeight Run(float[] W, int rows, int cols, float[] H, long tokens, GptqOptions o, int threads)
     {
-        var grid = RowGrid.Fit(o.Type, W, rows, cols);
+        var grid = RowGrid.Fit(o.Type, W, rows, cols, o.TernaryStretch);
         var original = (float[])W.Clone(); // for the RTN fallback (W gets dead columns zeroed and permuted)
         bool anyInput = false;
         for (int i = 0; i < cols && !anyInput; i++) anyInput = H[i * cols + i] != 0f;

@@ -13,6 +13,8 @@ public sealed record GptqOptions
     public bool ActOrder { get; init; }
     /// <summary>When the Cholesky fails, retry this many times with damping ×10 each, then fall back to RTN.</summary>
     public int MaxDampRetries { get; init; } = 3;
+    /// <summary>Ternary only: the row grid's levels widened to stretch · (min, max) (<see cref="RowGrid.Fit"/>).</summary>
+    public float TernaryStretch { get; init; } = 1f;
     /// <summary>Worker threads (0 = all cores).</summary>
     public int Threads { get; init; }
 

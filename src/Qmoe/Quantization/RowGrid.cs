@@ -29,8 +29,9 @@ public sealed class RowGrid
     /// <summary>Number of rows.</summary>
     public int Rows => _a.Length;
 
-    /// <summary>Fits a grid to each row of w [rows, cols].</summary>
-    public static RowGrid Fit(QuantType type, ReadOnlySpan<float> w, int rows, int cols)
+    /// <summary>Fits a grid to each row of w [rows, cols]. Ternary: <paramref name="stretch"/> &gt; 1 widens the levels
+    /// to {stretch · min, 0, stretch · max}, so more weights round to 0 (a sparser, cheaper code; issue 16).</summary>
+    public static RowGrid Fit(QuantType type, ReadOnlySpan<float> w, int rows, int cols, float stretch = 1f)
     {
         if (rows < 0 || cols <= 0 || (long)rows * cols > w.Length) throw new ArgumentException($"RowGrid: {w.Length} values for {rows}x{cols}");
         var a = new float[rows];
@@ -44,8 +45,8 @@ public sealed class RowGrid
             if (!float.IsFinite(min) || !float.IsFinite(max)) throw new QmoeException($"weight row {r} holds a non-finite value");
             if (type == QuantType.Ternary)
             {
-                a[r] = BFloat16.Round(min);
-                b[r] = BFloat16.Round(max);
+                a[r] = BFloat16.Round(min * stretch);
+                b[r] = BFloat16.Round(max * stretch);
                 continue;
             }
             if (min == 0f && max == 0f) { min = -1f; max = 1f; }

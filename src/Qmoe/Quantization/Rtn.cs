@@ -5,8 +5,8 @@ namespace Qmoe.Quantization;
 public static class Rtn
 {
     /// <summary>Quantizes w [rows, cols] row-major.</summary>
-    public static QuantizedWeight Quantize(QuantType type, ReadOnlySpan<float> w, int rows, int cols) =>
-        Quantize(RowGrid.Fit(type, w, rows, cols), w, cols, null);
+    public static QuantizedWeight Quantize(QuantType type, ReadOnlySpan<float> w, int rows, int cols, float ternaryStretch = 1f) =>
+        Quantize(RowGrid.Fit(type, w, rows, cols, ternaryStretch), w, cols, null);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static QuantizedWeight Quantize(RowGrid grid, ReadOnlySpan<float> w, int cols, string? fallback)

@@ -48,8 +48,8 @@ public class BitAllocationTests
     }
 
     private static (long Bytes, double Error) Chosen(AllocationProbe p, AllocationPlan plan) =>
-        (p.Matrices.Sum(m => m.Candidates.Single(c => c.Type == QuantTypeInfo.Of(plan.Types[m.Name]).Name).Bytes),
-         p.Matrices.Sum(m => m.Candidates.Single(c => c.Type == QuantTypeInfo.Of(plan.Types[m.Name]).Name).Error));
+        (p.Matrices.Sum(m => m.Candidates.Single(c => c.Type == plan.Choices[m.Name].Name).Bytes),
+         p.Matrices.Sum(m => m.Candidates.Single(c => c.Type == plan.Choices[m.Name].Name).Error));
 
     [Fact]
     public void ConvexUnitStepsMatchBruteForceAndRespectTheBudget()
