@@ -53,7 +53,7 @@ public static class CompressionPipeline
         {
             probe = new AllocationProbe { Fingerprint = fingerprint, PropagatedType = QuantTypeInfo.Of(QuantType.Int2).Name };
             progress?.Invoke(new PipelineProgress(-1, -1, "probe", "probe pass: every expert matrix at ternary, 2, 3 and 4 bits"));
-            Run(modelDir, outDir + ".probe", calib, options with { Type = QuantType.Int2, Allocation = null, TernaryStretch = null, Probe = probe, FakeQuant = true, Resume = false },
+            Run(modelDir, outDir + ".probe", calib, options with { Type = QuantType.Int2, Allocation = null, TernaryStretch = null, Probe = probe, FakeQuant = true },
                 null, progress, ct);
             probe.RefineTernaryBytes();
             probe.FixedBytes = probe.Matrices.Select(m => m.Group).Distinct().Count() * AllocationProbe.GroupFixedBytes + AllocationProbe.DictionaryBytes;
