@@ -74,16 +74,18 @@ internal static class CompressVerb
             foreach (var (stage, s) in rep.StageSeconds) human.WriteLine($"  {stage,-10} {s,8:F1} s");
             if (rep.Allocation is { } a)
                 human.WriteLine($"allocation: {string.Join(", ", a.Counts.Select(kv => $"{kv.Value} × {kv.Key}"))}; target {a.TargetBits}, predicted {a.PredictedBits:F4}, achieved {a.AchievedBits:F4} bits/param");
-            return new JsonObject
+            var result = new JsonObject
             {
                 ["out"] = r.Out, ["seconds"] = r.Seconds, ["peak_rss_bytes"] = r.PeakRssBytes,
                 ["expert_bits_per_param"] = r.ExpertBitsPerParam, ["fallbacks"] = r.Fallbacks,
-                ["allocation"] = rep.Allocation == null ? null : new JsonObject
+            };
+            if (rep.Allocation != null) // --target-bits runs only
+                result["allocation"] = new JsonObject
                 {
                     ["target_bits"] = rep.Allocation.TargetBits, ["predicted_bits"] = rep.Allocation.PredictedBits,
                     ["counts"] = new JsonObject(rep.Allocation.Counts.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-                },
-            };
+                };
+            return result;
         })));
         return cmd;
     }

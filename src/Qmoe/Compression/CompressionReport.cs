@@ -29,6 +29,7 @@ public sealed record CompressionReport
     public required IReadOnlyList<CapRecord> Capped { get; init; }
     public required IReadOnlyList<LayerStatistics> Layers { get; init; }
     /// <summary><c>--target-bits</c> runs: the mixed-precision allocation (issue 16); null otherwise.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public AllocationReport? Allocation { get; init; }
 }
 
