@@ -13,6 +13,9 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
 {
     /// <summary>Decoder tokens per request (T5 has relative positions, so no context limit of its own).</summary>
     public const int MaxDecoderTokens = 4096;
+    /// <summary>Prompt (encoder) tokens per request: relative positions set no limit, but the encoder's cost grows with
+    /// the square of the length, so an unbounded prompt would hold the batch for minutes (found by the HTTP fuzzer).</summary>
+    public const int MaxEncoderTokens = 1024;
 
     private sealed class State : IDecodeState
     {
@@ -25,6 +28,8 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
     public int ClampNewTokens(int promptLength, int requested)
     {
         if (requested < 0) throw new QmoeException($"max new tokens {requested} must not be negative");
+        if (promptLength > MaxEncoderTokens)
+            throw new QmoeException($"prompt of {promptLength} tokens exceeds the {MaxEncoderTokens} encoder tokens a request may have");
         int n = Math.Min(requested, MaxDecoderTokens - 1);
         KvCache.CheckBudget(model.Decoder.Length, model.Config.InnerDim, n + 1);
         return n;
