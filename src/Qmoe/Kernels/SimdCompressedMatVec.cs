@@ -135,6 +135,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void RunWindows(int start, int end)
         {
             int limit = Cols + DecodeTable.MaxWeights;
