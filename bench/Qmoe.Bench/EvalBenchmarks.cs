@@ -18,23 +18,12 @@ public class EvalBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        string root = FindRoot();
-        string fixtures = Environment.GetEnvironmentVariable("QMOE_FIXTURES") ?? Path.Combine(root, "..", "shared", "fixtures");
-        string model = Path.Combine(fixtures, "switch-small-32");
-        if (!Directory.Exists(model)) throw new InvalidOperationException($"{model} not found: set QMOE_FIXTURES");
         Qmoe.Threads.Count = Threads;
-        _model = ModelLoader.Open(model);
-        _set = EvalSet.Load(Path.Combine(root, "data", "eval_sets.safetensors"), "validation", _model.VocabSize, limit: 32);
+        _model = ModelLoader.Open(BenchPaths.Fixture("switch-small-32"));
+        _set = EvalSet.Load(Path.Combine(BenchPaths.Root, "data", "eval_sets.safetensors"), "validation", _model.VocabSize, limit: 32);
     }
 
     [Benchmark] public double Eval32Examples() => _model.Evaluate(_set).MeanCe;
 
     [GlobalCleanup] public void Cleanup() => _model.Dispose();
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Qmoe.slnx"))) return d.FullName;
-        throw new InvalidOperationException("repository root not found");
-    }
 }

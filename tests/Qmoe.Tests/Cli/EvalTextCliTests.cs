@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Qmoe.Runtime;
 using Qmoe.Text;
 
@@ -28,6 +29,34 @@ public class EvalTextCliTests
         Assert.Equal(blocks, (int)j["examples"]!);
         Assert.Equal(blocks * 127L, (long)j["tokens"]!);
         Assert.Equal(expected.MeanCe, (double)j["mean_ce"]!, 9);
+    }
+
+    /// <summary>
+    /// The tokenizer.json decoder-only fixtures: <c>eval --text</c> (defaults: 128-token blocks, at most 64) gives
+    /// eval_losses.json's mean CE within 1e-4 on both text splits, the same block and predicted-token counts, and the
+    /// tokenizer gives the reference's token count for the whole split (bos included where the config adds one).
+    /// </summary>
+    [FixtureTheory("references", "qwen3-moe-tiny", "eval_losses.json")]
+    [InlineData("qwen3-moe-tiny", "validation")]
+    [InlineData("qwen3-moe-tiny", "ood_man")]
+    [InlineData("deepseek-v3-tiny", "validation")]
+    [InlineData("deepseek-v3-tiny", "ood_man")]
+    public void Decoder_only_text_eval_reproduces_the_reference(string model, string split)
+    {
+        string dir = Paths.Fixture(model)!, text = Paths.Fixture("data", "text", split + ".txt")!;
+        using var doc = JsonDocument.Parse(File.ReadAllText(Paths.Fixture("references", model, "eval_losses.json")!));
+        var reference = doc.RootElement.GetProperty("splits").GetProperty(split);
+
+        var r = CliProcess.Run("eval", "--model", dir, "--text", text, "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(split, (string)r.Json["split"]!);
+        Assert.Equal(reference.GetProperty("blocks").GetInt32(), (int)r.Json["examples"]!);
+        Assert.Equal(reference.GetProperty("predicted_tokens").GetInt64(), (long)r.Json["tokens"]!);
+        double ce = (double)r.Json["mean_ce"]!, expected = reference.GetProperty("mean_ce").GetDouble();
+        Assert.True(Math.Abs(ce - expected) <= 1e-4, $"{model} {split}: mean CE {ce} vs reference {expected}");
+
+        using var m = ModelLoader.Open(dir);
+        Assert.Equal(reference.GetProperty("tokens_in_split").GetInt32(), TextEval.CausalIds(m.Tokenizer, text).Length);
     }
 
     [Fact]

@@ -9,25 +9,51 @@ public class TokenizeCliTests
 {
     private static string Tok(params string[] parts) => Paths.Fixture(["tokenizers", .. parts])!;
 
-    /// <summary>Runs tokenize --jsonl on the public corpus and checks ids (and, through --decode, the decodings) line by line.</summary>
-    private static void AssertCorpus(string modelDir, string expectedFile)
+    /// <summary>
+    /// Runs tokenize --jsonl on the public corpus and checks every line: ids; ids_special with --special where the
+    /// expected file has them; and, through --decode, the decodings. One CLI process per pass, not per line.
+    /// </summary>
+    private static void AssertCorpus(string modelDir, string expectedFile, int[]? configPrefix = null)
     {
         var expected = SentencePieceFixtureTests.Expected(expectedFile);
-        var r = CliProcess.Run("tokenize", "--model", modelDir, "--jsonl", Tok("corpus.jsonl"), "--json");
-        Assert.True(r.ExitCode == 0, r.Stderr);
-        var ids = r.Json["ids"]!.AsArray();
-        Assert.Equal(expected.Count, ids.Count);
-        int idMisses = Enumerable.Range(0, expected.Count).Count(i => !expected[i].Ids.SequenceEqual(ids[i]!.AsArray().Select(x => (int)x!)));
-        Assert.Equal(0, idMisses);
+        var expectedSpecial = File.ReadLines(expectedFile)
+            .Select(l => JsonNode.Parse(l)!["ids_special"]?.AsArray().Select(x => (int)x!).ToArray())
+            .Select(ids => ids == null ? null : (int[])[.. configPrefix ?? [], .. ids]).ToList();
+        AssertIds([], expected.Select(e => e.Ids).ToList());
+        if (expectedSpecial.All(e => e != null)) AssertIds(["--special"], expectedSpecial!);
 
         using var idsFile = Paths.Temp();
         string path = idsFile.File("ids.jsonl");
         File.WriteAllLines(path, expected.Select(e => JsonSerializer.Serialize(e.Ids)));
-        r = CliProcess.Run("tokenize", "--model", modelDir, "--jsonl", path, "--decode", "--json");
+        var r = CliProcess.Run("tokenize", "--model", modelDir, "--jsonl", path, "--decode", "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var texts = r.Json["texts"]!.AsArray().Select(t => (string)t!).ToList();
         Assert.Equal(expected.Select(e => e.Decoded), texts);
+
+        void AssertIds(string[] extra, List<int[]> want)
+        {
+            var run = CliProcess.Run(["tokenize", "--model", modelDir, "--jsonl", Tok("corpus.jsonl"), .. extra, "--json"]);
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            var ids = run.Json["ids"]!.AsArray();
+            Assert.Equal(want.Count, ids.Count);
+            var firstMiss = Enumerable.Range(0, want.Count).FirstOrDefault(i => !want[i].SequenceEqual(ids[i]!.AsArray().Select(x => (int)x!)), -1);
+            Assert.True(firstMiss < 0, $"{string.Join(' ', extra)}: line {firstMiss + 1} differs: {ids[Math.Max(firstMiss, 0)]!.ToJsonString()}");
+        }
     }
+
+    /// <summary>
+    /// Each tokenizer.json fixture directory (tokenizer.json first where a .model sits beside it, as transformers
+    /// does). expected.jsonl's ids_special are the tokenizers library's; deepseek-coder's tokenizer_config.json
+    /// (<c>add_bos_token: true</c>, LlamaTokenizerFast) makes transformers, and us, prepend its bos 32013 as well
+    /// (fixtures' tokenizers/README.md).
+    /// </summary>
+    [FixtureTheory("tokenizers", "qwen2", "expected.jsonl")]
+    [InlineData("qwen2", -1)]
+    [InlineData("olmoe", -1)]
+    [InlineData("deepseek-coder", 32013)]
+    [InlineData("mistral-v03", -1)]
+    public void Tokenizer_json_corpus_matches(string fixture, int configBos) =>
+        AssertCorpus(Tok(fixture), Tok(fixture, "expected.jsonl"), configBos >= 0 ? [configBos] : null);
 
     [FixtureFact("tokenizers", "mistral-v01", "expected.jsonl")]
     public void Mistral_v01_corpus_matches() => AssertCorpus(Tok("mistral-v01"), Tok("mistral-v01", "expected.jsonl"));
@@ -45,13 +71,14 @@ public class TokenizeCliTests
 
     /// <summary>A checkpoint directory (config.json + one tokenizer file) prints the reference ids.</summary>
     [FixtureTheory("tokenizers", "mistral-v01", "expected.jsonl")]
-    [InlineData("mistral-v01", "tokenizer.model", "expected.jsonl", "mixtral")]
-    [InlineData("t5-legal", "spiece.model", "expected.jsonl", "t5")]
-    public void Checkpoint_with_one_tokenizer_file_loads(string fixture, string file, string expectedFile, string modelType)
+    [InlineData("mistral-v01", "tokenizer.model", "expected.jsonl", "mixtral", 32128)]
+    [InlineData("t5-legal", "spiece.model", "expected.jsonl", "t5", 32128)]
+    [InlineData("qwen2", "tokenizer.json", "expected.jsonl", "qwen3_moe", 151936)]
+    public void Checkpoint_with_one_tokenizer_file_loads(string fixture, string file, string expectedFile, string modelType, int vocabSize)
     {
         using var dir = Paths.Temp();
         File.Copy(Tok(fixture, file), dir.File(file));
-        File.WriteAllText(dir.File("config.json"), $$"""{"model_type": "{{modelType}}", "vocab_size": 32128}""");
+        File.WriteAllText(dir.File("config.json"), $$"""{"model_type": "{{modelType}}", "vocab_size": {{vocabSize}}}""");
         var expected = SentencePieceFixtureTests.Expected(Tok(fixture, expectedFile)).Take(40).ToList();
         using var inputs = Paths.Temp();
         File.WriteAllLines(inputs.File("in.jsonl"), expected.Select(e => JsonSerializer.Serialize(e.Text)));
