@@ -78,8 +78,7 @@ public sealed class ExpertLayerQuantizer
                 // before the next group allocates its own, compacting the LOH (otherwise never compacted) so freed
                 // gigabyte arrays do not fragment it: peak memory stays at the budget plus one group.
                 results = null!;
-                System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                CollectLargeObjects();
             }
             static double Ratio(double num, double den) => den > 0 ? num / den : 0;
             var stats = layout.Kinds.Select(k =>
@@ -114,8 +113,8 @@ public sealed class ExpertLayerQuantizer
     /// <summary>
     /// Bytes one expert needs at its peak, whatever its token count (inputs stream in chunks of <see cref="TokenChunk"/>):
     /// the finished earlier-stage matrices (f32 dequantized + u8 codes: 5 bytes per weight), plus the larger of
-    /// (a) building a stage's Hessian: H, the double accumulator and the f32 chunk product and result (20 bytes per
-    /// entry) and the token chunk's inputs, and (b) GPTQ on one of its matrices: H, GPTQ's copy, the damped matrix, its
+    /// (a) building a stage's Hessian: H, the double accumulator and the f32 chunk product (16 bytes per entry,
+    /// bounded by 20) and the token chunk's inputs, and (b) GPTQ on one of its matrices: H, GPTQ's copy, the damped matrix, its
     /// inverse factor and the Cholesky scratch (20 bytes per entry), and W fetched, copied, kept for the RTN fallback,
     /// quantized and coded (17 bytes per weight), plus the stage's matrices already done.
     /// </summary>
@@ -137,6 +136,14 @@ public sealed class ExpertLayerQuantizer
             held += doneInStage;
         }
         return peak;
+    }
+
+    /// <summary>A blocking full collection that also compacts the large-object heap (otherwise never compacted), so
+    /// freed gigabyte arrays are returned rather than fragmenting it: peak memory stays at the budget plus one group.</summary>
+    private static void CollectLargeObjects()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
     /// <summary>Experts per group: as many working sets as the budget left to the quantizer holds (at least one), at most 16.</summary>
@@ -185,9 +192,12 @@ public sealed class ExpertLayerQuantizer
             {
                 var acc = new HessianAccumulator(cols);
                 ForEachInputChunk(layout, lists, g0 + i, s, results[i], (input, count) => acc.Add(input, count));
-                acc.ToHessian().CopyTo(h.AsSpan((int)(i * hSize), (int)hSize));
+                acc.WriteHessian(h.AsSpan((int)(i * hSize), (int)hSize));
                 _budget.TrimSpills();
             }
+            // The accumulators (a double and an f32 [cols, cols] each) are garbage now; free them before GPTQ allocates
+            // its own copies, so the peak does not hold both (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
+            CollectLargeObjects();
             foreach (var kind in kinds)
             {
                 var (rows, _) = layout.Shape(kind);
@@ -215,7 +225,7 @@ public sealed class ExpertLayerQuantizer
                 _budget.TrimSpills();
             }
             h = null!;
-            GC.Collect(); // the stage's Hessians are garbage: free them before the next stage's
+            CollectLargeObjects(); // the stage's Hessians are garbage: free them before the next stage's
         }
         return results;
     }
