@@ -78,8 +78,9 @@ internal static class CompressVerb
             {
                 ["out"] = r.Out, ["seconds"] = r.Seconds, ["peak_rss_bytes"] = r.PeakRssBytes,
                 ["expert_bits_per_param"] = r.ExpertBitsPerParam, ["fallbacks"] = r.Fallbacks,
+                ["allocation"] = null, // --target-bits runs only
             };
-            if (rep.Allocation != null) // --target-bits runs only
+            if (rep.Allocation != null)
                 result["allocation"] = new JsonObject
                 {
                     ["target_bits"] = rep.Allocation.TargetBits, ["predicted_bits"] = rep.Allocation.PredictedBits,
