@@ -8,11 +8,14 @@ namespace Qmoe;
 public static class Threads
 {
     private static int _count;
+    // > 0 inside a body of ForEachAlone: kernels called there run on that thread only.
+    [ThreadStatic] private static int _local;
 
-    /// <summary>Threads to use by default; setting a value ≤ 0 means <see cref="Environment.ProcessorCount"/>.</summary>
+    /// <summary>Threads to use by default; setting a value ≤ 0 means <see cref="Environment.ProcessorCount"/>.
+    /// Inside a body of <see cref="ForEachAlone"/> it reads 1.</summary>
     public static int Count
     {
-        get => _count > 0 ? _count : Environment.ProcessorCount;
+        get => _local > 0 ? _local : _count > 0 ? _count : Environment.ProcessorCount;
         set => _count = value;
     }
 
@@ -21,6 +24,20 @@ public static class Threads
 
     /// <summary>Runs body(i) for i in [0, n) on up to <see cref="Count"/> threads (inline when one suffices).</summary>
     public static void For(int n, Action<int> body) => For(n, 0, body);
+
+    /// <summary>
+    /// Runs body(i) for i in [0, n) on up to <see cref="Count"/> threads, each body alone on its thread: every
+    /// multi-threaded kernel it calls runs inline (<see cref="Count"/> reads 1 there). Coarse parallelism for many
+    /// small independent jobs (e.g. the sequences of a decode step), where splitting each small kernel would cost
+    /// more in synchronisation than it gains. Results are unchanged (they never depend on the thread count).
+    /// </summary>
+    public static void ForEachAlone(int n, Action<int> body) => For(n, 0, i =>
+    {
+        int saved = _local;
+        _local = 1;
+        try { body(i); }
+        finally { _local = saved; }
+    });
 
     /// <summary>Runs body(i) for i in [0, n) on up to <paramref name="threads"/> threads (≤ 0: <see cref="Count"/>).</summary>
     public static void For(int n, int threads, Action<int> body)

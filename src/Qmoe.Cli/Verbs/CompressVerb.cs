@@ -7,7 +7,7 @@ namespace Qmoe.Cli;
 
 /// <summary>
 /// <c>compress --model M --out DIR [--calib-text FILE | --calib F --split S] [--samples N] [--seq-len N] [--method gptq|rtn]
-/// [--bits ternary|2|3|4] [--premask] [--fake-quant] [--memory-budget GB] [--shard-gb GB] [--resume]</c>.
+/// [--bits ternary|2|3|4 | --target-bits B [--probe FILE]] [--premask] [--fake-quant] [--memory-budget GB] [--shard-gb GB] [--resume]</c>.
 /// </summary>
 internal static class CompressVerb
 {
@@ -28,10 +28,12 @@ internal static class CompressVerb
         var budget = new Option<double>("--memory-budget") { Description = "GiB of activations held in RAM (beyond: spill files)", DefaultValueFactory = _ => 4.0 };
         var shardGb = new Option<double>("--shard-gb") { Description = "shard the compressed output into files of at most this many GiB (HF index)", DefaultValueFactory = _ => 4.0 };
         var resume = new Option<bool>("--resume") { Description = "continue an interrupted run" };
+        var targetBits = new Option<double?>("--target-bits") { Description = "mixed precision: choose ternary / 2 / 3 / 4 bits per expert matrix for this average of expert bits/param (every byte counted), least predicted error" };
+        var probe = new Option<string?>("--probe") { Description = "with --target-bits: the allocation probe file, read if present (same model, calibration and method), else measured and saved there" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
         var cmd = new Command("compress", "compress a model's experts (QMoE: GPTQ ternary + dictionary code)")
-            { model, output, calibText, calib, split, samples, seqLen, method, bits, damp, premask, fakeQuant, budget, shardGb, resume, threads, json };
+            { model, output, calibText, calib, split, samples, seqLen, method, bits, damp, premask, fakeQuant, budget, shardGb, resume, targetBits, probe, threads, json };
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(p.GetValue(json), human =>
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
@@ -60,15 +62,27 @@ internal static class CompressVerb
             };
             var data = CalibrationLoader.Load(modelDir, p.GetValue(calibText), p.GetValue(calib), p.GetValue(split), n, options.Premask, p.GetValue(seqLen));
             human.WriteLine($"calibration: {data.Samples} samples from {data.Source}");
-            var r = PipelineProgressView.Run(human, progress => CompressionPipeline.Run(modelDir, p.GetValue(output)!, data, options, progress, ct));
+            double? target = p.GetValue(targetBits);
+            if (target != null && p.GetResult(bits) is { Implicit: false }) throw new QmoeException("--target-bits chooses the bits per matrix; do not pass --bits with it");
+            if (target == null && p.GetValue(probe) != null) throw new QmoeException("--probe applies to --target-bits only");
+            var r = PipelineProgressView.Run(human, progress => target is double b
+                ? CompressionPipeline.RunToTarget(modelDir, p.GetValue(output)!, data, options, b, p.GetValue(probe), progress, ct)
+                : CompressionPipeline.Run(modelDir, p.GetValue(output)!, data, options, progress, ct));
             var rep = r.Report;
             human.WriteLine($"wrote {r.Out} in {r.Seconds:F1} s; peak RSS {r.PeakRssBytes / (1 << 20)} MiB; expert bits/param {r.ExpertBitsPerParam:F3}; " +
                             $"{r.Fallbacks} RTN fallbacks, {rep.Capped.Count} capped experts");
             foreach (var (stage, s) in rep.StageSeconds) human.WriteLine($"  {stage,-10} {s,8:F1} s");
+            if (rep.Allocation is { } a)
+                human.WriteLine($"allocation: {string.Join(", ", a.Counts.Select(kv => $"{kv.Value} × {kv.Key}"))}; target {a.TargetBits}, predicted {a.PredictedBits:F4}, achieved {a.AchievedBits:F4} bits/param");
             return new JsonObject
             {
                 ["out"] = r.Out, ["seconds"] = r.Seconds, ["peak_rss_bytes"] = r.PeakRssBytes,
                 ["expert_bits_per_param"] = r.ExpertBitsPerParam, ["fallbacks"] = r.Fallbacks,
+                ["allocation"] = rep.Allocation == null ? null : new JsonObject
+                {
+                    ["target_bits"] = rep.Allocation.TargetBits, ["predicted_bits"] = rep.Allocation.PredictedBits,
+                    ["counts"] = new JsonObject(rep.Allocation.Counts.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+                },
             };
         })));
         return cmd;

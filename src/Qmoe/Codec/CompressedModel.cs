@@ -300,8 +300,14 @@ public sealed unsafe class CompressedModel : IDisposable
             scales = Tensor(CompressedFormat.ScaleFields(name), DType.U8);
             if (scaleTable.Shape.Length != 1 || scales.Shape.Length != 1)
                 throw new QmoeException($"{store.FileOf(scales.Name).Path}: tensors '{scaleTable.Name}' and '{scales.Name}' must have one dimension");
-            scaleValues = ScaleCoding.Decode(MemoryMarshal.Cast<byte, ushort>(store.FileOf(scaleTable.Name).Bytes(scaleTable)),
-                store.FileOf(scales.Name).Bytes(scales), 2L * experts * rows, $"{store.FileOf(scales.Name).Path}: tensor '{scales.Name}'");
+            var tableValues = MemoryMarshal.Cast<byte, ushort>(store.FileOf(scaleTable.Name).Bytes(scaleTable));
+            string scalesWhere = $"{store.FileOf(scales.Name).Path}: tensor '{scales.Name}'";
+            int ternaryExperts = nbit == null ? experts : nbit.TernaryExperts;
+            if (nbit != null && scales.ByteLength == ScaleCoding.FieldBytes(2L * ternaryExperts * rows, tableValues.Length))
+                scaleValues = NBitGroup.SpreadTernaryScales(ScaleCoding.Decode(tableValues, store.FileOf(scales.Name).Bytes(scales),
+                    2L * ternaryExperts * rows, scalesWhere), nbit.Types, rows);
+            else // all-ternary, or an n-bit group written before issue 16's compact scales: fields for every expert
+                scaleValues = ScaleCoding.Decode(tableValues, store.FileOf(scales.Name).Bytes(scales), 2L * experts * rows, scalesWhere);
         }
         if (store.FileOf(scales.Name) != file) throw new QmoeException($"{store.FileOf(scales.Name).Path}: tensor '{scales.Name}' is not in the shard of '{codes.Name}' ({file.Path})");
 

@@ -327,8 +327,10 @@ public sealed class CompressedModelWriter : IDisposable
             long codesOffset = spool.Position;
             var expertOffsets = new long[g.Experts + 1];
             var rowOffsets = _rowIndex == RowIndexKind.Implicit ? null : new int[g.Experts][];
-            var scales = new ushort[2L * g.Experts * g.Rows];
-            int e = 0;
+            // Ternary (min, max) per row of the ternary experts only: an n-bit expert stores none (docs/FORMAT.md).
+            int ternaryExperts = g.NBit == null ? g.Experts : g.NBit.Types.Count(t => t == NBitGroup.TernaryType);
+            var scales = new ushort[2L * ternaryExperts * g.Rows];
+            int e = 0, t = 0;
             foreach (var (trits, s) in ReadSpooledExperts(g))
             {
                 if (trits == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales
@@ -342,11 +344,12 @@ public sealed class CompressedModelWriter : IDisposable
                 spool.Write(MemoryMarshal.AsBytes(enc.Codes.AsSpan()));
                 expertOffsets[e + 1] = expertOffsets[e] + enc.Codes.Length;
                 if (rowOffsets != null) rowOffsets[e] = enc.RowOffsets;
-                s.CopyTo(scales, 2L * e * g.Rows);
-                e++;
+                s.CopyTo(scales, 2L * t * g.Rows);
+                e++; t++;
             }
             var indexType = RowIndex.StoredType(rowOffsets ?? [], _rowIndex);
             var table = _formatVersion == CompressedFormat.Version1 ? null : ScaleCoding.Table(scales);
+            if (table is { Length: 0 }) table = [0]; // no ternary expert: a one-entry table, no fields
             result.Add(new EncodedGroup(g, codesOffset, expertOffsets, rowOffsets, indexType, scales, table));
         }
         spool.Flush();
@@ -371,7 +374,7 @@ public sealed class CompressedModelWriter : IDisposable
         else
         {
             list.Add((CompressedFormat.ScaleTable(p.Base), DType.U16, [p.G.ScaleTable!.Length]));
-            list.Add((CompressedFormat.ScaleFields(p.Base), DType.U8, [ScaleCoding.FieldBytes(2 * experts * rows, p.G.ScaleTable.Length)]));
+            list.Add((CompressedFormat.ScaleFields(p.Base), DType.U8, [ScaleCoding.FieldBytes(StoredScales(p.G, p.First, p.End), p.G.ScaleTable.Length)]));
         }
         if (g.NBit is { } nb)
         {
@@ -385,6 +388,10 @@ public sealed class CompressedModelWriter : IDisposable
         return list;
     }
 
+    /// <summary>Ternary scales stored for experts [first, end): two per row of each ternary expert (n-bit groups are whole).</summary>
+    private static long StoredScales(EncodedGroup g, int first, int end) =>
+        g.Group.NBit != null ? g.Scales.Length : 2L * (end - first) * g.Group.Rows;
+
     private long PieceBytes(EncodedGroup g, int first, int end)
     {
         long experts = end - first, rows = g.Group.Rows;
@@ -392,7 +399,7 @@ public sealed class CompressedModelWriter : IDisposable
                    + RowIndex.StoredBytes(experts, g.Group.Rows, _rowIndex, g.IndexType);
         if (g.Group.NBit is { } nb)
             bytes += experts + nb.PackedOffsets[^1] + 8 * (experts + 1) + 5L * nb.RowZeros.Length;
-        return bytes + (g.ScaleTable == null ? 4 * experts * rows : 2L * g.ScaleTable.Length + ScaleCoding.FieldBytes(2 * experts * rows, g.ScaleTable.Length));
+        return bytes + (g.ScaleTable == null ? 4 * experts * rows : 2L * g.ScaleTable.Length + ScaleCoding.FieldBytes(StoredScales(g, first, end), g.ScaleTable.Length));
     }
 
     /// <summary>
@@ -535,7 +542,7 @@ public sealed class CompressedModelWriter : IDisposable
         w.Write<long>(offsets);
         if (g.RowOffsets != null)
             for (int e = p.First; e < p.End; e++) w.Write(RowIndex.ExpertBytes(g.RowOffsets[e], _rowIndex, g.IndexType));
-        var scales = g.Scales.AsSpan((int)(2L * p.First * g.Group.Rows), (int)(2L * (p.End - p.First) * g.Group.Rows));
+        var scales = g.Group.NBit != null ? g.Scales : g.Scales.AsSpan((int)(2L * p.First * g.Group.Rows), (int)(2L * (p.End - p.First) * g.Group.Rows));
         if (g.ScaleTable == null) w.Write<ushort>(scales);
         else
         {

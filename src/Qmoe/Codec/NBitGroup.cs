@@ -41,6 +41,24 @@ public sealed class NBitGroup
     /// <summary>Per expert: 0 = ternary, else bits.</summary>
     public ReadOnlySpan<byte> Types => _types;
 
+    /// <summary>Experts stored as dict16 ternary codes.</summary>
+    public int TernaryExperts => _ordinal.Count(k => k < 0);
+
+    /// <summary>
+    /// The bf16 (min, max) per row of every expert [E, rows, 2] from those of the ternary experts alone (in expert order),
+    /// an n-bit expert's being (0, 0): since issue 16's compact layout the scale fields of a group with n-bit experts
+    /// hold the ternary experts' scales only.
+    /// </summary>
+    public static ushort[] SpreadTernaryScales(ReadOnlySpan<ushort> ternaryScales, ReadOnlySpan<byte> types, int rows)
+    {
+        var all = new ushort[2L * types.Length * rows];
+        int t = 0;
+        for (int e = 0; e < types.Length; e++)
+            if (types[e] == TernaryType)
+                ternaryScales.Slice(2 * rows * t++, 2 * rows).CopyTo(all.AsSpan(2 * rows * e, 2 * rows));
+        return all;
+    }
+
     /// <summary>True when expert <paramref name="e"/> is stored bit-packed.</summary>
     public bool IsNBit(int e) => _types[e] != TernaryType;
 

@@ -33,6 +33,19 @@ public sealed record CompressionOptions
     /// <summary>v2: the dictionary as a trie or as the parameters it is regenerated from (default: the smaller).</summary>
     public Codec.DictionaryStorage DictionaryStorage { get; init; } = Codec.DictionaryStorage.Auto;
 
-    public GptqOptions Gptq => new() { Type = Type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder };
+    /// <summary>Mixed precision (<c>--target-bits</c>): the type of each expert matrix by checkpoint tensor name;
+    /// matrices not listed get <see cref="Type"/>.</summary>
+    public IReadOnlyDictionary<string, QuantType>? Allocation { get; init; }
+    /// <summary>When set, every expert matrix is also quantized to each of <see cref="AllocationProbe.CandidateTypes"/>
+    /// and measured into this probe (the run itself propagates <see cref="Type"/>).</summary>
+    public AllocationProbe? Probe { get; init; }
+
+    /// <summary>The type of one expert matrix (its checkpoint tensor name).</summary>
+    public QuantType TypeOf(string weightName) => Allocation != null && Allocation.TryGetValue(weightName, out var t) ? t : Type;
+    /// <summary>True when every expert matrix is ternary.</summary>
+    public bool AllTernary => Type == QuantType.Ternary && (Allocation?.Values.All(t => t == QuantType.Ternary) ?? true);
+
+    public GptqOptions Gptq => GptqFor(Type);
+    public GptqOptions GptqFor(QuantType type) => new() { Type = type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder };
     public double EffectiveDamp => Damp ?? QuantTypeInfo.Of(Type).DefaultDamp;
 }

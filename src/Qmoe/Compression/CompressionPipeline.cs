@@ -25,15 +25,76 @@ public static class CompressionPipeline
         ["spiece.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.json"];
 
     public static CompressionResult Run(string modelDir, string outDir, CalibrationData calib, CompressionOptions options,
-        Action<PipelineProgress>? progress = null, CancellationToken ct = default)
+        Action<PipelineProgress>? progress = null, CancellationToken ct = default) =>
+        Run(modelDir, outDir, calib, options, null, progress, ct)!;
+
+    /// <summary>
+    /// <c>compress --target-bits B</c> (issue 16): measures every expert matrix at every candidate type (a probe pass,
+    /// or the probe saved at <paramref name="probePath"/> by an earlier run with the same model, calibration and
+    /// method), allocates types to meet B expert bits/param (<see cref="BitAllocation"/>), then compresses with that
+    /// allocation. The probe is also saved in the output as <c>qmoe_allocation_probe.json</c>.
+    /// </summary>
+    public static CompressionResult RunToTarget(string modelDir, string outDir, CalibrationData calib, CompressionOptions options,
+        double targetBits, string? probePath = null, Action<PipelineProgress>? progress = null, CancellationToken ct = default)
+    {
+        outDir = Path.GetFullPath(outDir);
+        if (Directory.Exists(outDir) || File.Exists(outDir))
+            throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
+        if (!double.IsFinite(targetBits) || targetBits <= 0) throw new QmoeException($"--target-bits {targetBits} must be positive");
+        string fingerprint = ProbeFingerprint(modelDir, calib, options);
+        AllocationProbe probe;
+        if (probePath != null && File.Exists(probePath))
+        {
+            probe = AllocationProbe.Load(probePath);
+            if (probe.Fingerprint != fingerprint)
+                throw new QmoeException($"{probePath}: the probe was measured on another model, calibration set or method (fingerprint {probe.Fingerprint}, this run {fingerprint}); delete it or pass another --probe");
+        }
+        else
+        {
+            probe = new AllocationProbe { Fingerprint = fingerprint, PropagatedType = QuantTypeInfo.Of(QuantType.Int2).Name };
+            progress?.Invoke(new PipelineProgress(-1, -1, "probe", "probe pass: every expert matrix at ternary, 2, 3 and 4 bits"));
+            Run(modelDir, outDir + ".probe", calib, options with { Type = QuantType.Int2, Allocation = null, Probe = probe, FakeQuant = true, Resume = false },
+                null, progress, ct);
+            probe.RefineTernaryBytes();
+            probe.FixedBytes = probe.Matrices.Select(m => m.Group).Distinct().Count() * AllocationProbe.GroupFixedBytes + AllocationProbe.DictionaryBytes;
+            if (probePath != null) probe.Save(probePath);
+        }
+        var plan = BitAllocation.Plan(probe, targetBits);
+        progress?.Invoke(new PipelineProgress(-1, -1, "allocate",
+            $"target {targetBits} bits/param: {string.Join(", ", plan.Counts.Select(kv => $"{kv.Value} × {kv.Key}"))}; predicted {plan.PredictedBits:F4} bits/param"));
+        var result = Run(modelDir, outDir, calib, options with { Type = QuantType.Ternary, Allocation = plan.Types, Probe = null }, plan, progress, ct)!;
+        probe.Save(Path.Combine(outDir, AllocationProbeFile));
+        return result;
+    }
+
+    /// <summary>The probe saved beside a <c>--target-bits</c> output.</summary>
+    public const string AllocationProbeFile = "qmoe_allocation_probe.json";
+
+    /// <summary>What a probe depends on: the model's config and weight files, the calibration data and the quantizer settings.</summary>
+    private static string ProbeFingerprint(string modelDir, CalibrationData calib, CompressionOptions o)
+    {
+        var h = new System.IO.Hashing.XxHash64();
+        void Add(string s) => h.Append(System.Text.Encoding.UTF8.GetBytes(s + "\n"));
+        Add(File.ReadAllText(Path.Combine(modelDir, "config.json")));
+        foreach (var f in Directory.EnumerateFiles(modelDir, "*.safetensors").Order(StringComparer.Ordinal))
+            Add($"{Path.GetFileName(f)} {new FileInfo(f).Length}");
+        Add($"{o.Method} {o.Damp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.TokenCapFactor} {o.ChunkSequences}");
+        Add(calib.Fingerprint().ToString("x16"));
+        return h.GetCurrentHashAsUInt64().ToString("x16");
+    }
+
+    /// <summary>One pass; with <see cref="CompressionOptions.Probe"/> set nothing is written and the result is null.</summary>
+    private static CompressionResult? Run(string modelDir, string outDir, CalibrationData calib, CompressionOptions options,
+        AllocationPlan? plan, Action<PipelineProgress>? progress, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
         outDir = Path.GetFullPath(outDir);
         if (Directory.Exists(outDir) || File.Exists(outDir))
             throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
         DeleteStaleTemporaries(outDir);
-        if (!options.FakeQuant && options.Type != QuantType.Ternary && options.FormatVersion == CompressedFormat.Version1)
-            throw new QmoeException($"--bits {QuantTypeInfo.Of(options.Type).Name}: n-bit experts are stored in format_version 2 only");
+        if (!options.FakeQuant && !options.AllTernary && options.FormatVersion == CompressedFormat.Version1)
+            throw new QmoeException(options.Allocation != null ? "--target-bits: n-bit experts are stored in format_version 2 only"
+                : $"--bits {QuantTypeInfo.Of(options.Type).Name}: n-bit experts are stored in format_version 2 only");
         if (calib.Samples == 0) throw new QmoeException("no calibration samples");
         var config = ConfigReader.Load(modelDir);
         var family = ModelFamilies.For(config);
@@ -64,6 +125,11 @@ public static class CompressionPipeline
         try
         {
             var layers = compressor.Run(calib, fingerprint, stageSeconds, ct);
+            if (options.Probe != null)
+            {
+                work.Delete();
+                return null;
+            }
 
             progress?.Invoke(new PipelineProgress(-1, -1, "write", $"writing {outDir}"));
             var sw = Stopwatch.StartNew();
@@ -71,7 +137,7 @@ public static class CompressionPipeline
             Directory.CreateDirectory(tmpOut);
             var prefixes = compressor.SparsePrefixes.ToList();
             double bits = options.FakeQuant
-                ? WriteFakeQuant(store, model.Layout, prefixes, work, tmpOut, model.NumExperts, options.Type)
+                ? WriteFakeQuant(store, model.Layout, prefixes, work, tmpOut, model.NumExperts, options)
                 : WriteCompressed(store, model.Layout, prefixes, work, tmpOut, config, options, calib, model.NumExperts);
             foreach (var f in TokenizerFiles)
                 if (File.Exists(Path.Combine(modelDir, f))) File.Copy(Path.Combine(modelDir, f), Path.Combine(tmpOut, f));
@@ -85,7 +151,7 @@ public static class CompressionPipeline
                 Model = Path.GetFullPath(modelDir), Out = outDir,
                 Format = options.FakeQuant ? "fake-quant" : $"qmoe-v{options.FormatVersion}",
                 Method = options.Method.ToString().ToLowerInvariant(),
-                Bits = QuantTypeInfo.Of(options.Type).Name,
+                Bits = options.Allocation != null ? "mixed" : QuantTypeInfo.Of(options.Type).Name,
                 Damp = options.EffectiveDamp,
                 Calibration = calib.Source, Samples = calib.Samples, Premask = options.Premask,
                 TokenCapFactor = options.TokenCapFactor,
@@ -96,6 +162,7 @@ public static class CompressionPipeline
                 Fallbacks = layers.SelectMany(l => l.Fallbacks).ToList(),
                 Capped = layers.SelectMany(l => l.Caps).ToList(),
                 Layers = layers.SelectMany(l => l.Matrices).ToList(),
+                Allocation = plan == null ? null : AllocationReport.Of(plan, bits),
             };
             AtomicFile.WriteAllText(Path.Combine(tmpOut, "qmoe_report.json"), JsonSerializer.Serialize(report, ReportJson.Options));
             Directory.Move(tmpOut, outDir);
@@ -148,6 +215,9 @@ public static class CompressionPipeline
             Add($"{name} {t.DType} {t.ShapeText} {t.Offset}");
         }
         Add($"{o.Type} {o.Method} {o.EffectiveDamp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.FakeQuant} {o.TokenCapFactor} {o.ChunkSequences} {o.FormatVersion}");
+        if (o.Allocation != null)
+            foreach (var (name, type) in o.Allocation.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Add($"{name} {type}");
+        if (o.Probe != null) Add("probe");
         Add(calib.Fingerprint().ToString("x16"));
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }
@@ -158,7 +228,7 @@ public static class CompressionPipeline
         var expertNames = ExpertWeightNames(layout, prefixes, experts);
         var settings = new JsonObject
         {
-            ["bits"] = QuantTypeInfo.Of(o.Type).Name,
+            ["bits"] = o.Allocation != null ? "mixed" : QuantTypeInfo.Of(o.Type).Name,
             ["method"] = o.Method.ToString().ToLowerInvariant(),
             ["damp"] = o.EffectiveDamp,
             ["calibration"] = new JsonObject { ["source"] = calib.Source, ["samples"] = calib.Samples, ["premask"] = o.Premask },
@@ -181,12 +251,16 @@ public static class CompressionPipeline
                 foreach (var kind in layout.Kinds)
                 {
                     var (rows, cols) = layout.Shape(kind);
-                    if (o.Type != QuantType.Ternary)
+                    var types = Enumerable.Range(0, experts).Select(e => o.TypeOf(layout.WeightName(prefix, e, kind))).ToArray();
+                    if (types.Any(t => t != QuantType.Ternary)) // n-bit or mixed: the group in memory (one group at a time)
                     {
                         var matrices = new List<StoredExpert>(experts);
                         for (int e = 0; e < experts; e++)
-                            matrices.Add(StoredExpert.Of(new PackedNBitMatrix(PackedNBitMatrix.BitsOf(o.Type), rows, cols, layer.Bytes($"{e}.{kind}.packed").ToArray(),
-                                layer.Span<float>($"{e}.{kind}.row_scales", DType.F32).ToArray(), layer.Bytes($"{e}.{kind}.row_zeros").ToArray())));
+                            matrices.Add(types[e] == QuantType.Ternary
+                                ? StoredExpert.Of(new TernaryMatrix(rows, cols, UnpackTrits(layer.Bytes($"{e}.{kind}.trits"), rows, cols),
+                                    layer.Span<ushort>($"{e}.{kind}.scales", DType.BF16).ToArray()))
+                                : StoredExpert.Of(new PackedNBitMatrix(PackedNBitMatrix.BitsOf(types[e]), rows, cols, layer.Bytes($"{e}.{kind}.packed").ToArray(),
+                                    layer.Span<float>($"{e}.{kind}.row_scales", DType.F32).ToArray(), layer.Bytes($"{e}.{kind}.row_zeros").ToArray())));
                         writer.AddExpertGroup(prefix, kind, matrices);
                         continue;
                     }
@@ -208,13 +282,20 @@ public static class CompressionPipeline
         }
     }
 
+    private static byte[] UnpackTrits(ReadOnlySpan<byte> packed, int rows, int cols)
+    {
+        var trits = new byte[(long)rows * cols];
+        TritPacking.Unpack(packed, trits);
+        return trits;
+    }
+
     /// <summary>
     /// Writes the input checkpoint with each expert matrix replaced by its dequantized copy. Returns the bits per
     /// expert parameter the quantized weights would need in a plain fixed-width code: the type's bits plus two
-    /// 16-bit grid parameters per row.
+    /// 16-bit grid parameters per row (mixed: averaged over the matrices by parameters).
     /// </summary>
     private static double WriteFakeQuant(TensorStore store, IExpertLayout layout, List<string> prefixes, CompressionWorkDir work,
-        string outDir, int experts, QuantType type)
+        string outDir, int experts, CompressionOptions options)
     {
         var expertNames = ExpertWeightNames(layout, prefixes, experts);
         var layers = prefixes.ToDictionary(p => p, p => SafeTensorsFile.Open(work.LayerFile(p)));
@@ -243,10 +324,17 @@ public static class CompressionPipeline
         }
         finally { foreach (var l in layers.Values) l.Dispose(); }
         File.Copy(Path.Combine(store.Directory, "config.json"), Path.Combine(outDir, "config.json"));
-        double bits = QuantTypeInfo.Of(type).Bits;
-        long weights = layout.Kinds.Sum(k => (long)layout.Shape(k).Rows * layout.Shape(k).Cols);
-        long rows = layout.Kinds.Sum(k => (long)layout.Shape(k).Rows);
-        return bits + 32.0 * rows / weights;
+        double bits = 0;
+        long weights = 0;
+        foreach (var p in prefixes)
+            for (int e = 0; e < experts; e++)
+                foreach (var k in layout.Kinds)
+                {
+                    var (rows, cols) = layout.Shape(k);
+                    bits += (QuantTypeInfo.Of(options.TypeOf(layout.WeightName(p, e, k))).Bits * cols + 32.0) * rows;
+                    weights += (long)rows * cols;
+                }
+        return bits / weights;
     }
 
     /// <summary>An FP8 checkpoint's block scales of an expert weight (<c>{weight}_scale_inv</c>): dropped with the weight they scale.</summary>

@@ -28,4 +28,15 @@ public sealed record CompressionReport
     public required IReadOnlyList<FallbackRecord> Fallbacks { get; init; }
     public required IReadOnlyList<CapRecord> Capped { get; init; }
     public required IReadOnlyList<LayerStatistics> Layers { get; init; }
+    /// <summary><c>--target-bits</c> runs: the mixed-precision allocation (issue 16); null otherwise.</summary>
+    public AllocationReport? Allocation { get; init; }
+}
+
+/// <summary>The allocation of a <c>--target-bits</c> run as recorded in qmoe_report.json.</summary>
+public sealed record AllocationReport(double TargetBits, double PredictedBits, double AchievedBits, double PredictedError,
+    double MinBits, double MaxBits, IReadOnlyDictionary<string, int> Counts, IReadOnlyDictionary<string, string> Types)
+{
+    public static AllocationReport Of(AllocationPlan plan, double achievedBits) => new(plan.TargetBits, plan.PredictedBits,
+        achievedBits, plan.PredictedError, plan.MinBits, plan.MaxBits, plan.Counts,
+        plan.Types.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => Quantization.QuantTypeInfo.Of(kv.Value).Name));
 }

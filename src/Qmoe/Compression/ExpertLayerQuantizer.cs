@@ -45,7 +45,7 @@ public sealed class ExpertLayerQuantizer
             .Select(c => new CapRecord(layout.ExpertName(prefix, c.Expert), c.Tokens, c.Cap)).ToList();
         var deq = layout.Kinds.ToDictionary(k => k, k =>
             new ActivationBuffer((long)E * layout.Shape(k).Rows, layout.Shape(k).Cols, _budget, $"deq-{k}",
-                _options.Type == QuantType.Ternary ? DType.BF16 : DType.F32)); // ternary levels are bf16: exact at half the memory
+                _options.AllTernary ? DType.BF16 : DType.F32)); // ternary levels are bf16: exact at half the memory
         var layer = new QuantizedLayer { Dequantized = deq, Layout = layout, Experts = E };
         try
         {
@@ -78,8 +78,7 @@ public sealed class ExpertLayerQuantizer
                 // before the next group allocates its own, compacting the LOH (otherwise never compacted) so freed
                 // gigabyte arrays do not fragment it: peak memory stays at the budget plus one group.
                 results = null!;
-                System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                CollectLargeObjects();
             }
             static double Ratio(double num, double den) => den > 0 ? num / den : 0;
             var stats = layout.Kinds.Select(k =>
@@ -114,8 +113,8 @@ public sealed class ExpertLayerQuantizer
     /// <summary>
     /// Bytes one expert needs at its peak, whatever its token count (inputs stream in chunks of <see cref="TokenChunk"/>):
     /// the finished earlier-stage matrices (f32 dequantized + u8 codes: 5 bytes per weight), plus the larger of
-    /// (a) building a stage's Hessian: H, the double accumulator and the f32 chunk product and result (20 bytes per
-    /// entry) and the token chunk's inputs, and (b) GPTQ on one of its matrices: H, GPTQ's copy, the damped matrix, its
+    /// (a) building a stage's Hessian: H, the double accumulator and the f32 chunk product (16 bytes per entry,
+    /// bounded by 20) and the token chunk's inputs, and (b) GPTQ on one of its matrices: H, GPTQ's copy, the damped matrix, its
     /// inverse factor and the Cholesky scratch (20 bytes per entry), and W fetched, copied, kept for the RTN fallback,
     /// quantized and coded (17 bytes per weight), plus the stage's matrices already done.
     /// </summary>
@@ -137,6 +136,14 @@ public sealed class ExpertLayerQuantizer
             held += doneInStage;
         }
         return peak;
+    }
+
+    /// <summary>A blocking full collection that also compacts the large-object heap (otherwise never compacted), so
+    /// freed gigabyte arrays are returned rather than fragmenting it: peak memory stays at the budget plus one group.</summary>
+    private static void CollectLargeObjects()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
     /// <summary>Experts per group: as many working sets as the budget left to the quantizer holds (at least one), at most 16.</summary>
@@ -185,9 +192,12 @@ public sealed class ExpertLayerQuantizer
             {
                 var acc = new HessianAccumulator(cols);
                 ForEachInputChunk(layout, lists, g0 + i, s, results[i], (input, count) => acc.Add(input, count));
-                acc.ToHessian().CopyTo(h.AsSpan((int)(i * hSize), (int)hSize));
+                acc.WriteHessian(h.AsSpan((int)(i * hSize), (int)hSize));
                 _budget.TrimSpills();
             }
+            // The accumulators (a double and an f32 [cols, cols] each) are garbage now; free them before GPTQ allocates
+            // its own copies, so the peak does not hold both (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
+            CollectLargeObjects();
             foreach (var kind in kinds)
             {
                 var (rows, _) = layout.Shape(kind);
@@ -200,27 +210,140 @@ public sealed class ExpertLayerQuantizer
                     // lazy fetch, not kept resident; FP8 weights dequantized with their block scales
                     store.ReadWeight(names[i], rows, cols, w.AsSpan((int)(i * wSize), (int)wSize), unmapped: true);
                 }
-                IReadOnlyList<QuantizedWeight> q;
-                if (_options.Method == QuantMethod.Rtn)
-                    q = Enumerable.Range(0, G).Select(i => Rtn.Quantize(_options.Type, w.AsSpan((int)(i * wSize), (int)wSize), rows, cols)).ToList();
-                else
-                {
-                    var r = GptqBatch.Quantize(w, h, rows, cols, names, n.Select(v => (long)v).ToArray(), _options.Gptq);
-                    q = r.Experts;
-                    fallbacks.AddRange(r.Fallbacks.Select(f => new FallbackRecord(f.Name, f.Reason)));
-                }
+                // Each expert at its own type (mixed precision: one batch per type present).
+                var types = names.Select(_options.TypeOf).ToArray();
+                var q = new QuantizedWeight[G];
+                foreach (var type in types.Distinct())
+                    Quantize(type, [.. Enumerable.Range(0, G).Where(i => types[i] == type)], w, h, rows, cols, names, n, q, fallbacks);
                 for (int i = 0; i < G; i++)
                 {
                     results[i][kind] = q[i];
                     if (n[i] == 0) continue;
                     err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, s, results[i], rows, cols);
                 }
+                if (_options.Probe is { } probe) Probe(probe, prefix, layout, store, lists, g0, s, kind, w, h, names, n, types, q, results);
                 _budget.TrimSpills();
             }
             h = null!;
-            GC.Collect(); // the stage's Hessians are garbage: free them before the next stage's
+            CollectLargeObjects(); // the stage's Hessians are garbage: free them before the next stage's
         }
         return results;
+    }
+
+    /// <summary>Quantizes the group's experts <paramref name="idx"/> (positions in the group) to <paramref name="type"/> into <paramref name="q"/>.</summary>
+    private void Quantize(QuantType type, int[] idx, float[] w, float[] h, int rows, int cols, string[] names, int[] n,
+        QuantizedWeight[] q, List<FallbackRecord> fallbacks)
+    {
+        if (idx.Length == 0) return;
+        long wSize = (long)rows * cols, hSize = (long)cols * cols;
+        if (_options.Method == QuantMethod.Rtn)
+        {
+            foreach (int i in idx) q[i] = Rtn.Quantize(type, w.AsSpan((int)(i * wSize), (int)wSize), rows, cols);
+            return;
+        }
+        bool all = idx.Length == names.Length;
+        float[] Gather(float[] src, long size)
+        {
+            if (all) return src;
+            var dst = new float[idx.Length * size];
+            for (int j = 0; j < idx.Length; j++) src.AsSpan((int)(idx[j] * size), (int)size).CopyTo(dst.AsSpan((int)(j * size)));
+            return dst;
+        }
+        var r = GptqBatch.Quantize(Gather(w, wSize), Gather(h, hSize), rows, cols, idx.Select(i => names[i]).ToList(),
+            idx.Select(i => (long)n[i]).ToArray(), _options.GptqFor(type));
+        for (int j = 0; j < idx.Length; j++) q[idx[j]] = r.Experts[j];
+        fallbacks.AddRange(r.Fallbacks.Select(f => new FallbackRecord(f.Name, f.Reason)));
+    }
+
+    /// <summary>
+    /// The probe pass of <c>--target-bits</c>: quantizes the group's matrices of this kind to every candidate type (the
+    /// type already used is reused) and records per expert the change of its output on its calibration tokens
+    /// (<see cref="ExpertOutputError"/>) and the stored bytes of each candidate.
+    /// </summary>
+    private void Probe(AllocationProbe probe, string prefix, IExpertLayout layout, TensorStore store, ExpertListBuffers lists,
+        int g0, int stage, string kind, float[] w, float[] h, string[] names, int[] n, QuantType[] used, QuantizedWeight[] q,
+        List<Dictionary<string, QuantizedWeight>> done)
+    {
+        int G = names.Length;
+        var (rows, cols) = layout.Shape(kind);
+        var byType = new Dictionary<QuantType, QuantizedWeight[]>();
+        foreach (var type in AllocationProbe.CandidateTypes)
+        {
+            var qt = (QuantizedWeight[])q.Clone();
+            Quantize(type, [.. Enumerable.Range(0, G).Where(i => used[i] != type)], w, h, rows, cols, names, n, qt, new List<FallbackRecord>());
+            byType[type] = qt;
+        }
+        for (int i = 0; i < G; i++)
+        {
+            var dense = new Dictionary<string, float[]> { [kind] = w.AsSpan((int)((long)i * rows * cols), rows * cols).ToArray() };
+            var candidates = AllocationProbe.CandidateTypes.Select(type => new AllocationCandidate(QuantTypeInfo.Of(type).Name,
+                n[i] == 0 ? 0 : ExpertOutputError(prefix, layout, store, lists, g0 + i, stage, kind, byType[type][i].Dequantized, dense, done[i]),
+                AllocationProbe.CandidateBytes(byType[type][i]))).ToList();
+            probe.Add(new AllocationMatrix(names[i], Codec.CompressedFormat.Group(prefix, kind), g0 + i, (long)rows * cols, n[i], candidates),
+                byType[QuantType.Ternary][i]);
+        }
+    }
+
+    /// <summary>
+    /// ‖Δy‖² over the expert's calibration tokens, y [n, Dim] the expert's output, when matrix <paramref name="kind"/>
+    /// alone is replaced by <paramref name="quantized"/>: the matrices of earlier stages are the quantized ones already
+    /// chosen, the others dense (read from the checkpoint into <paramref name="dense"/> as needed). For the last stage
+    /// this is ‖(W − Q) Xᵀ‖²; for an earlier one the change is carried through the rest of the expert (e.g. Mixtral's
+    /// w1 through SiLU, the product with w3 and w2), so all matrices' errors are in the same units.
+    /// </summary>
+    private static double ExpertOutputError(string prefix, IExpertLayout layout, TensorStore store, ExpertListBuffers lists,
+        int expert, int stage, string kind, float[] quantized, Dictionary<string, float[]> dense, Dictionary<string, QuantizedWeight> done)
+    {
+        int last = layout.Stages.Count - 1;
+        float[] Dense(string k)
+        {
+            if (dense.TryGetValue(k, out var d)) return d;
+            var (r, c) = layout.Shape(k);
+            d = new float[(long)r * c];
+            store.ReadWeight(layout.WeightName(prefix, expert, k), r, c, d, unmapped: true);
+            return dense[k] = d;
+        }
+        Models.Layers.Matrix Get(string k, bool candidate)
+        {
+            var (r, c) = layout.Shape(k);
+            int s = Enumerable.Range(0, layout.Stages.Count).First(i => layout.Stages[i].Contains(k));
+            var data = k == kind ? (candidate ? quantized : Dense(k)) : s < stage ? done[k].Dequantized : Dense(k);
+            return new Models.Layers.Matrix(data, r, c);
+        }
+        string outKind = layout.Stages[last].Single();
+        var (outRows, outCols) = layout.Shape(outKind);
+        double e = 0;
+        int n = lists.Count(expert);
+        var x = new float[(long)Math.Min(n, TokenChunk) * layout.Dim];
+        var y = new float[(long)Math.Min(n, TokenChunk) * outRows];
+        float[]? delta = stage == last ? Subtract(Dense(kind), quantized) : null;
+        for (int t0 = 0; t0 < n; t0 += TokenChunk)
+        {
+            int count = Math.Min(TokenChunk, n - t0);
+            lists.Gather(expert, t0, count, x);
+            var yc = y.AsSpan(0, count * outRows);
+            if (stage == last)
+            {
+                var input = last == 0 ? x : layout.StageInput(last, x, count, k => Get(k, false));
+                Numerics.MatMul.XWt(input, delta!, yc, count, outRows, outCols);
+            }
+            else
+            {
+                var hc = layout.StageInput(last, x, count, k => Get(k, true));
+                var hd = layout.StageInput(last, x, count, k => Get(k, false));
+                System.Numerics.Tensors.TensorPrimitives.Subtract(hc.AsSpan(0, count * outCols), hd.AsSpan(0, count * outCols), hc.AsSpan(0, count * outCols));
+                Numerics.MatMul.XWt(hc, Dense(outKind), yc, count, outRows, outCols);
+            }
+            e += System.Numerics.Tensors.TensorPrimitives.Dot<float>(yc, yc);
+        }
+        return e;
+    }
+
+    private static float[] Subtract(float[] a, float[] b)
+    {
+        var d = new float[a.Length];
+        System.Numerics.Tensors.TensorPrimitives.Subtract(a, b, d);
+        return d;
     }
 
     /// <summary>

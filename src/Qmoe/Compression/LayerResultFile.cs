@@ -20,18 +20,24 @@ public sealed class LayerResultFile : IDisposable
     private readonly IExpertLayout _layout;
     private readonly bool _dense;
     private readonly DType _denseType;
-    private readonly QuantType _type;
+    private readonly Func<int, string, QuantType> _typeOf;
+    private int _next;
 
     /// <summary>Declares every tensor of the layer; experts are then written in order with <see cref="WriteExpert"/>.</summary>
     /// <param name="type">the experts' type; n-bit ones (not dense) are stored bit-packed: "{e}.{kind}.packed|row_scales|row_zeros"</param>
     public LayerResultFile(string path, IExpertLayout layout, int experts, bool dense, DType denseType, QuantType type = QuantType.Ternary)
+        : this(path, layout, experts, dense, denseType, (_, _) => type) { }
+
+    /// <summary>Mixed precision: <paramref name="typeOf"/> (expert, kind) gives each matrix's type.</summary>
+    public LayerResultFile(string path, IExpertLayout layout, int experts, bool dense, DType denseType, Func<int, string, QuantType> typeOf)
     {
-        _layout = layout; _dense = dense; _denseType = denseType; _type = type;
+        _layout = layout; _dense = dense; _denseType = denseType; _typeOf = typeOf;
         _writer = new SafeTensorsWriter(path);
         for (int e = 0; e < experts; e++)
             foreach (var kind in layout.Kinds)
             {
                 var (rows, cols) = layout.Shape(kind);
+                var type = typeOf(e, kind);
                 if (dense) _writer.Declare($"{e}.{kind}.weight", denseType, rows, cols);
                 else if (type != QuantType.Ternary)
                 {
@@ -49,10 +55,12 @@ public sealed class LayerResultFile : IDisposable
 
     public void WriteExpert(IReadOnlyDictionary<string, QuantizedWeight> byKind)
     {
+        int e = _next++;
         foreach (var kind in _layout.Kinds)
         {
             var q = byKind[kind];
-            if (!_dense && _type != QuantType.Ternary)
+            if (q.Type != _typeOf(e, kind)) throw new InvalidOperationException($"expert {e} {kind}: quantized as {q.Type}, declared {_typeOf(e, kind)}");
+            if (!_dense && q.Type != QuantType.Ternary)
             {
                 var p = PackedNBitMatrix.FromQuantized(q);
                 _writer.Write<byte>(p.Packed);

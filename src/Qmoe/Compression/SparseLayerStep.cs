@@ -41,7 +41,8 @@ public static class SparseLayerStep
         var dtype = store.Info(layout.WeightName(prefix, 0, layout.Stages[0][0])).DType;
         if (dtype == DType.F8_E4M3) dtype = DType.BF16; // FP8 checkpoints: ternary values (bf16 grid) are exact in bf16
         using var output = new LayerResultFile(work.LayerFile(prefix), layout, lists.Experts,
-            dense: options.FakeQuant, denseType: options.Type == Quantization.QuantType.Ternary ? dtype : DType.F32, type: options.Type);
+            dense: options.FakeQuant, denseType: options.AllTernary ? dtype : DType.F32,
+            typeOf: (e, kind) => options.TypeOf(layout.WeightName(prefix, e, kind)));
         var quantizer = new ExpertLayerQuantizer(options, budget, m => progress?.Invoke(new PipelineProgress(-1, -1, "quantize", m)));
         budget.Lap("calibrate"); // the block's forward pass up to the experts: attention, routing, list buffers
         var (layer, report) = quantizer.Run(prefix, layout, store, lists, output, ct);

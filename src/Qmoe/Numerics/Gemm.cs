@@ -83,13 +83,18 @@ public static unsafe class Gemm
                     });
 
                     // Work units: (row block of MC) x (chunk of panels), enough of them to keep every thread busy.
+                    // Row blocks of at most MC rows, as many as a multiple of the threads and of equal size (up to
+                    // MR), so no thread is left with one extra block (2048 rows on 2 threads: 12 x 174, not 11 x 192).
                     int mBlocks = (m + MC - 1) / MC;
+                    if (threads > 1) mBlocks = (mBlocks + threads - 1) / threads * threads;
+                    int mcBlock = Math.Min(MC, ((m + mBlocks - 1) / mBlocks + MR - 1) / MR * MR);
+                    mBlocks = (m + mcBlock - 1) / mcBlock;
                     int nChunks = mBlocks >= 2 * threads ? 1 : Math.Min(panels, (2 * threads + mBlocks - 1) / mBlocks);
                     var Ac = A; nint pC = (nint)C;
                     Threads.For(mBlocks * nChunks, threads, u =>
                     {
                         int ib = u / nChunks, ch = u % nChunks;
-                        int i0 = ib * MC, mc = Math.Min(MC, m - i0);
+                        int i0 = ib * mcBlock, mc = Math.Min(mcBlock, m - i0);
                         int q0 = panels * ch / nChunks, q1 = panels * (ch + 1) / nChunks;
                         if (lowerC && jc_ + q0 * NR > i0 + mc - 1) return;
                         if (lowerA && pc_ > i0 + mc - 1) return;

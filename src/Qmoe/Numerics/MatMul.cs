@@ -17,6 +17,9 @@ public static unsafe class MatMul
     internal const int DotPathMaxRows = 8;
     // Rows of W per work unit on the dot-product path (64 rows x 4 KB: large enough to amortise scheduling).
     private const int RowsPerUnit = 64;
+    // Least multiply-adds per work unit (tens of microseconds): below it a product runs on the calling thread, since
+    // waking another thread costs more than it saves (a decode step of a small model makes hundreds of such products).
+    private const long MinUnitMacs = 1 << 18;
 
     /// <summary>Y[m, n] = X[m, k] · W[n, k]ᵀ, all row-major f32. <paramref name="threads"/>: 0 = all cores.</summary>
     public static void XWt(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k, int threads = 0)
@@ -43,17 +46,21 @@ public static unsafe class MatMul
     private static void Run(float* x, void* w, bool bf16, float* y, int m, int n, int k, int threads)
     {
         if (m == 0 || n == 0) return;
+        long macs = (long)m * n * k;
+        if (macs < MinUnitMacs) threads = 1;
         if (m > DotPathMaxRows)
         {
             Gemm.Run(new GemmOperand(x, k, false, false), new GemmOperand(w, k, true, bf16), m, n, k, 1f, 0f, y, n, threads);
             return;
         }
         nint px = (nint)x, pw = (nint)w, py = (nint)y;
-        int units = (n + RowsPerUnit - 1) / RowsPerUnit;
+        // Work units of whole rows of W, each of at least MinUnitMacs: which thread computes a row never changes its value.
+        int unitRows = (int)Math.Clamp(MinUnitMacs / Math.Max(1L, (long)m * k), RowsPerUnit, Math.Max(RowsPerUnit, n));
+        int units = (n + unitRows - 1) / unitRows;
         Threads.For(units, threads, u =>
         {
-            int j1 = Math.Min(n, (u + 1) * RowsPerUnit);
-            for (int j = u * RowsPerUnit; j < j1; j++)
+            int j1 = Math.Min(n, (u + 1) * unitRows);
+            for (int j = u * unitRows; j < j1; j++)
                 for (int i0 = 0; i0 < m; i0 += DotRows)
                 {
                     int rows = Math.Min(DotRows, m - i0);

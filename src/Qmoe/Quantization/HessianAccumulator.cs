@@ -55,12 +55,19 @@ public sealed unsafe class HessianAccumulator
     /// <summary>H = 2/n · Σ x·xᵀ as a full symmetric [Columns, Columns] f32 matrix (all zero when no tokens were added).</summary>
     public float[] ToHessian()
     {
+        var h = new float[(long)Columns * Columns];
+        WriteHessian(h);
+        return h;
+    }
+
+    /// <summary>Writes H (as <see cref="ToHessian"/>) into <paramref name="h"/> [Columns, Columns] without a temporary copy.</summary>
+    public void WriteHessian(Span<float> h)
+    {
         int cols = Columns;
-        var h = new float[cols * cols];
-        if (Tokens == 0) return h;
+        if (h.Length != (long)cols * cols) throw new ArgumentException($"HessianAccumulator: H span of {h.Length}, needs {cols}x{cols}");
+        if (Tokens == 0) { h.Clear(); return; }
         double f = 2.0 / Tokens;
         for (int i = 0; i < cols; i++)
             for (int j = 0; j <= i; j++) h[i * cols + j] = h[j * cols + i] = (float)(_sum[i * cols + j] * f);
-        return h;
     }
 }

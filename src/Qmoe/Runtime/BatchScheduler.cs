@@ -4,9 +4,10 @@ namespace Qmoe.Runtime;
 
 /// <summary>
 /// Continuous batching over an <see cref="IBatchDecoder"/>: requests queue; between decode steps the scheduler
-/// admits queued requests (each prompt prefilled alone, up to <see cref="MaxBatch"/> active sequences) and drops
-/// finished or cancelled ones; each step feeds every active sequence its last token as one batch. One thread
-/// drives the model, so the model is never entered concurrently.
+/// admits queued requests (up to <see cref="MaxBatch"/> sequences) and drops finished or cancelled ones; each step
+/// prefills the newly admitted prompts (each alone) and feeds every active sequence its last token as one batch.
+/// One thread drives the model; with a <see cref="IBatchDecoder.Concurrent"/> decoder it spreads a step's prefills
+/// and parts of the batch over the cores (<see cref="Threads.ForEachAlone"/>), otherwise it runs them in turn.
 /// </summary>
 public sealed class BatchScheduler : IDisposable
 {
@@ -63,51 +64,90 @@ public sealed class BatchScheduler : IDisposable
     private void Loop()
     {
         var active = new List<GenerationStream>();
+        var joining = new List<GenerationStream>();
         while (!_stop.IsCancellationRequested)
         {
-            Admit(active);
             active.RemoveAll(r => r.Cancel.IsCancellationRequested && Done(r, FinishReason.Cancelled));
-            Active = active.Count;
-            if (active.Count == 0)
+            Admit(active.Count, joining);
+            Active = active.Count + joining.Count;
+            if (Active == 0)
             {
                 try { _signal.Wait(_stop.Token); } catch (OperationCanceledException) { break; }
                 continue;
             }
-            var tokens = active.Select(r => r.LastToken).ToArray();
-            float[] logits;
-            try { logits = _decoder.Step(active.Select(r => r.State!).ToArray(), tokens); }
-            catch (Exception e)
-            {
-                foreach (var r in active) Fail(r, e);
-                active.Clear();
-                continue;
-            }
-            Interlocked.Increment(ref _steps);
-            Interlocked.Add(ref _stepSlots, active.Count);
-            int v = _decoder.VocabSize;
-            var finished = new List<GenerationStream>();
-            for (int s = 0; s < active.Count; s++)
-                if (Sample(active[s], logits.AsSpan(s * v, v))) finished.Add(active[s]);
-            foreach (var r in finished) active.Remove(r);
+            RunStep(active, joining);
+            joining.Clear();
         }
         foreach (var r in active) r.Complete(FinishReason.Cancelled);
         while (_queue.TryDequeue(out var q)) q.Complete(FinishReason.Cancelled);
     }
 
-    /// <summary>Moves queued requests into the batch while there is room: each prompt is prefilled alone.</summary>
-    private void Admit(List<GenerationStream> active)
+    /// <summary>Moves queued requests into <paramref name="joining"/> while the batch has room.</summary>
+    private void Admit(int activeCount, List<GenerationStream> joining)
     {
-        while (active.Count < MaxBatch && _queue.TryDequeue(out var r))
+        while (activeCount + joining.Count < MaxBatch && _queue.TryDequeue(out var r))
         {
             if (r.Cancel.IsCancellationRequested) { Done(r, FinishReason.Cancelled); continue; }
+            joining.Add(r);
+        }
+    }
+
+    /// <summary>
+    /// One scheduler step: the prompts of the joining requests are prefilled (each alone) and every active sequence
+    /// is fed its last token (in parts of the batch). With a <see cref="IBatchDecoder.Concurrent"/> decoder these jobs
+    /// run side by side, each alone on its thread, so a prefill no longer stalls the batch; a sequence's results are
+    /// the same either way. Then each job's sequences sample their next token; joined requests enter the batch.
+    /// </summary>
+    private void RunStep(List<GenerationStream> active, List<GenerationStream> joining)
+    {
+        int parts = active.Count == 0 ? 0 : _decoder.Concurrent ? Math.Min(active.Count, Threads.Count) : 1;
+        int partSize = parts == 0 ? 0 : (active.Count + parts - 1) / parts;
+        parts = partSize == 0 ? 0 : (active.Count + partSize - 1) / partSize;
+        var logits = new float[parts + joining.Count][];
+        var errors = new Exception?[logits.Length];
+        void Job(int j)
+        {
             try
             {
-                r.State = _decoder.Start();
-                var logits = _decoder.Prefill(r.State, r.Prompt);
-                if (!Sample(r, logits)) active.Add(r);
+                if (j < parts)
+                {
+                    var part = active.GetRange(j * partSize, Math.Min(partSize, active.Count - j * partSize));
+                    logits[j] = _decoder.Step(part.Select(r => r.State!).ToArray(), part.Select(r => r.LastToken).ToArray());
+                }
+                else
+                {
+                    var r = joining[j - parts];
+                    r.State = _decoder.Start();
+                    logits[j] = _decoder.Prefill(r.State, r.Prompt);
+                }
             }
-            catch (Exception e) { Fail(r, e); }
+            catch (Exception e) { errors[j] = e; }
         }
+        if (_decoder.Concurrent && logits.Length > 1) Threads.ForEachAlone(logits.Length, Job);
+        else for (int j = 0; j < logits.Length; j++) Job(j);
+
+        int v = _decoder.VocabSize;
+        var stepped = new List<GenerationStream>(active.Count);
+        for (int j = 0; j < parts; j++)
+        {
+            var part = active.GetRange(j * partSize, Math.Min(partSize, active.Count - j * partSize));
+            if (errors[j] != null) { foreach (var r in part) Fail(r, errors[j]!); continue; }
+            for (int s = 0; s < part.Count; s++)
+                if (!Sample(part[s], logits[j].AsSpan(s * v, v))) stepped.Add(part[s]);
+        }
+        if (parts > 0)
+        {
+            Interlocked.Increment(ref _steps);
+            Interlocked.Add(ref _stepSlots, active.Count);
+        }
+        for (int i = 0; i < joining.Count; i++)
+        {
+            var r = joining[i];
+            if (errors[parts + i] != null) Fail(r, errors[parts + i]!);
+            else if (!Sample(r, logits[parts + i])) stepped.Add(r);
+        }
+        active.Clear();
+        active.AddRange(stepped);
     }
 
     /// <summary>Samples r's next token from its logits row; true when r is finished (and completed).</summary>

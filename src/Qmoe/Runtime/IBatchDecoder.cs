@@ -12,12 +12,16 @@ public interface IDecodeState
 /// prefilled alone; <see cref="Step"/> then feeds one token for each of several sequences as one batch (their
 /// rows concatenated, so linear layers and experts run once per step). Sequences join and leave between steps.
 /// A row of <see cref="Step"/>'s logits equals what the sequence alone would give: every layer computes rows
-/// independently (attention per sequence, RMS norm and routing per token, products on the row-wise dot path for
-/// batches up to <see cref="Numerics.MatMul"/>'s 8 rows). Calls are not thread-safe: one caller drives a decoder.
+/// independently (attention per sequence, RMS norm and routing per token, products on the row-wise dot path of
+/// <see cref="Numerics.MatMul"/>, at most 8 rows at a time). One caller drives a decoder; when
+/// <see cref="Concurrent"/>, that caller may run its calls on disjoint states in parallel.
 /// </summary>
 public interface IBatchDecoder
 {
     int VocabSize { get; }
+    /// <summary>Whether <see cref="Prefill"/> and <see cref="Step"/> calls on disjoint states may run at the same time
+    /// on different threads (the model's forward keeps no per-call state in shared fields).</summary>
+    bool Concurrent => false;
     /// <summary>New tokens that fit after a prompt of <paramref name="promptLength"/> tokens, at most
     /// <paramref name="requested"/>; refuses (QmoeException) a prompt that leaves no room.</summary>
     int ClampNewTokens(int promptLength, int requested);

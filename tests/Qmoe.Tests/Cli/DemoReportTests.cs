@@ -54,6 +54,30 @@ public class DemoReportTests
         Assert.True(new FileInfo(Path.Combine(tmp.Path, "demo-report.png")).Length > 10_000);
     }
 
+    /// <summary>
+    /// `demo --model` on a decoder-only fixture (not the embedded model) runs end to end: CE on its raw-text splits,
+    /// next-token fills for every fixed prompt, bits by part, all finite.
+    /// </summary>
+    [FixtureFact("mixtral-tiny-8")]
+    public void DemoRunsOnAnotherCheckpoint()
+    {
+        using var tmp = Paths.Temp();
+        var r = CliProcess.Run("demo", "--model", Paths.Fixture("mixtral-tiny-8")!, "--calib-text", Paths.Fixture("corpus", "train.txt.gz")!,
+            "--out", tmp.Path, "--samples", "8", "--eval-limit", "8", "--slice-experts", "0", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var report = r.Json!.AsObject();
+        Assert.Empty(Qmoe.Cli.DemoReport.NonFinite(report));
+        foreach (var path in new[] { "dense.validation_ce", "dense.ood_man_ce", "compressed_model.validation_ce", "compressed_model.ood_man_ce",
+                     "compressed_model.expert_bits_per_param", "bits_per_param.compressed.codes" })
+        {
+            JsonNode? node = report;
+            foreach (var key in path.Split('.')) node = node?[key];
+            Assert.True(node is JsonValue v && v.TryGetValue(out double d) && double.IsFinite(d) && d > 0, $"{path}: missing, zero or not finite");
+        }
+        Assert.Equal(Qmoe.Cli.DemoFills.Prompts.Length, report["fills"]!.AsArray().Count);
+        Assert.True(new FileInfo(Path.Combine(tmp.Path, "demo-report.png")).Length > 10_000);
+    }
+
     [Fact]
     public void NonFiniteNumbersAreFound()
     {

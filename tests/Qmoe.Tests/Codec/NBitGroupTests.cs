@@ -69,6 +69,67 @@ public class NBitGroupTests
         Assert.Equal(9 * (PackedNBitMatrix.RowBytesOf(2, 37) + 5) * 8.0 / (9 * 37), types[1].BitsPerParam, 12);
     }
 
+    /// <summary>
+    /// Since the compact layout an n-bit expert stores no ternary scale fields; files written before it (fields for
+    /// every expert, (0, 0) for the n-bit ones) still read, with the same scales.
+    /// </summary>
+    [Fact]
+    public void NBitExpertsStoreNoTernaryScalesAndOldFilesStillRead()
+    {
+        using var tmp = Paths.Temp();
+        var rnd = new Random(5);
+        int rows = 9, cols = 37;
+        var experts = new[] { "ternary", "2", "ternary", "3" }.Select(t => t == "ternary"
+            ? StoredExpert.Of(SmallModel.Matrix(rnd, rows, cols))
+            : StoredExpert.Of(NBitMatVecTests.RandomMatrix(rnd, int.Parse(t), rows, cols))).ToList();
+        var allNBit = Enumerable.Range(0, 4).Select(_ => StoredExpert.Of(NBitMatVecTests.RandomMatrix(rnd, 2, rows, cols))).ToList();
+        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject { ["num_experts"] = 4 }, dictionary: DictionaryChoice.Default))
+        {
+            w.AddExpertGroup("a", "wi", experts);
+            w.AddExpertGroup("b", "wi", allNBit);
+            w.Complete();
+        }
+        var path = Path.Combine(tmp.Path, CompressedFormat.WeightsFile);
+        ushort[] all;
+        using (var model = CompressedModel.Open(tmp.Path))
+        {
+            var table = model.Store.Info("a.experts.wi.scale_table");
+            Assert.Equal(ScaleCoding.FieldBytes(2L * 2 * rows, (int)table.Shape[0]), model.Store.Info("a.experts.wi.scale_fields").ByteLength);
+            Assert.Equal(0, model.Store.Info("b.experts.wi.scale_fields").ByteLength);
+            all = Enumerable.Range(0, 4).SelectMany(e => model.Expert(model.Group("a", "wi"), e).Scales.ToArray()).ToArray();
+            Assert.Equal(experts[2].Ternary!.Scales, all.AsSpan(2 * 2 * rows, 2 * rows).ToArray());
+            Assert.All(all.AsSpan(2 * rows, 2 * rows).ToArray(), s => Assert.Equal(0, s));
+            Assert.Equal(model.Store.Names.Count(), CompressedModelVerifier.Verify(model));
+        }
+        // Rewrite group a the old way: its scale table and fields over all four experts.
+        var (oldTable, oldFields) = ScaleCoding.Encode(all);
+        string legacy = Path.Combine(tmp.Path, "legacy");
+        Directory.CreateDirectory(legacy);
+        File.Copy(Path.Combine(tmp.Path, CompressedFormat.ConfigFile), Path.Combine(legacy, CompressedFormat.ConfigFile));
+        using (var src = SafeTensorsFile.Open(path))
+        {
+            var meta = src.Metadata.Where(kv => !kv.Key.StartsWith(SafeTensorsWriter.HashPrefix)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            using var w = new SafeTensorsWriter(Path.Combine(legacy, CompressedFormat.WeightsFile), meta);
+            byte[] Data(string name) => name switch
+            {
+                "a.experts.wi.scale_table" => System.Runtime.InteropServices.MemoryMarshal.AsBytes(oldTable.AsSpan()).ToArray(),
+                "a.experts.wi.scale_fields" => oldFields,
+                _ => src.Bytes(name).ToArray(),
+            };
+            foreach (var name in src.Names) w.Declare(name, src.Info(name).DType, name == "a.experts.wi.scale_table" ? [oldTable.Length]
+                : name == "a.experts.wi.scale_fields" ? [oldFields.Length] : src.Info(name).Shape);
+            foreach (var name in src.Names) w.Write(Data(name));
+            w.Complete();
+        }
+        using (var model = CompressedModel.Open(legacy))
+        {
+            Assert.Equal(ScaleCoding.FieldBytes(2L * 4 * rows, oldTable.Length), model.Store.Info("a.experts.wi.scale_fields").ByteLength);
+            var again = Enumerable.Range(0, 4).SelectMany(e => model.Expert(model.Group("a", "wi"), e).Scales.ToArray()).ToArray();
+            Assert.Equal(all, again);
+            Assert.Equal(model.Store.Names.Count(), CompressedModelVerifier.Verify(model));
+        }
+    }
+
     [Fact]
     public void BadTypeIsRefusedNamingTheTensor()
     {

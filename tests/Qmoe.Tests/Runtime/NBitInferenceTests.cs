@@ -35,6 +35,44 @@ public class NBitInferenceTests
         Assert.InRange(b, int.Parse(bits), int.Parse(bits) + 1.0); // packed codes + f32 scale and u8 zero per row (+ the unused dictionary)
     }
 
+    /// <summary>
+    /// <c>--target-bits</c> (mixed ternary / n-bit groups): the compressed model and its fake-quant twin (same probe, so
+    /// the same allocation) agree; the allocation is in qmoe_report.json, near the target; a bad target is one line.
+    /// </summary>
+    [Fact]
+    public void MixedTargetBitsSwitchEqualsFakeQuant()
+    {
+        using var tmp = Paths.Temp();
+        string probe = tmp.File("probe.json");
+        string[] Args(string dir, string target, params string[] extra) =>
+            ["compress", "--model", Paths.TinyModel, "--out", tmp.File(dir), "--calib-text", Paths.CalibrationText, "--samples", "8",
+             "--target-bits", target, "--probe", probe, "--json", .. extra];
+        var c = Run(Args("c", "1.5"));
+        Assert.True(File.Exists(probe));
+        Run(Args("f", "1.5", "--fake-quant"));
+        var counts = c["allocation"]!["counts"]!.AsObject();
+        Assert.True(counts.Count >= 2, counts.ToJsonString()); // really mixed
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp.File("c"), "qmoe_report.json")))!;
+        Assert.Equal("mixed", (string?)report["bits"]);
+        Assert.Equal(32, report["allocation"]!["types"]!.AsObject().Count);
+        double achieved = (double)c["expert_bits_per_param"]!;
+        Assert.InRange(achieved, 1.5 * 0.98, 1.5 * 1.02);
+        foreach (var split in new[] { "validation", "ood_man" })
+        {
+            double Ce(string dir) => (double)Run("eval", "--model", tmp.File(dir), "--data", Paths.EvalSets, "--split", split, "--limit", "32", "--json")["mean_ce"]!;
+            double cc = Ce("c"), ff = Ce("f");
+            Assert.True(Math.Abs(cc - ff) <= 1e-4, $"{split}: compressed {cc} vs fake-quant {ff}");
+        }
+        string Gen(string dir) => Run("generate", "--model", tmp.File(dir), "--prompt", "The LORD is my shepherd; I shall not <extra_id_0>.", "--json")["output_ids"]!.ToJsonString();
+        Assert.Equal(Gen("f"), Gen("c"));
+        Run("verify", tmp.File("c"), "--json");
+        Assert.Equal(achieved, (double)Run("inspect", tmp.File("c"), "--json")["expert_bits_per_param"]!, 9);
+        var bad = CliProcess.Run(Args("x", "0.3"));
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("achievable range", bad.Stderr);
+        Assert.Single(bad.Stderr.Trim().Split('\n').Where(l => l.StartsWith("error")));
+    }
+
     [Fact]
     public void CompressedTwoBitSwitchEqualsFakeQuant() =>
         AssertTwins(Paths.TinyModel, "2", "The LORD is my shepherd; I shall not <extra_id_0>.", 16);

@@ -16,11 +16,11 @@ public class BatchDecodingTests
         "A wise son maketh a glad father",
     ];
 
-    private static void StepRowsEqualSingleSteps(string modelDir)
+    private static void StepRowsEqualSingleSteps(string modelDir, int sequences = 5)
     {
         using var model = ModelLoader.Open(modelDir);
         var decoder = model.CreateBatchDecoder()!;
-        var prompts = Prompts.Take(5).Select(p => model.Tokenizer.Encode(p, !model.IsDecoderOnly)).ToArray();
+        var prompts = Enumerable.Range(0, sequences).Select(i => model.Tokenizer.Encode(Prompts[i % Prompts.Length], !model.IsDecoderOnly)).ToArray();
         var batched = prompts.Select(_ => decoder.Start()).ToArray();
         var alone = prompts.Select(_ => decoder.Start()).ToArray();
         var next = new int[prompts.Length];
@@ -49,11 +49,18 @@ public class BatchDecodingTests
     [FixtureFact("mixtral-tiny-8")]
     public void MixtralBatchedStepEqualsSingleSteps() => StepRowsEqualSingleSteps(Paths.Fixture("mixtral-tiny-8")!);
 
-    private static async Task SchedulerMatchesGenerate(string modelDir, int maxBatch)
+    // More sequences than the dot path's 8 rows: the decoder splits the step into chunks (run in parallel).
+    [FixtureFact("qwen3-moe-tiny")]
+    public void Qwen3BatchedStepOfTwelveEqualsSingleSteps() => StepRowsEqualSingleSteps(Paths.Fixture("qwen3-moe-tiny")!, 12);
+
+    [FixtureFact("mixtral-tiny-8")]
+    public void MixtralBatchedStepOfTwelveEqualsSingleSteps() => StepRowsEqualSingleSteps(Paths.Fixture("mixtral-tiny-8")!, 12);
+
+    private static async Task SchedulerMatchesGenerate(string modelDir, int maxBatch, int requests = 9)
     {
         using var model = ModelLoader.Open(modelDir);
         using var scheduler = new BatchScheduler(model.CreateBatchDecoder()!, maxBatch);
-        var prompts = Prompts.Select(p => model.Tokenizer.Encode(p, !model.IsDecoderOnly)).ToArray();
+        var prompts = Enumerable.Range(0, requests).Select(i => model.Tokenizer.Encode(Prompts[i % Prompts.Length], !model.IsDecoderOnly)).ToArray();
         // Different lengths so that sequences leave the batch at different steps and queued ones join.
         var lengths = prompts.Select((_, i) => 3 + 5 * (i % 4)).ToArray();
         var streams = prompts.Select((p, i) => scheduler.Submit(p, lengths[i], SamplingOptions.Greedy, model.EosIds)).ToArray();
@@ -70,6 +77,20 @@ public class BatchDecodingTests
 
     [FixtureFact("mixtral-tiny-8")]
     public Task MixtralSchedulerMatchesGenerate() => SchedulerMatchesGenerate(Paths.Fixture("mixtral-tiny-8")!, 8);
+
+    // A batch of up to 16 (steps split over the cores, prefills beside them) still equals generate.
+    [FixtureFact("qwen3-moe-tiny")]
+    public Task Qwen3SchedulerOfSixteenMatchesGenerate() => SchedulerMatchesGenerate(Paths.Fixture("qwen3-moe-tiny")!, 16, 20);
+
+    [Fact]
+    public void ForEachAloneRunsKernelsInlineAndRestoresTheCount()
+    {
+        int outside = Threads.Count;
+        var seen = new int[4];
+        Threads.ForEachAlone(seen.Length, i => seen[i] = Threads.Count);
+        Assert.All(seen, c => Assert.Equal(1, c));
+        Assert.Equal(outside, Threads.Count);
+    }
 
     [Fact]
     public async Task CancelledRequestFreesItsSlot()

@@ -7,6 +7,10 @@ namespace Qmoe.Models.DecoderOnly;
 /// <see cref="IBatchDecoder"/> for every decoder-only family: a sequence's state is one KV cache per layer; a step
 /// hands the model the caches as [layer][sequence] and one token per sequence (<see cref="IDecoderOnlyModel.ForwardHidden"/>),
 /// so a family gets continuous batching from its layer code alone.
+/// A step splits the sequences into chunks of at most <see cref="Numerics.MatMul.DotPathMaxRows"/> and runs the chunks
+/// in parallel, each alone on its thread (<see cref="Threads.ForEachAlone"/>): every product then has at most that
+/// many rows and takes the row-wise dot path, so each sequence's logits are bitwise those of decoding it alone, and
+/// the cores share out whole chunks instead of synchronising inside every small product of a tiny decode step.
 /// </summary>
 public sealed class DecoderOnlyBatchDecoder(IDecoderOnlyModel model) : IBatchDecoder
 {
@@ -17,6 +21,8 @@ public sealed class DecoderOnlyBatchDecoder(IDecoderOnlyModel model) : IBatchDec
     }
 
     public int VocabSize => model.VocabSize;
+    /// <summary>Layers allocate their buffers per call and share only read-only weights; each state has its own caches.</summary>
+    public bool Concurrent => true;
 
     public int ClampNewTokens(int promptLength, int requested) => DecoderOnlyGenerator.ClampToContext(model, promptLength, requested);
 
@@ -33,8 +39,26 @@ public sealed class DecoderOnlyBatchDecoder(IDecoderOnlyModel model) : IBatchDec
     public float[] Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens)
     {
         if (tokens.Length != states.Count) throw new ArgumentException("one token per sequence");
+        int n = states.Count, v = model.VocabSize;
+        int chunk = Math.Min(Numerics.MatMul.DotPathMaxRows, (n + Threads.Count - 1) / Math.Max(1, Threads.Count));
+        int chunks = (n + chunk - 1) / chunk;
+        if (chunks <= 1) return StepChunk(states, tokens.ToArray());
+        var logits = new float[checked((long)n * v)];
+        var ids = tokens.ToArray();
+        Threads.ForEachAlone(chunks, c =>
+        {
+            int s0 = c * chunk, count = Math.Min(chunk, n - s0);
+            var part = StepChunk(states.Skip(s0).Take(count).ToArray(), ids[s0..(s0 + count)]);
+            part.CopyTo(logits.AsSpan(s0 * v, count * v));
+        });
+        return logits;
+    }
+
+    /// <summary>One token for each of a few sequences (at most the dot path's rows): logits [states.Count, vocab].</summary>
+    private float[] StepChunk(IReadOnlyList<IDecodeState> states, int[] tokens)
+    {
         var batch = new int[states.Count][];
-        for (int s = 0; s < batch.Length; s++) batch[s] = new[] { tokens[s] };
+        for (int s = 0; s < batch.Length; s++) batch[s] = [tokens[s]];
         var h = model.ForwardHidden(batch, CachesOf(states));
         return model.Logits(h, batch.Length);
     }

@@ -17,6 +17,9 @@ public readonly record struct AttentionSequence(int Row, int Count, int Pos0, fl
 /// </summary>
 public static class Attention
 {
+    // Least multiply-adds worth spreading over threads (as for products, see Numerics.MatMul).
+    private const long MinParallelMacs = 1 << 18;
+
     /// <summary>
     /// q: [rows, heads·headDim] for all sequences; output: same shape. Work is spread over (sequence, head) pairs.
     /// Query head h reads key/value head h / (heads / kvHeads).
@@ -35,7 +38,9 @@ public static class Attention
         if (heads % kvHeads != 0) throw new ArgumentException("heads must be a multiple of kvHeads");
         int group = heads / kvHeads, qStride = heads * headDim, kvStride = kvHeads * headDim;
         int vStride = kvHeads * valueHeadDim, oStride = heads * valueHeadDim;
-        Threads.For(seqs.Count * heads, job =>
+        long work = 0; // multiply-adds: a decode step's few are done inline rather than split over threads
+        foreach (var q0 in seqs) work += (long)q0.Count * q0.KeyCount * (headDim + valueHeadDim) * heads;
+        Threads.For(seqs.Count * heads, work < MinParallelMacs ? 1 : 0, job =>
         {
             var s = seqs[job / heads];
             int h = job % heads, kvh = h / group;

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using Qmoe.Codec;
+using Qmoe.Quantization;
+
+namespace Qmoe.Compression;
+
+/// <summary>One candidate type of one expert matrix: the measured error proxy and the bytes it would store.</summary>
+/// <param name="Type">"ternary", "2", "3" or "4" (<see cref="QuantTypeInfo.Name"/>).</param>
+/// <param name="Error">‖Δy‖² summed over the expert's calibration tokens, Δy the change of the expert's output (model
+/// width, before the gate weight) when this matrix alone is replaced by its GPTQ quantization to this type.</param>
+/// <param name="Bytes">What the matrix adds to the compressed file (<see cref="AllocationProbe.CandidateBytes"/>).</param>
+public sealed record AllocationCandidate(string Type, double Error, long Bytes);
+
+/// <summary>The candidates of one expert matrix (its checkpoint tensor name).</summary>
+public sealed record AllocationMatrix(string Name, string Group, int Expert, long Parameters, int Tokens, IReadOnlyList<AllocationCandidate> Candidates);
+
+/// <summary>
+/// The measurements <c>compress --target-bits</c> allocates from (issue 16): for every expert matrix and every type in
+/// {ternary, 2, 3, 4}, GPTQ on that matrix's Hessian and the resulting change of the expert's output on its
+/// calibration tokens, plus the stored size. Collected by a probe pass (<see cref="CompressionPipeline.Probe"/>);
+/// saved as JSON so that several budgets reuse one probe. <see cref="Fingerprint"/> ties it to the model,
+/// calibration data and method.
+/// </summary>
+public sealed class AllocationProbe
+{
+    public static readonly QuantType[] CandidateTypes = [QuantType.Ternary, QuantType.Int2, QuantType.Int3, QuantType.Int4];
+
+    public string Fingerprint { get; set; } = "";
+    /// <summary>The type the probe pass propagated (later layers' inputs come from experts quantized to it).</summary>
+    public string PropagatedType { get; set; } = "";
+    /// <summary>Bytes that do not depend on the allocation: per group its extra offset entries and scale table, and the dictionary record.</summary>
+    public long FixedBytes { get; set; }
+    public List<AllocationMatrix> Matrices { get; set; } = new();
+
+    /// <summary>The dictionary the ternary candidates' code bytes were counted with (<see cref="RefineTernaryBytes"/>).</summary>
+    public string Dictionary { get; set; } = CodeDictionary.Default.Source;
+
+    public long Parameters => Matrices.Sum(m => m.Parameters);
+
+    private readonly object _lock = new();
+    // Ternary candidates' trits (packed 4 per byte) until RefineTernaryBytes: 0.25 bytes per expert parameter.
+    private readonly Dictionary<string, (byte[] Packed, int Rows, int Cols)> _trits = new(StringComparer.Ordinal);
+
+    public void Add(AllocationMatrix m, QuantizedWeight? ternary)
+    {
+        lock (_lock)
+        {
+            Matrices.Add(m);
+            if (ternary != null) _trits[m.Name] = (TritPacking.Pack(ternary.Codes), ternary.Rows, ternary.Cols);
+        }
+    }
+
+    /// <summary>
+    /// Recounts the ternary candidates' code bytes with the dictionary the writer would fit to them (the same fitting,
+    /// on rows sampled the same way), instead of QMoE's default: the writer's choice typically takes a few percent
+    /// fewer codes, which the allocation would otherwise leave unspent. Then drops the trits.
+    /// </summary>
+    public void RefineTernaryBytes()
+    {
+        if (_trits.Count == 0) return;
+        long total = _trits.Values.Sum(t => (long)t.Rows * t.Cols);
+        long stride = Math.Max(1, total / (1 << 22)), seen = 0;
+        var sample = new List<byte[]>();
+        foreach (var (packed, rows, cols) in _trits.Values)
+        {
+            var trits = Unpack(packed, rows, cols);
+            for (int r = 0; r < rows; r++, seen += cols)
+                if (seen / stride != (seen + cols) / stride) sample.Add(trits.AsSpan(r * cols, cols).ToArray());
+        }
+        var dict = DictionaryFitter.Fit(sample);
+        Dictionary = dict.Source;
+        string ternary = QuantTypeInfo.Of(QuantType.Ternary).Name;
+        for (int i = 0; i < Matrices.Count; i++)
+        {
+            var m = Matrices[i];
+            if (!_trits.TryGetValue(m.Name, out var t)) continue;
+            long codes = TernaryEncoder.Encode(Unpack(t.Packed, t.Rows, t.Cols), t.Rows, t.Cols, dict, threads: 1).Codes.Length;
+            long defaultCodes = TernaryEncoder.Encode(Unpack(t.Packed, t.Rows, t.Cols), t.Rows, t.Cols, CodeDictionary.Default, threads: 1).Codes.Length;
+            Matrices[i] = m with { Candidates = m.Candidates.Select(c => c.Type == ternary ? c with { Bytes = c.Bytes - 2 * (defaultCodes - codes) } : c).ToList() };
+        }
+        _trits.Clear();
+    }
+
+    private static byte[] Unpack(byte[] packed, int rows, int cols)
+    {
+        var trits = new byte[(long)rows * cols];
+        TritPacking.Unpack(packed, trits);
+        return trits;
+    }
+
+    /// <summary>Per group: the codes' and packed offsets' extra entry (8 + 8), a scale table of up to 8 patterns (16).</summary>
+    public const long GroupFixedBytes = 32;
+    /// <summary>The dictionary record (<c>qmoe.dictionary_costs</c>, I64 [10]).</summary>
+    public const long DictionaryBytes = 80;
+
+    /// <summary>
+    /// Bytes a quantized matrix adds to a compressed file, every tensor counted as <c>inspect</c> counts it: its
+    /// offset entries (codes and packed, 8 each) and type byte; n-bit: the packed rows plus f32 scale and u8 zero per
+    /// row (exact); ternary: its dict16 codes under QMoE's default dictionary (the writer's fitted dictionary is
+    /// chosen as the one with the fewest codes on a sample, the default among the candidates, so it is rarely more)
+    /// plus two scale fields per row at the width of a table of max(4, the matrix's own patterns) entries.
+    /// </summary>
+    public static long CandidateBytes(QuantizedWeight q)
+    {
+        const long entries = 8 + 8 + 1;
+        if (q.Type != QuantType.Ternary)
+            return entries + q.Rows * (PackedNBitMatrix.RowBytesOf(PackedNBitMatrix.BitsOf(q.Type), q.Cols) + sizeof(float) + 1);
+        var codes = TernaryEncoder.Encode(q.Codes, q.Rows, q.Cols, CodeDictionary.Default, threads: 1).Codes.Length;
+        int patterns = Math.Max(4, ScaleCoding.Table(q.TernaryScales()).Length);
+        return entries + 2L * codes + ScaleCoding.FieldBytes(2L * q.Rows, patterns);
+    }
+
+    public void Save(string path) => IO.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, ReportJson.Options));
+
+    public static AllocationProbe Load(string path)
+    {
+        AllocationProbe? p;
+        try { p = JsonSerializer.Deserialize<AllocationProbe>(File.ReadAllText(path), ReportJson.Options); }
+        catch (JsonException e) { throw new QmoeException($"{path}: not an allocation probe ({e.Message})"); }
+        if (p == null || p.Matrices.Count == 0) throw new QmoeException($"{path}: allocation probe has no matrices");
+        foreach (var m in p.Matrices)
+            if (m.Candidates == null || m.Candidates.Count == 0 || m.Candidates.Any(c => c.Bytes <= 0 || !double.IsFinite(c.Error) || c.Error < 0))
+                throw new QmoeException($"{path}: matrix '{m.Name}' has missing or invalid candidates");
+        return p;
+    }
+}
