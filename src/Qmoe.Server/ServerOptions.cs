@@ -8,7 +8,7 @@ public sealed record ServerOptions
     /// <summary>TCP port; 0 picks a free one (see <see cref="QmoeServer.BaseAddress"/>).</summary>
     public int Port { get; init; } = 8080;
     /// <summary>Sequences decoded together per step (continuous batching).</summary>
-    public int MaxBatch { get; init; } = 8;
+    public int MaxBatch { get; init; } = 16;
     /// <summary>When set, every /v1 and /metrics request needs <c>Authorization: Bearer KEY</c>.</summary>
     public string? ApiKey { get; init; }
     /// <summary>Request bodies above this are refused with 413 before they are read.</summary>

@@ -9,7 +9,7 @@ using Qmoe.Server;
 namespace Qmoe.Cli;
 
 /// <summary>
-/// <c>bench serve --model M [--clients 16] [--requests 8] [--max-tokens 32] [--max-batch 8]</c>: a load test of
+/// <c>bench serve --model M [--clients 16] [--requests 8] [--max-tokens 32] [--max-batch 16]</c>: a load test of
 /// <c>qmoe serve</c> on loopback. Every request (greedy completions of distinct lines of data/calibration.txt) first
 /// runs alone, one at a time (its sequential twin, and the baseline tokens/s); then the clients run concurrently,
 /// each sending its requests one after another. Reports errors, outputs differing from their twins, p50/p99 latency,
@@ -23,7 +23,7 @@ internal static class BenchServe
         var clients = new Option<int>("--clients") { Description = "concurrent clients", DefaultValueFactory = _ => 16 };
         var requests = new Option<int>("--requests") { Description = "requests per client", DefaultValueFactory = _ => 8 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "max_tokens per request", DefaultValueFactory = _ => 32 };
-        var maxBatch = new Option<int>("--max-batch") { Description = "the server's --max-batch", DefaultValueFactory = _ => 8 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "the server's --max-batch", DefaultValueFactory = _ => 16 };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
         var cmd = new Command("serve", "load test of the HTTP server: concurrent clients vs one request at a time") { model, clients, requests, maxTokens, maxBatch, threads, json };

@@ -5,7 +5,7 @@ using Qmoe.Server;
 namespace Qmoe.Cli;
 
 /// <summary>
-/// <c>serve --model M [--host 127.0.0.1] [--port 8080] [--max-batch 8] [--api-key K]</c>: an OpenAI-compatible HTTP
+/// <c>serve --model M [--host 127.0.0.1] [--port 8080] [--max-batch 16] [--api-key K]</c>: an OpenAI-compatible HTTP
 /// server (completions and chat completions, streaming or not) with continuous batching, until Ctrl+C.
 /// </summary>
 internal static class ServeVerb
@@ -15,7 +15,7 @@ internal static class ServeVerb
         var model = CommonOptions.Model();
         var host = new Option<string>("--host") { Description = "address to bind (loopback by default)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port (0: any free port)", DefaultValueFactory = _ => 8080 };
-        var maxBatch = new Option<int>("--max-batch") { Description = "sequences decoded together per step", DefaultValueFactory = _ => 8 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "sequences decoded together per step", DefaultValueFactory = _ => 16 };
         var apiKey = new Option<string?>("--api-key") { Description = "require 'Authorization: Bearer KEY' (default: QMOE_API_KEY if set)" };
         var maxBody = new Option<long>("--max-body-bytes") { Description = "largest request body accepted", DefaultValueFactory = _ => 1 << 20 };
         var maxTokens = new Option<int?>("--max-tokens-limit") { Description = "most tokens one request may generate (default: the model's context)" };

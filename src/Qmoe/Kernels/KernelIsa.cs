@@ -13,7 +13,7 @@ public enum KernelIsa { Scalar, Vector128, Avx2, Avx512 }
 public static class KernelIsas
 {
     /// <summary>
-    /// The widest path this process runs: follows the JIT's view (<c>DOTNET_EnableAVX512F=0</c>,
+    /// The widest path this process runs: follows the JIT's view (<c>DOTNET_EnableAVX512=0</c> on .NET 10, which ignores <c>DOTNET_EnableAVX512F</c>;
     /// <c>DOTNET_EnableAVX2=0</c>, <c>DOTNET_EnableHWIntrinsic=0</c> narrow it).
     /// </summary>
     public static KernelIsa Best { get; } =

@@ -24,6 +24,10 @@ public sealed class NonzeroTable
     /// <summary>Slot value of an unused slot: reads two zero units.</summary>
     public const byte Empty = 2;
 
+    /// <summary>An entry that covers no weights and holds no nonzeros (every slot <see cref="Empty"/>): what a kernel
+    /// reads in place of a codeword past a row's end, so a row's last step needs no branch on its parity.</summary>
+    public const ulong EmptyEntry = 0x0000_0202_0202_0202;
+
     /// <summary>[65536] entries as described above.</summary>
     public ulong[] Entries { get; }
     /// <summary>Slots beyond <see cref="Slots"/> of codewords with more nonzeros, codeword after codeword.</summary>

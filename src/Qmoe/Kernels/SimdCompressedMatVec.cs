@@ -24,6 +24,16 @@ namespace Qmoe.Kernels;
 /// </summary>
 public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
 {
+    /// <summary><see cref="NonzeroTable.EmptyEntry"/> at a fixed address (shared, read-only).</summary>
+    private static readonly ulong* EmptyEntry = NewEmptyEntry();
+
+    private static ulong* NewEmptyEntry()
+    {
+        var e = (ulong*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(64, 64);
+        for (int i = 0; i < 8; i++) e[i] = NonzeroTable.EmptyEntry;
+        return e;
+    }
+
     private readonly NonzeroTable _table;
     private readonly DecodeTable _windowTable;
     private readonly RowParallel _parallel;
@@ -125,6 +135,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void RunWindows(int start, int end)
         {
             int limit = Cols + DecodeTable.MaxWeights;
@@ -141,6 +152,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void RunRows<TVec, TShape>(int start, int end) where TVec : unmanaged where TShape : struct, IRowShape
         {
             float* sums = stackalloc float[2 * ICompressedMatVec.MaxBatch];
@@ -166,8 +178,9 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// <summary>
     /// Σx over the row's min and max positions into sums ([min | max], lanes each); returns the weights the row's
     /// codewords cover (clamped to cols + 28). The workspace pointer is the only loop-carried chain (one add).
+    /// Inlined into the row loop, so per-row setup is not a call.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long Row<TVec, TShape>(ulong* table, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, int cols, float* sums)
         where TVec : unmanaged where TShape : struct, IRowShape
     {
@@ -216,9 +229,12 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             p = p1 + ((nint)e1[NonzeroTable.AdvanceByte] << sh);
             if (p > limit) p = limit;
         }
-        if (i < n) // the last codeword of an odd row: as above with an all-empty second codeword
         {
-            byte* e0 = (byte*)(table + codes[i]);
+            // The last codeword of an odd row, or for an even row the empty entry (reading codes[n - 1]): the same
+            // work either way, so the row's parity (random from row to row) costs no branch miss.
+            nint real = (nint)(i - n) >> 63; // all ones when i < n
+            int code = codes[i - 1 + (int)(1 & real)];
+            byte* e0 = (byte*)((nint)EmptyEntry + (((nint)(table + code) - (nint)EmptyEntry) & real));
             byte* q0 = p + ((nint)e0[0] << sh), q1 = p + ((nint)e0[1] << sh), q2 = p + ((nint)e0[2] << sh), q3 = p + ((nint)e0[3] << sh);
             a0 = SlotVector.Add(a0, SlotVector.Sum4<TVec>(q0, q1, q2, q3));
             if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Sum4<TVec>(q0 + size, q1 + size, q2 + size, q3 + size));
@@ -227,16 +243,19 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 a2 = SlotVector.Add(a2, SlotVector.Sum4<TVec>(q0 + 2 * size, q1 + 2 * size, q2 + 2 * size, q3 + 2 * size));
                 a3 = SlotVector.Add(a3, SlotVector.Sum4<TVec>(q0 + 3 * size, q1 + 3 * size, q2 + 3 * size, q3 + 3 * size));
             }
-            byte* slots = overflow + overflowStart[codes[i]];
-            for (int j = 0; j < e0[NonzeroTable.CountByte] - NonzeroTable.Slots; j++)
+            if (e0[NonzeroTable.CountByte] > NonzeroTable.Slots) // rare
             {
-                byte* q = p + ((nint)slots[j] << sh);
-                a0 = SlotVector.Add(a0, SlotVector.Load<TVec>(q));
-                if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Load<TVec>(q + size));
-                if (vectors > 2)
+                byte* slots = overflow + overflowStart[code];
+                for (int j = 0; j < e0[NonzeroTable.CountByte] - NonzeroTable.Slots; j++)
                 {
-                    a2 = SlotVector.Add(a2, SlotVector.Load<TVec>(q + 2 * size));
-                    a3 = SlotVector.Add(a3, SlotVector.Load<TVec>(q + 3 * size));
+                    byte* q = p + ((nint)slots[j] << sh);
+                    a0 = SlotVector.Add(a0, SlotVector.Load<TVec>(q));
+                    if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Load<TVec>(q + size));
+                    if (vectors > 2)
+                    {
+                        a2 = SlotVector.Add(a2, SlotVector.Load<TVec>(q + 2 * size));
+                        a3 = SlotVector.Add(a3, SlotVector.Load<TVec>(q + 3 * size));
+                    }
                 }
             }
             p += (nint)e0[NonzeroTable.AdvanceByte] << sh;

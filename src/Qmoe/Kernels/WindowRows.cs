@@ -53,7 +53,8 @@ internal static unsafe class WindowRows
     // The x pointer is the loop-carried dependency; it advances a whole step with adds (the codewords'
     // lengths summed off that chain) and a never-taken clamp branch, and each window feeds its own accumulator.
     // Rows end with one masked step for their last 0..3 codewords (TailEntry), not a loop.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // Inlined into the caller's row loop (its constants stay in registers across rows).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
         // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
@@ -68,10 +69,14 @@ internal static unsafe class WindowRows
             uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
             uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
             float* x1 = xp + Length(e0), x2 = x1 + Length(e1), x3 = x2 + Length(e2);
-            (a0, a1) = Code512(a0, a1, xp, e0, levels, lo, hi);
-            (a2, a3) = Code512(a2, a3, x1, e1, levels, lo, hi);
-            (a4, a5) = Code512(a4, a5, x2, e2, levels, lo, hi);
-            (a6, a7) = Code512(a6, a7, x3, e3, levels, lo, hi);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), Window512(e0[0], levels, lo), a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), Window512(e0[1], levels, hi), a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), Window512(e1[0], levels, lo), a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), Window512(e1[1], levels, hi), a3);
+            a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), Window512(e2[0], levels, lo), a4);
+            a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), Window512(e2[1], levels, hi), a5);
+            a6 = Vector512.FusedMultiplyAdd(Vector512.Load(x3), Window512(e3[0], levels, lo), a6);
+            a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + 16), Window512(e3[1], levels, hi), a7);
             xp = x3 + Length(e3);
             if (xp > xLimit) xp = xLimit;
         }
@@ -79,14 +84,16 @@ internal static unsafe class WindowRows
             nint remaining = (nint)(end - c); // 0..3
             uint* e0 = TailEntry(table, c, 0, remaining), e1 = TailEntry(table, c, 1, remaining), e2 = TailEntry(table, c, 2, remaining);
             float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
-            (a0, a1) = Code512(a0, a1, xp, e0, levels, lo, hi);
-            (a2, a3) = Code512(a2, a3, x1, e1, levels, lo, hi);
-            (a4, a5) = Code512(a4, a5, x2, e2, levels, lo, hi);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), Window512(e0[0], levels, lo), a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), Window512(e0[1], levels, hi), a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), Window512(e1[0], levels, lo), a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), Window512(e1[1], levels, hi), a3);
+            a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), Window512(e2[0], levels, lo), a4);
+            a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), Window512(e2[1], levels, hi), a5);
             xp = x2 + Length(e2);
             if (xp > xLimit) xp = xLimit;
         }
-        var sum = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
-        return (HorizontalSum(sum.GetLower() + sum.GetUpper()), (int)(xp - x));
+        return (Vector512.Sum(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))), (int)(xp - x));
     }
 
     /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
@@ -94,17 +101,11 @@ internal static unsafe class WindowRows
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static nint Length(uint* entry) => ((byte*)entry)[DecodeTable.LengthShift / 8];
 
-    // (accLo, accHi) + the dequantized weights of one codeword's two 16-lane windows times its x windows. The trits are
-    // broadcast straight from the table (a load, no shuffle-port work) and the FMAs chain into the accumulator:
-    // the vector ports, not latency, bound this loop.
+    // The dequantized weights of one 16-lane window: the 32 trit bits broadcast straight from the table (a load,
+    // no shuffle-port work), lane i shifted right by its own count, then used as a permute index into the levels.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<float>, Vector512<float>) Code512(Vector512<float> accLo, Vector512<float> accHi, float* x, uint* entry,
-        Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi)
-    {
-        var w0 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[0]), lo).AsInt32());
-        var w1 = Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(entry[1]), hi).AsInt32());
-        return (Vector512.FusedMultiplyAdd(Vector512.Load(x), w0, accLo), Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, accHi));
-    }
+    private static Vector512<float> Window512(uint trits, Vector512<float> levels, Vector512<uint> shifts) =>
+        Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(trits), shifts).AsInt32());
 
     // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -116,7 +117,7 @@ internal static unsafe class WindowRows
         return s.ToScalar();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static (float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
     {
         var l4 = Vector128.Create(0f, min, max, 0f);

@@ -49,7 +49,9 @@ public class PipelineTests
         var r = CliProcess.Run(CompressArgs(outDir, "--premask"));
         Assert.True(r.ExitCode == 0, r.Stderr);
         var j = r.Json;
+        // "allocation" (compress --target-bits) is null without a bit budget.
         Assert.Equal(new[] { "out", "seconds", "peak_rss_bytes", "expert_bits_per_param", "fallbacks", "allocation" }, j.Select(kv => kv.Key));
+        Assert.Null(j["allocation"]);
         Assert.True((long)j["peak_rss_bytes"]! > 0);
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "qmoe_report.json")))!.AsObject();
         Assert.True((bool)report["premask"]!);

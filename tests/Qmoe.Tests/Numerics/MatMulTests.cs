@@ -54,4 +54,35 @@ public class MatMulTests
         MatMul.XWt(x, wb, y2, m, n, k, 2);
         Assert.Equal(y1, y2);
     }
+
+    // The dot path (up to 8 rows) computes each row as that row alone would: batched decoding relies on it
+    // (a decode step's logits rows are bitwise those of each sequence decoded by itself).
+    [Theory]
+    [InlineData(2, 16)]
+    [InlineData(5, 192)]
+    [InlineData(8, 96)]
+    [InlineData(8, 301)]
+    [InlineData(7, 33)]
+    public void DotPathRowsEqualSingleRowProducts(int m, int k)
+    {
+        var rng = new Random(m * 31 + k);
+        int n = 70;
+        var x = RandomMatrices.Uniform(rng, m * k);
+        var w = RandomMatrices.Uniform(rng, n * k);
+        var wb = new ushort[n * k];
+        BFloat16.FromFloat(w, wb);
+        var yF = new float[m * n];
+        var yB = new float[m * n];
+        MatMul.XWt(x, w, yF, m, n, k);
+        MatMul.XWt(x, wb, yB, m, n, k);
+        var rowF = new float[n];
+        var rowB = new float[n];
+        for (int i = 0; i < m; i++)
+        {
+            MatMul.XWt(x.AsSpan(i * k, k), w, rowF, 1, n, k);
+            MatMul.XWt(x.AsSpan(i * k, k), wb, rowB, 1, n, k);
+            Assert.Equal(rowF, yF.AsSpan(i * n, n).ToArray());
+            Assert.Equal(rowB, yB.AsSpan(i * n, n).ToArray());
+        }
+    }
 }

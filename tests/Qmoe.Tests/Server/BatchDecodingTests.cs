@@ -49,7 +49,10 @@ public class BatchDecodingTests
     [FixtureFact("mixtral-tiny-8")]
     public void MixtralBatchedStepEqualsSingleSteps() => StepRowsEqualSingleSteps(Paths.Fixture("mixtral-tiny-8")!);
 
-    // More sequences than the dot path's 8 rows: the decoder splits the step into chunks (run in parallel).
+    // More sequences than the dot path's 8 rows: the decoder splits the step into chunks (decoder-only: in parallel).
+    [Fact]
+    public void SwitchBatchedStepOfTwelveEqualsSingleSteps() => StepRowsEqualSingleSteps(Paths.TinyModel, 12);
+
     [FixtureFact("qwen3-moe-tiny")]
     public void Qwen3BatchedStepOfTwelveEqualsSingleSteps() => StepRowsEqualSingleSteps(Paths.Fixture("qwen3-moe-tiny")!, 12);
 

@@ -92,6 +92,16 @@ public class HttpErrorTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, r.Status);
     }
 
+    [Fact]
+    public async Task SwitchPromptBeyondTheEncoderLimitIs422()
+    {
+        // T5's relative positions set no context limit, but the encoder's cost grows with the square of the prompt:
+        // the server refuses prompts beyond SwitchBatchDecoder.MaxEncoderTokens instead of holding the batch for minutes.
+        await using var s = await TestServer.StartAsync(Paths.TinyModel);
+        var prompt = string.Join(' ', Enumerable.Repeat("word", 3000));
+        AssertError(HttpStatusCode.UnprocessableEntity, await Post(s.Http, "/v1/completions", new JsonObject { ["prompt"] = prompt, ["max_tokens"] = 2 }.ToJsonString()));
+    }
+
     [FixtureFact("mixtral-tiny-8")]
     public async Task PromptBeyondTheContextIs422()
     {

@@ -5,12 +5,17 @@ namespace Qmoe.Models.Switch;
 
 /// <summary>
 /// <see cref="IBatchDecoder"/> for Switch (encoder-decoder): prefill encodes the prompt and feeds
-/// decoder_start_token_id; a step batches the decoder over the sequences' self- and cross-attention caches.
+/// decoder_start_token_id; a step batches the decoder over the sequences' self- and cross-attention caches, in
+/// chunks of at most <see cref="Numerics.MatMul.DotPathMaxRows"/> sequences so that every row is bitwise the
+/// sequence decoded alone (see <see cref="IBatchDecoder"/>).
 /// </summary>
 public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
 {
     /// <summary>Decoder tokens per request (T5 has relative positions, so no context limit of its own).</summary>
     public const int MaxDecoderTokens = 4096;
+    /// <summary>Prompt (encoder) tokens per request: relative positions set no limit, but the encoder's cost grows with
+    /// the square of the length, so an unbounded prompt would hold the batch for minutes (found by the HTTP fuzzer).</summary>
+    public const int MaxEncoderTokens = 1024;
 
     private sealed class State : IDecodeState
     {
@@ -23,6 +28,8 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
     public int ClampNewTokens(int promptLength, int requested)
     {
         if (requested < 0) throw new QmoeException($"max new tokens {requested} must not be negative");
+        if (promptLength > MaxEncoderTokens)
+            throw new QmoeException($"prompt of {promptLength} tokens exceeds the {MaxEncoderTokens} encoder tokens a request may have");
         int n = Math.Min(requested, MaxDecoderTokens - 1);
         KvCache.CheckBudget(model.Decoder.Length, model.Config.InnerDim, n + 1);
         return n;
@@ -43,6 +50,19 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
     public float[] Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens)
     {
         if (tokens.Length != states.Count) throw new ArgumentException("one token per sequence");
+        int chunk = Numerics.MatMul.DotPathMaxRows, n = states.Count, v = VocabSize;
+        if (n <= chunk) return StepChunk(states, tokens);
+        var logits = new float[checked((long)n * v)];
+        for (int s0 = 0; s0 < n; s0 += chunk)
+        {
+            int count = Math.Min(chunk, n - s0);
+            StepChunk(states.Skip(s0).Take(count).ToArray(), tokens.Slice(s0, count)).CopyTo(logits.AsSpan(s0 * v, count * v));
+        }
+        return logits;
+    }
+
+    private float[] StepChunk(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens)
+    {
         var seqs = states.Select(s => ((State)s).Decoder ?? throw new InvalidOperationException("step before prefill")).ToArray();
         // One decoder state over all sequences: the per-sequence caches side by side ([layer][sequence]).
         var joint = new SwitchModel.DecoderState
