@@ -38,8 +38,13 @@ public interface IModelFamily
     ModelSummary Validate(ConfigReader config);
     /// <summary>The routed experts' matrices, their quantization order, tensor names and how to run them.</summary>
     IExpertLayout ExpertLayout(ConfigReader config);
-    /// <summary>The model's tokenizer, checked against its vocabulary (one call per family).</summary>
-    ITokenizer LoadTokenizer(string dir, ConfigReader config);
+    /// <summary>
+    /// The family's tokenizer from the files in <paramref name="dir"/>; every id it produces must be below
+    /// <paramref name="embeddingRows"/> (the model's vocab_size) when given.
+    /// </summary>
+    ITokenizer LoadTokenizer(string dir, int? embeddingRows);
+    /// <summary>The model's tokenizer, checked against its validated config's vocabulary.</summary>
+    ITokenizer LoadTokenizer(string dir, ConfigReader config) => LoadTokenizer(dir, Validate(config).VocabSize);
     /// <summary>
     /// Opens the model in <paramref name="dir"/> for inference with its dense experts, or (with
     /// <paramref name="experts"/>) with every sparse layer's experts from that factory; the result owns

@@ -4,7 +4,8 @@ namespace Qmoe.Text;
 /// Chooses and loads a checkpoint's tokenizer in Hugging Face's order: <c>tokenizer.json</c> (what transformers'
 /// fast tokenizers use), else <c>tokenizer.model</c>, else <c>spiece.model</c> (SentencePiece unigram or BPE),
 /// with the special-token settings of <c>tokenizer_config.json</c> / <c>generation_config.json</c> applied.
-/// Switch checkpoints (model_type switch_transformers) get the T5 tokenizer with its 100 sentinels.
+/// A checkpoint's model family chooses (<see cref="Models.IModelFamily.LoadTokenizer(string, int?)"/>): Switch
+/// checkpoints get the T5 tokenizer with its 100 sentinels.
 /// </summary>
 public static class TokenizerLoader
 {
@@ -14,14 +15,12 @@ public static class TokenizerLoader
     public const int T5Sentinels = 100;
 
     /// <summary>
-    /// The tokenizer of <paramref name="dir"/>. <paramref name="modelType"/> is config.json's model_type (null for a
-    /// directory of tokenizer files only); <paramref name="embeddingRows"/>, when given, is the model's vocab_size,
-    /// which must hold every id the tokenizer produces.
+    /// The tokenizer files of <paramref name="dir"/>, in Hugging Face's order. <paramref name="embeddingRows"/>, when
+    /// given, is the model's vocab_size, which must hold every id the tokenizer produces.
     /// </summary>
-    public static ITokenizer Load(string dir, string? modelType = null, int? embeddingRows = null)
+    public static ITokenizer Load(string dir, int? embeddingRows = null)
     {
         if (!Directory.Exists(dir)) throw new QmoeException($"{dir}: directory not found");
-        if (modelType == "switch_transformers") return LoadT5(dir, embeddingRows);
         var tokenizer = LoadAny(dir);
         if (embeddingRows is int rows && tokenizer.VocabSize > rows)
             throw new QmoeException($"{dir}: the tokenizer's vocabulary of {tokenizer.VocabSize} tokens exceeds the model's vocab_size {rows}");
@@ -29,16 +28,18 @@ public static class TokenizerLoader
     }
 
     /// <summary>
-    /// The tokenizer of a checkpoint directory (its config.json's model_type and vocab_size apply) or of a directory
-    /// holding only tokenizer files (no config.json: no vocabulary check).
+    /// The tokenizer of a checkpoint directory (its config.json's vocab_size applies, and the family of its model_type
+    /// chooses, when it is one of <see cref="Models.ModelFamilies"/>) or of a directory holding only tokenizer files
+    /// (no config.json: no vocabulary check).
     /// </summary>
     public static ITokenizer ForDirectory(string dir)
     {
         if (!Directory.Exists(dir)) throw new QmoeException($"{dir}: directory not found");
         if (!File.Exists(Path.Combine(dir, "config.json"))) return Load(dir);
         var config = Models.ConfigReader.Load(dir);
-        string? modelType = config.Has("model_type") ? config.ModelType : null;
-        return Load(dir, modelType, config.Has("vocab_size") ? config.Int("vocab_size") : null);
+        int? rows = config.Has("vocab_size") ? config.Int("vocab_size") : null;
+        var family = config.Has("model_type") ? Models.ModelFamilies.All.FirstOrDefault(f => f.ModelType == config.ModelType) : null;
+        return family != null ? family.LoadTokenizer(dir, rows) : Load(dir, rows);
     }
 
     /// <summary>A Switch/T5 checkpoint's tokenizer: its <c>spiece.model</c> and 100 sentinels (T5 conventions kept exactly),

@@ -74,24 +74,44 @@ public static class CausalLmParity
         return (nearTies, routed, weightDiff);
     }
 
+    /// <summary>
+    /// The routing of every sparse layer for the batch of <paramref name="sequences"/>, by layer index: the layers run
+    /// one at a time as <see cref="IDecoderOnlyModel.ForwardHidden"/> runs them.
+    /// </summary>
+    public static Dictionary<int, Routing> Routings(IDecoderOnlyModel model, int[][] sequences)
+    {
+        var batch = new SequenceBatch(sequences.Select(s => s.Length).ToArray());
+        var caches = model.NewCaches(sequences.Length, sequences.Max(s => s.Length));
+        var h = model.Embed(sequences);
+        var routings = new Dictionary<int, Routing>();
+        for (int i = 0; i < model.Layers.Count; i++)
+        {
+            model.Layers[i].SelfAttention(h, batch, caches[i]);
+            if (model.Layers[i].FeedForwardLayer(h, batch) is { } r) routings[i] = r;
+        }
+        return routings;
+    }
+
     /// <summary>The residual stream of block 0 after every layer and the final normed state, within 1e-3; returns the max |Δ|.</summary>
-    public static double HiddenStates<TLayer>(DecoderOnlyModel<TLayer> model, SafeTensorsFile refs) where TLayer : class, IDecoderLayer
+    public static double HiddenStates(IDecoderOnlyModel model, SafeTensorsFile refs)
     {
         var ids = Rows(refs, "input_ids")[0];
         var batch = new SequenceBatch(new[] { ids.Length });
         var caches = model.NewCaches(1, ids.Length);
         var h = model.Embed(new[] { ids });
         double worst = 0;
-        for (int i = 0; i <= model.Layers.Length; i++)
+        for (int i = 0; i <= model.Layers.Count; i++)
         {
             double diff = SwitchParityTests.MaxAbsDiff(h, refs.ReadFloat32($"example0.hidden_states.{i}"));
             Assert.True(diff <= 1e-3, $"hidden state {i} max |Δ| {diff}");
             worst = Math.Max(worst, diff);
-            if (i < model.Layers.Length) model.Layer(i, h, batch, caches[i]);
+            if (i == model.Layers.Count) break;
+            model.Layers[i].SelfAttention(h, batch, caches[i]);
+            model.Layers[i].FeedForwardLayer(h, batch);
         }
-        model.FinalNorm(h, ids.Length);
-        var last = refs.ReadFloat32("last_hidden_state").AsSpan(0, h.Length).ToArray();
-        double lastDiff = SwitchParityTests.MaxAbsDiff(h, last);
+        var final = model.ForwardHidden(new[] { ids }, model.NewCaches(1, ids.Length));
+        var last = refs.ReadFloat32("last_hidden_state").AsSpan(0, final.Length).ToArray();
+        double lastDiff = SwitchParityTests.MaxAbsDiff(final, last);
         Assert.True(lastDiff <= 1e-3, $"last hidden state max |Δ| {lastDiff}");
         return Math.Max(worst, lastDiff);
     }

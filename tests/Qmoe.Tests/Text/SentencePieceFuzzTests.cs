@@ -3,9 +3,10 @@ using Qmoe.Text;
 namespace Qmoe.Tests.Text;
 
 /// <summary>
-/// Mutated <c>.model</c> files (the embedded switch-tiny-8 spiece.model: flipped bytes, truncations, overwritten and
-/// inserted runs) either load and encode/decode, or are refused with a <see cref="QmoeException"/>; never another
-/// exception, a hang or a runaway allocation. QMOE_FUZZ_ITERATIONS sets the count (CI: 200; the issue asks ≥ 10^4 offline).
+/// Mutated <c>.model</c> files (the embedded switch-tiny-8 unigram spiece.model, and with the shared fixtures the
+/// Mistral BPE tokenizer.model with byte fallback: flipped bytes, truncations, overwritten and inserted runs) either
+/// load and encode/decode, or are refused with a <see cref="QmoeException"/>; never another exception, a hang or a
+/// runaway allocation. QMOE_FUZZ_ITERATIONS sets the count per model (CI: 200; the issue asks ≥ 10^4 offline).
 /// </summary>
 public class SentencePieceFuzzTests
 {
@@ -15,10 +16,15 @@ public class SentencePieceFuzzTests
     private static readonly string[] Samples = ["The LORD is my shepherd.", "  a\tb\u00a0c  ", "1998 😀 \u4e00\u0007 <s> <0x41>", ""];
 
     [Fact]
-    public void Mutated_models_load_or_are_refused_cleanly()
+    public void Mutated_unigram_models_load_or_are_refused_cleanly() =>
+        AssertMutationsLoadOrRefuse(File.ReadAllBytes(Path.Combine(Paths.TinyModel, "spiece.model")), new Random(12));
+
+    [FixtureFact("tokenizers", "mistral-v01", "tokenizer.model")]
+    public void Mutated_bpe_models_load_or_are_refused_cleanly() =>
+        AssertMutationsLoadOrRefuse(File.ReadAllBytes(Paths.Fixture("tokenizers", "mistral-v01", "tokenizer.model")!), new Random(13));
+
+    private static void AssertMutationsLoadOrRefuse(byte[] original, Random rng)
     {
-        byte[] original = File.ReadAllBytes(Path.Combine(Paths.TinyModel, "spiece.model"));
-        var rng = new Random(12);
         int loaded = 0;
         for (int it = 0; it < Iterations; it++)
         {

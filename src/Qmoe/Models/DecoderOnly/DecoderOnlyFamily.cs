@@ -22,11 +22,12 @@ public abstract class DecoderOnlyFamily : IModelFamily
     /// <summary>Opens the checkpoint in <paramref name="dir"/>; <paramref name="experts"/>, when given, supplies every sparse layer's experts.</summary>
     protected abstract IDecoderOnlyModel Load(string dir, ExpertFactory? experts);
 
-    public virtual ITokenizer LoadTokenizer(string dir, ConfigReader config) => TokenizerLoader.Load(dir, ModelType, Validate(config).VocabSize);
+    /// <summary>The checkpoint's own tokenizer files, in Hugging Face's order (<see cref="TokenizerLoader.Load"/>).</summary>
+    public ITokenizer LoadTokenizer(string dir, int? embeddingRows) => TokenizerLoader.Load(dir, embeddingRows);
 
     public IRunnableModel Open(string dir, ConfigReader config, ExpertFactory? experts = null, IDisposable? owned = null)
     {
-        var tokenizer = LoadTokenizer(dir, config);
+        var tokenizer = LoadTokenizer(dir, Validate(config).VocabSize);
         return new DecoderOnlyRunnable(Load(dir, experts), ModelType, tokenizer, owned);
     }
 

@@ -5,7 +5,7 @@ using Qmoe.Models.Moe;
 namespace Qmoe.Models.DecoderOnly;
 
 /// <summary>
-/// The parts every Hugging Face decoder-only LM shares (Qwen3-MoE, DeepSeek-V3): <c>model.embed_tokens</c>, a stack
+/// The parts every Hugging Face decoder-only LM shares (Mixtral, Qwen3-MoE, DeepSeek-V3): <c>model.embed_tokens</c>, a stack
 /// of decoder layers, the final <c>model.norm</c> and an untied <c>lm_head</c>, running from a memory-mapped
 /// checkpoint. Activations are f32; weights stay in the file's dtype (FP8 ones are dequantized on load).
 /// Sequences of any length are computed exactly (full causal attention, no sliding window).
@@ -23,7 +23,9 @@ public abstract class DecoderOnlyModel<TLayer> : IDecoderOnlyModel where TLayer 
     public IReadOnlyList<int> EosTokenIds { get; }
     public abstract int NumExperts { get; }
     public abstract IExpertLayout ExpertLayout { get; }
-    public void CheckLength(int length) { }
+    /// <summary>Refuses a sequence length the family does not compute as the reference does (default: any length).</summary>
+    public virtual void CheckLength(int length) { }
+    public virtual int MaxContext => int.MaxValue;
     /// <summary>Called with (layer, routing) after every sparse MLP (tests, statistics).</summary>
     public Action<TLayer, Routing>? RoutingObserver { get; set; }
 

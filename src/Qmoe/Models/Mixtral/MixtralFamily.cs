@@ -26,7 +26,7 @@ public sealed class MixtralFamily : DecoderOnlyFamily
     protected override IDecoderOnlyModel Load(string dir, ExpertFactory? experts)
     {
         int count = MixtralConfig.Load(dir).NumExperts;
-        return MixtralModel.Load(dir, experts == null ? null : layer => experts(layer.MoePrefix, count));
+        return MixtralModel.Load(dir, experts == null ? null : layer => experts(layer.MoePrefix!, count));
     }
 
     public override IReadOnlyDictionary<string, SynthShape> SynthPresets { get; } =

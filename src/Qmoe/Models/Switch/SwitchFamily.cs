@@ -26,12 +26,14 @@ public sealed class SwitchFamily : IModelFamily
         return new SwitchExpertLayout(c.DModel, c.DFf);
     }
 
-    public ITokenizer LoadTokenizer(string dir, ConfigReader config) => TokenizerLoader.LoadT5(dir, SwitchConfig.From(config).VocabSize);
+    /// <summary>The T5 tokenizer: spiece.model and its 100 sentinels.</summary>
+    public ITokenizer LoadTokenizer(string dir, int? embeddingRows) => TokenizerLoader.LoadT5(dir, embeddingRows);
 
     public IRunnableModel Open(string dir, ConfigReader config, ExpertFactory? experts = null, IDisposable? owned = null)
     {
-        int count = SwitchConfig.From(config).NumExperts;
-        var tokenizer = LoadTokenizer(dir, config);
+        var cfg = SwitchConfig.From(config);
+        int count = cfg.NumExperts;
+        var tokenizer = LoadTokenizer(dir, cfg.VocabSize);
         var model = SwitchModel.Load(dir, experts == null ? null : block => experts(block.MlpPrefix, count));
         return new SwitchRunnable(model, tokenizer, owned);
     }

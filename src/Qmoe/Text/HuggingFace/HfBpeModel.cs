@@ -71,7 +71,7 @@ internal sealed class HfBpeModel : IHfModel
             if (m.ValueKind == JsonValueKind.String)
             {
                 // Legacy form "left right": exactly one space.
-                string s = m.GetString()!;
+                string s = json.String(m, mp);
                 int space = s.IndexOf(' ');
                 if (space < 0 || s.IndexOf(' ', space + 1) >= 0) throw json.Error(mp, $"merge \"{Clip(s)}\" is not two tokens separated by one space");
                 left = s[..space];

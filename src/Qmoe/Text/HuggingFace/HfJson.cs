@@ -48,6 +48,13 @@ internal sealed class HfJson(string file)
         catch (InvalidOperationException) { throw Error(path, "string is not valid Unicode"); }
     }
 
+    /// <summary>An object member's name (<paramref name="path"/> names the object).</summary>
+    public string Name(JsonProperty p, string path)
+    {
+        try { return p.Name; }
+        catch (InvalidOperationException) { throw Error(path, "a member name is not valid Unicode"); }
+    }
+
     public bool Bool(JsonElement e, string path) => e.ValueKind switch
     {
         JsonValueKind.True => true,

@@ -67,9 +67,10 @@ internal static class HfPostProcessors
             json.Object(st, path + ".special_tokens");
             foreach (var p in st.EnumerateObject())
             {
-                string sp = $"{path}.special_tokens[\"{p.Name}\"]";
+                string name = json.Name(p, path + ".special_tokens");
+                string sp = $"{path}.special_tokens[\"{name}\"]";
                 var ids = json.Array(json.Required(json.Object(p.Value, sp), sp, "ids"), sp + ".ids");
-                specials[p.Name] = ids.EnumerateArray().Select((x, k) => json.Int(x, $"{sp}.ids[{k}]")).ToArray();
+                specials[name] = ids.EnumerateArray().Select((x, k) => json.Int(x, $"{sp}.ids[{k}]")).ToArray();
             }
         }
         var single = json.Required(e, path, "single");

@@ -83,7 +83,7 @@ public sealed class HfTokenizer : ITokenizer
             {
                 json.Object(padding, "padding");
                 // Padding to the batch's longest changes nothing for one sequence; a fixed length would.
-                if (HfJson.Optional(padding, "strategy") is { } s && !(s.ValueKind == JsonValueKind.String && s.GetString() == "BatchLongest"))
+                if (HfJson.Optional(padding, "strategy") is { } s && !(s.ValueKind == JsonValueKind.String && s.ValueEquals("BatchLongest")))
                     throw json.Unsupported("padding.strategy", "padding other than BatchLongest");
                 if (HfJson.Optional(padding, "pad_id") is { } p) padId = json.Int(p, "padding.pad_id");
             }

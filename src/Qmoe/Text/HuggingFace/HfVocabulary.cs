@@ -20,9 +20,7 @@ internal static class HfVocabulary
         long limit = IdLimit(Math.Min(fileLength, int.MaxValue / 8));
         foreach (var p in e.EnumerateObject())
         {
-            string token;
-            try { token = p.Name; }
-            catch (InvalidOperationException) { throw json.Error(path, "a token is not valid Unicode"); }
+            string token = json.Name(p, path);
             vocab[token] = json.Int(p.Value, $"{path}[\"{(token.Length <= 40 ? token : token[..40] + "…")}\"]", limit);
         }
         int maxId = vocab.Count == 0 ? -1 : vocab.Values.Max();

@@ -20,6 +20,7 @@ public class HfTokenizerFuzzTests
     [Theory]
     [InlineData("minimal")]
     [InlineData("metaspace-bpe")]
+    [InlineData("subword-bpe")]
     [InlineData("unigram")]
     public void Mutated_files_fail_only_with_QmoeException(string seedName)
     {

@@ -1,0 +1,54 @@
+namespace Qmoe.Models.Layers;
+
+/// <summary>
+/// Hugging Face's Llama-style self-attention (Mixtral, Qwen3-MoE): <c>{prefix}.{q,k,v,o}_proj</c>, q and k optionally
+/// RMS-normed per head (Qwen3's q_norm / k_norm, over head_dim, before RoPE), rotary embeddings from each sequence's
+/// cache position, grouped-query, scale head_dim^-½, causal. x: [batch.Tokens, hidden] → [batch.Tokens, hidden].
+/// </summary>
+public sealed class RopeGqaAttention
+{
+    private readonly AttentionWeights _w;
+    private readonly RotaryEmbedding _rope;
+    private readonly RmsNorm? _qNorm, _kNorm;
+    private readonly int _heads, _kvHeads, _headDim;
+    private readonly Action<int>? _checkLength;
+
+    /// <param name="checkLength">Called with each sequence's length after the new tokens (refuses lengths the model does not support).</param>
+    public RopeGqaAttention(IO.TensorStore store, string prefix, int hidden, int heads, int kvHeads, int headDim, RotaryEmbedding rope,
+        float? qkNormEps = null, Action<int>? checkLength = null)
+    {
+        _heads = heads; _kvHeads = kvHeads; _headDim = headDim; _rope = rope; _checkLength = checkLength;
+        _w = AttentionWeights.Load(store, prefix, hidden, heads * headDim, kvHeads * headDim, ("q_proj", "k_proj", "v_proj", "o_proj"));
+        if (qkNormEps is float eps)
+        {
+            _qNorm = new RmsNorm(store.ReadFloat32($"{prefix}.q_norm.weight", headDim), eps);
+            _kNorm = new RmsNorm(store.ReadFloat32($"{prefix}.k_norm.weight", headDim), eps);
+        }
+    }
+
+    public KvCache NewCache(int capacity) => new(_kvHeads * _headDim, capacity);
+
+    /// <summary>Attention output of x; sequence s's new keys/values are appended to caches[s].</summary>
+    public float[] Forward(float[] x, SequenceBatch batch, KvCache[] caches)
+    {
+        int qw = _heads * _headDim, kw = _kvHeads * _headDim, n = batch.Tokens;
+        var q = Linear.Forward(x, n, _w.Q);
+        var k = Linear.Forward(x, n, _w.K);
+        var v = Linear.Forward(x, n, _w.V);
+        _qNorm?.Forward(q, n * _heads, q);   // per head: rows of head_dim
+        _kNorm?.Forward(k, n * _kvHeads, k);
+        var seqs = new AttentionSequence[batch.Count];
+        for (int s = 0; s < batch.Count; s++)
+        {
+            int off = batch.Offsets[s], len = batch.Lengths[s];
+            var c = caches[s];
+            _checkLength?.Invoke(c.Length + len);
+            _rope.Apply(q.AsSpan(off * qw, len * qw), len, _heads, c.Length);
+            _rope.Apply(k.AsSpan(off * kw, len * kw), len, _kvHeads, c.Length);
+            seqs[s] = c.Extend(off, k.AsSpan(off * kw), v.AsSpan(off * kw), len);
+        }
+        var a = new float[n * qw];
+        Attention.Forward(q, seqs, _heads, _kvHeads, _headDim, 1f / MathF.Sqrt(_headDim), causal: true, null, a);
+        return Linear.Forward(a, n, _w.O);
+    }
+}
