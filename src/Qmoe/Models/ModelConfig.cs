@@ -117,6 +117,26 @@ public sealed class ConfigReader
     }
 
     /// <summary>
+    /// Refuses what none of the decoder-only runtimes implements, naming the field: a hidden_act other than SiLU,
+    /// attention biases, and tied input/output embeddings.
+    /// </summary>
+    public void RefuseUnsupportedDecoderFields()
+    {
+        string act = String("hidden_act", "silu");
+        if (act != "silu") throw new QmoeException($"{Path}: hidden_act = {act} is not supported (only silu)");
+        if (Bool("attention_bias", false)) throw new QmoeException($"{Path}: attention_bias = true is not supported");
+        if (Bool("tie_word_embeddings", false)) throw new QmoeException($"{Path}: tie_word_embeddings = true is not supported (untied lm_head only)");
+    }
+
+    /// <summary>Grouped-query attention with rotary embeddings: heads a multiple of the KV heads, head_dim even.</summary>
+    public void CheckGroupedQueryAttention(int heads, int kvHeads, int headDim)
+    {
+        if (heads % kvHeads != 0)
+            throw new QmoeException($"{Path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
+        if (headDim % 2 != 0) throw new QmoeException($"{Path}: head_dim {headDim} must be even for rotary embeddings");
+    }
+
+    /// <summary>
     /// Every id that ends generation: config.json's <c>eos_token_id</c> and generation_config.json's (each an id or a
     /// list), in that order, without repeats. An empty <paramref name="modelDir"/> (a config held in memory) reads config.json's only.
     /// </summary>

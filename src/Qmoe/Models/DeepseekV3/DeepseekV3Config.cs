@@ -62,10 +62,7 @@ public sealed record DeepseekV3Config
     {
         if (c.ModelType is not ("deepseek_v3" or "kimi_k2"))
             throw new QmoeException($"{c.Path}: model_type '{c.ModelType}' is not deepseek_v3 or kimi_k2");
-        string act = c.String("hidden_act", "silu");
-        if (act != "silu") throw new QmoeException($"{c.Path}: hidden_act = {act} is not supported (only silu)");
-        if (c.Bool("attention_bias", false)) throw new QmoeException($"{c.Path}: attention_bias = true is not supported");
-        if (c.Bool("tie_word_embeddings", false)) throw new QmoeException($"{c.Path}: tie_word_embeddings = true is not supported (untied lm_head only)");
+        c.RefuseUnsupportedDecoderFields();
         string scoring = c.String("scoring_func", "sigmoid");
         if (scoring != "sigmoid") throw new QmoeException($"{c.Path}: scoring_func '{scoring}' is not supported (only sigmoid)");
         string topk = c.String("topk_method", "noaux_tc");

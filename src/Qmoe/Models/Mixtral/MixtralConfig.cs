@@ -38,11 +38,8 @@ public sealed record MixtralConfig
     public static MixtralConfig From(ConfigReader c)
     {
         if (c.ModelType != MixtralFamily.Type) throw new QmoeException($"{c.Path}: model_type '{c.ModelType}' is not mixtral");
-        string act = c.String("hidden_act", "silu");
-        if (act != "silu") throw new QmoeException($"{c.Path}: hidden_act = {act} is not supported (only silu)");
+        c.RefuseUnsupportedDecoderFields();
         if (c.Has("rope_scaling")) throw new QmoeException($"{c.Path}: rope_scaling is not supported (only plain rotary embeddings)");
-        if (c.Bool("tie_word_embeddings", false)) throw new QmoeException($"{c.Path}: tie_word_embeddings = true is not supported (Mixtral has an untied lm_head)");
-        if (c.Bool("attention_bias", false)) throw new QmoeException($"{c.Path}: attention_bias = true is not supported");
         int heads = c.Int("num_attention_heads"), hidden = c.Int("hidden_size");
         if (heads <= 0 || hidden % heads != 0) throw new QmoeException($"{c.Path}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}");
         var cfg = new MixtralConfig
@@ -71,9 +68,7 @@ public sealed record MixtralConfig
         c.CheckAtMost("num_hidden_layers", cfg.NumLayers, ConfigReader.MaxLayers);
         c.CheckAtMost("num_local_experts", cfg.NumExperts, ConfigReader.MaxExperts);
         c.CheckAtMost("num_attention_heads", cfg.NumHeads, ConfigReader.MaxExperts);
-        if (cfg.NumHeads % cfg.NumKvHeads != 0)
-            throw new QmoeException($"{c.Path}: num_attention_heads {cfg.NumHeads} is not a multiple of num_key_value_heads {cfg.NumKvHeads}");
-        if (cfg.HeadDim % 2 != 0) throw new QmoeException($"{c.Path}: head_dim {cfg.HeadDim} must be even for rotary embeddings");
+        c.CheckGroupedQueryAttention(cfg.NumHeads, cfg.NumKvHeads, cfg.HeadDim);
         if (cfg.ExpertsPerToken > cfg.NumExperts)
             throw new QmoeException($"{c.Path}: num_experts_per_tok {cfg.ExpertsPerToken} exceeds num_local_experts {cfg.NumExperts}");
         if (cfg.SlidingWindow is <= 0) throw new QmoeException($"{c.Path}: sliding_window = {cfg.SlidingWindow} must be positive or null");

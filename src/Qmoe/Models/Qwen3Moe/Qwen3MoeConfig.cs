@@ -40,11 +40,8 @@ public sealed record Qwen3MoeConfig
     public static Qwen3MoeConfig From(ConfigReader c, string modelDir)
     {
         if (c.ModelType != "qwen3_moe") throw new QmoeException($"{c.Path}: model_type '{c.ModelType}' is not qwen3_moe");
-        string act = c.String("hidden_act", "silu");
-        if (act != "silu") throw new QmoeException($"{c.Path}: hidden_act = {act} is not supported (only silu)");
-        if (c.Bool("attention_bias", false)) throw new QmoeException($"{c.Path}: attention_bias = true is not supported");
+        c.RefuseUnsupportedDecoderFields();
         if (c.Bool("use_sliding_window", false)) throw new QmoeException($"{c.Path}: use_sliding_window = true is not supported (full attention only)");
-        if (c.Bool("tie_word_embeddings", false)) throw new QmoeException($"{c.Path}: tie_word_embeddings = true is not supported (untied lm_head only)");
         int heads = c.Int("num_attention_heads"), hidden = c.Int("hidden_size");
         c.RequirePositive(("num_attention_heads", heads), ("hidden_size", hidden));
         var cfg = new Qwen3MoeConfig
@@ -72,9 +69,7 @@ public sealed record Qwen3MoeConfig
             ("moe_intermediate_size", cfg.MoeIntermediateSize), ("num_hidden_layers", cfg.NumLayers),
             ("num_key_value_heads", cfg.NumKvHeads), ("head_dim", cfg.HeadDim), ("num_experts", cfg.NumExperts),
             ("num_experts_per_tok", cfg.ExpertsPerToken), ("decoder_sparse_step", cfg.DecoderSparseStep));
-        if (cfg.NumHeads % cfg.NumKvHeads != 0)
-            throw new QmoeException($"{c.Path}: num_attention_heads {cfg.NumHeads} is not a multiple of num_key_value_heads {cfg.NumKvHeads}");
-        if (cfg.HeadDim % 2 != 0) throw new QmoeException($"{c.Path}: head_dim {cfg.HeadDim} must be even for rotary embeddings");
+        c.CheckGroupedQueryAttention(cfg.NumHeads, cfg.NumKvHeads, cfg.HeadDim);
         if (cfg.ExpertsPerToken > cfg.NumExperts)
             throw new QmoeException($"{c.Path}: num_experts_per_tok {cfg.ExpertsPerToken} exceeds num_experts {cfg.NumExperts}");
         return cfg;
