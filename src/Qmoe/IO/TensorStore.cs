@@ -23,6 +23,18 @@ public sealed class TensorStore : IDisposable
 
     private TensorStore(string dir) { Directory = dir; }
 
+    /// <summary>
+    /// Opens <paramref name="dir"/> (FP8 weights dequantized with <paramref name="fp8Block"/>, if given) and hands the
+    /// store to <paramref name="owner"/>, which keeps it (a model); the store is disposed if <paramref name="owner"/> throws.
+    /// </summary>
+    public static T OpenOwned<T>(string dir, Func<TensorStore, T> owner, (int Rows, int Cols)? fp8Block = null)
+    {
+        var store = Open(dir);
+        store.Fp8Block = fp8Block;
+        try { return owner(store); }
+        catch { store.Dispose(); throw; }
+    }
+
     public static TensorStore Open(string dir)
     {
         var store = new TensorStore(dir);

@@ -41,9 +41,6 @@ public sealed class DeepseekV3Model : DecoderOnlyModel<DeepseekV3Layer>
     public static DeepseekV3Model Load(string dir, Func<DeepseekV3Layer, IExperts>? expertFactory = null)
     {
         var cfg = DeepseekV3Config.Load(dir);
-        var store = TensorStore.Open(dir);
-        store.Fp8Block = cfg.Fp8Block;
-        try { return new DeepseekV3Model(cfg, store, Rope(cfg), expertFactory); }
-        catch { store.Dispose(); throw; }
+        return TensorStore.OpenOwned(dir, store => new DeepseekV3Model(cfg, store, Rope(cfg), expertFactory), cfg.Fp8Block);
     }
 }

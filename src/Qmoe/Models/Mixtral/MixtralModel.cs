@@ -32,8 +32,6 @@ public sealed class MixtralModel : DecoderOnlyModel<MixtralLayer>
     public static MixtralModel Load(string dir, Func<MixtralLayer, IExperts>? expertFactory = null)
     {
         var cfg = MixtralConfig.Load(dir);
-        var store = TensorStore.Open(dir);
-        try { return new MixtralModel(cfg, store, new RotaryEmbedding(cfg.HeadDim, cfg.RopeTheta), expertFactory); }
-        catch { store.Dispose(); throw; }
+        return TensorStore.OpenOwned(dir, store => new MixtralModel(cfg, store, new RotaryEmbedding(cfg.HeadDim, cfg.RopeTheta), expertFactory));
     }
 }

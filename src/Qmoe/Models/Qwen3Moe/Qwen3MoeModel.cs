@@ -37,9 +37,6 @@ public sealed class Qwen3MoeModel : DecoderOnlyModel<Qwen3MoeLayer>
     public static Qwen3MoeModel Load(string dir, Func<Qwen3MoeLayer, IExperts>? expertFactory = null)
     {
         var cfg = Qwen3MoeConfig.Load(dir);
-        var store = TensorStore.Open(dir);
-        store.Fp8Block = cfg.Fp8Block;
-        try { return new Qwen3MoeModel(cfg, store, Rope(cfg), expertFactory); }
-        catch { store.Dispose(); throw; }
+        return TensorStore.OpenOwned(dir, store => new Qwen3MoeModel(cfg, store, Rope(cfg), expertFactory), cfg.Fp8Block);
     }
 }

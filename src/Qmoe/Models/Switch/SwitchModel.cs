@@ -56,9 +56,7 @@ public sealed class SwitchModel : IDisposable
     public static SwitchModel Load(string dir, Func<SwitchBlock, IExperts>? expertFactory = null)
     {
         var cfg = SwitchConfig.Load(dir);
-        var store = TensorStore.Open(dir);
-        try { return new SwitchModel(cfg, store, expertFactory); }
-        catch { store.Dispose(); throw; }
+        return TensorStore.OpenOwned(dir, store => new SwitchModel(cfg, store, expertFactory));
     }
 
     public IEnumerable<SwitchBlock> Blocks => Encoder.Concat(Decoder);
