@@ -82,22 +82,11 @@ public sealed unsafe class ActivationBuffer : IDisposable
         return _ptr + first * Width * DType.Size();
     }
 
-    /// <summary>
-    /// Spilled buffers: drops the mapping's pages from the process's resident set (MADV_DONTNEED on a shared file
-    /// mapping keeps dirty data: it goes to the page cache and the file, and is read back on the next access). Without
-    /// this, every page ever touched stays counted in RSS, which then grows with the spilled data instead of the budget.
-    /// </summary>
+    /// <summary>Spilled buffers: drops the mapping's pages from the resident set (<see cref="MappedPages"/>); the data stays in the file.</summary>
     public void Trim()
     {
-        if (_mapBase == null || !OperatingSystem.IsLinux()) return;
-        ulong length = _view!.SafeMemoryMappedViewHandle.ByteLength;
-        if (length > 0) Madvise(_mapBase, (nuint)length, MadvDontNeed);
+        if (_mapBase != null) MappedPages.DropResident(_mapBase, _view!.SafeMemoryMappedViewHandle.ByteLength);
     }
-
-    private const int MadvDontNeed = 4;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise", SetLastError = true)]
-    private static extern int Madvise(void* addr, nuint length, int advice);
 
     public void Dispose()
     {

@@ -73,12 +73,9 @@ public sealed class ExpertLayerQuantizer
                     }
                     output.WriteExpert(results[e - g0]);
                 }
-                _budget.TrimSpills();
-                // The group's weights, Hessians and inputs (large-object-heap arrays) are garbage now; collect them
-                // before the next group allocates its own, compacting the LOH (otherwise never compacted) so freed
-                // gigabyte arrays do not fragment it: peak memory stays at the budget plus one group.
+                // The group's weights, Hessians and inputs are garbage now: free them before the next group allocates its own.
                 results = null!;
-                CollectLargeObjects();
+                _budget.TrimResident();
             }
             static double Ratio(double num, double den) => den > 0 ? num / den : 0;
             var stats = layout.Kinds.Select(k =>
@@ -138,14 +135,6 @@ public sealed class ExpertLayerQuantizer
         return peak;
     }
 
-    /// <summary>A blocking full collection that also compacts the large-object heap (otherwise never compacted), so
-    /// freed gigabyte arrays are returned rather than fragmenting it: peak memory stays at the budget plus one group.</summary>
-    private static void CollectLargeObjects()
-    {
-        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-    }
-
     /// <summary>Experts per group: as many working sets as the budget left to the quantizer holds (at least one), at most 16.</summary>
     private int GroupSize(IExpertLayout layout, ExpertListBuffers lists)
     {
@@ -193,11 +182,11 @@ public sealed class ExpertLayerQuantizer
                 var acc = new HessianAccumulator(cols);
                 ForEachInputChunk(layout, lists, g0 + i, s, results[i], (input, count) => acc.Add(input, count));
                 acc.WriteHessian(h.AsSpan((int)(i * hSize), (int)hSize));
-                _budget.TrimSpills();
+                _budget.TrimResident();
             }
             // The accumulators (a double and an f32 [cols, cols] each) are garbage now; free them before GPTQ allocates
             // its own copies, so the peak does not hold both (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
-            CollectLargeObjects();
+            _budget.TrimResident();
             foreach (var kind in kinds)
             {
                 var (rows, _) = layout.Shape(kind);
@@ -222,10 +211,10 @@ public sealed class ExpertLayerQuantizer
                     err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, s, results[i], rows, cols);
                 }
                 if (_options.Probe is { } probe) Probe(probe, prefix, layout, store, lists, g0, s, kind, w, h, names, n, types, q, results);
-                _budget.TrimSpills();
+                _budget.TrimResident();
             }
             h = null!;
-            CollectLargeObjects(); // the stage's Hessians are garbage: free them before the next stage's
+            _budget.TrimResident(); // the stage's Hessians are garbage: free them before the next stage's
         }
         return results;
     }

@@ -1,16 +1,19 @@
 namespace Qmoe.Compression;
 
 /// <summary>
-/// The run's memory budget (<c>--memory-budget</c>). It covers GPTQ's working set — reserved up front for at least
-/// one expert (<see cref="ReserveWorkingSet"/>), so the run is refused before any work when even that does not
-/// fit — and the activations: buffers that would exceed what is left are placed in memory-mapped spill files under
-/// <see cref="SpillDirectory"/> instead, whose touched pages are dropped from the resident set after each chunk and
-/// group (<see cref="TrimSpills"/>). Also records the peak resident set per pipeline stage.
+/// The run's memory budget (<c>--memory-budget</c>). It covers the working set — reserved up front
+/// (<see cref="ReserveWorkingSet"/>) for the larger of one expert's GPTQ working set and one block's mapped weights,
+/// so the run is refused before any work when even that does not fit — and the activations: buffers that would
+/// exceed what is left are placed in memory-mapped spill files under <see cref="SpillDirectory"/> instead. The
+/// touched pages of spill files and of the tracked checkpoint mappings are dropped from the resident set after each
+/// chunk and group (<see cref="TrimResident"/>), so RSS follows the budget, not the data walked. Also records the
+/// peak resident set per pipeline stage.
 /// </summary>
 public sealed class MemoryBudget(long limitBytes, string spillDirectory)
 {
     private long _used;
     private readonly List<ActivationBuffer> _spilled = new();
+    private readonly List<IO.TensorStore> _stores = new();
 
     public long Limit { get; } = limitBytes;
     public long Used => Interlocked.Read(ref _used);
@@ -47,10 +50,22 @@ public sealed class MemoryBudget(long limitBytes, string spillDirectory)
     internal void AddSpilled(ActivationBuffer b) { lock (_spilled) _spilled.Add(b); }
     internal void RemoveSpilled(ActivationBuffer b) { lock (_spilled) _spilled.Remove(b); }
 
-    /// <summary>Drops the spill files' mapped pages from the resident set (their data stays in the file / page cache).</summary>
-    public void TrimSpills()
+    /// <summary>Includes <paramref name="store"/>'s mapped checkpoint in <see cref="TrimResident"/>.</summary>
+    public void Track(IO.TensorStore store) { lock (_stores) _stores.Add(store); }
+
+    /// <summary>
+    /// Brings the resident set back to what is live, after a chunk, an expert or a group: a blocking full collection
+    /// that also compacts the large-object heap — the pass's temporaries are 10–500 MB arrays, which the GC would
+    /// otherwise let pile up by gigabytes before collecting (measured on DeepSeek-V3 width: 2 GiB above the live set),
+    /// and never compacts — then drops the spill files' and tracked checkpoints' mapped pages (their data stays in the
+    /// files and the page cache).
+    /// </summary>
+    public void TrimResident()
     {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         lock (_spilled) foreach (var b in _spilled) b.Trim();
+        lock (_stores) foreach (var s in _stores) s.DropResident();
     }
 
     /// <summary>Ends a stage: records the peak RSS since the previous lap under <paramref name="stage"/> (the max over

@@ -43,7 +43,7 @@ public sealed class PipelineCheckpoint(string workDir)
         budget.Lap("recompute"); // the block's outputs with the quantized experts (or a dense block's forward pass)
         var sw = System.Diagnostics.Stopwatch.StartNew();
         Save(fingerprint, block + 1, buffers);
-        budget.TrimSpills();
+        budget.TrimResident();
         budget.Lap("checkpoint");
         stageSeconds["checkpoint"] = stageSeconds.GetValueOrDefault("checkpoint") + sw.Elapsed.TotalSeconds;
         work.AfterBlockHook(block);

@@ -25,7 +25,7 @@ public static class SparseLayerStep
             var hc = h.Slice(row0, batch.Tokens).ToArray();
             action(hc, batch, s0, row0);
             hc.CopyTo(h.Slice(row0, batch.Tokens));
-            h.Budget.TrimSpills(); // spilled pages touched by this chunk leave the resident set
+            h.Budget.TrimResident(); // spilled and checkpoint pages touched by this chunk leave the resident set
         }
     }
 

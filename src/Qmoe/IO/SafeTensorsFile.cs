@@ -18,6 +18,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     private readonly MemoryMappedFile? _mmf;
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _base;
+    private byte* _mapBase;
     private readonly Dictionary<string, TensorInfo> _tensors;
 
     public string Path { get; }
@@ -39,6 +40,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         {
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _mapBase = p;
             _base = p + view.PointerOffset;
         }
     }
@@ -252,6 +254,12 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             default: throw new QmoeException($"{Path}: tensor '{name}' has dtype {t.DType}, expected an integer type");
         }
         return dst;
+    }
+
+    /// <summary>Drops the mapping's touched pages from the resident set (they stay in the page cache; see <see cref="MappedPages"/>).</summary>
+    public void DropResident()
+    {
+        if (_base != null) MappedPages.DropResident(_mapBase, _view!.SafeMemoryMappedViewHandle.ByteLength);
     }
 
     public void Dispose()

@@ -144,6 +144,17 @@ public sealed class TensorStore : IDisposable
             throw new QmoeException($"{FileOf(t.Name).Path}: tensor '{t.Name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}]");
     }
 
+    /// <summary>Drops every shard's touched pages from the resident set (the weights stay mapped and in the page cache).</summary>
+    public void DropResident()
+    {
+        foreach (var f in _files) f.DropResident();
+    }
+
+    /// <summary>Bytes of all tensors whose names start with <paramref name="prefix"/>, except those in <paramref name="except"/>.</summary>
+    public long BytesUnder(string prefix, IReadOnlySet<string> except) =>
+        _byTensor.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && !except.Contains(kv.Key))
+            .Sum(kv => kv.Value.Info(kv.Key).ByteLength);
+
     public void Dispose()
     {
         foreach (var f in _files) f.Dispose();
