@@ -77,7 +77,7 @@ public static class CompressionPipeline
         var experts = block.SparsePrefix is { } prefix
             ? Enumerable.Range(0, model.NumExperts).SelectMany(e => model.Layout.Kinds.Select(k => model.Layout.WeightName(prefix, e, k))).ToHashSet()
             : new HashSet<string>();
-        return model.Store.BytesUnder(block.Name + ".", experts);
+        return model.Store.ResidentBytesUnder(block.Name + ".", experts);
     }
 
     private static string ProbeFingerprint(string modelDir, CalibrationData calib, CompressionOptions o)
