@@ -175,12 +175,9 @@ public sealed class TensorStore : IDisposable
         _dequantized.Clear();
     }
 
-    /// <summary>Resident bytes of all tensors whose names start with <paramref name="prefix"/>, except those in
-    /// <paramref name="except"/>, once used: their mapped bytes, plus 4 per element for FP8 ones (<see cref="Dequantized"/>).</summary>
-    public long ResidentBytesUnder(string prefix, IReadOnlySet<string> except) =>
-        _byTensor.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && !except.Contains(kv.Key))
-            .Select(kv => kv.Value.Info(kv.Key))
-            .Sum(t => t.ByteLength + (t.DType == DType.F8_E4M3 ? 4 * t.ElementCount : 0));
+    /// <summary>The tensors whose names start with <paramref name="prefix"/>.</summary>
+    public IEnumerable<TensorInfo> TensorsUnder(string prefix) =>
+        _byTensor.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(kv => kv.Value.Info(kv.Key));
 
     public void Dispose()
     {
