@@ -182,11 +182,10 @@ public sealed class ExpertLayerQuantizer
                 var acc = new HessianAccumulator(cols);
                 ForEachInputChunk(layout, lists, g0 + i, s, results[i], (input, count) => acc.Add(input, count));
                 acc.WriteHessian(h.AsSpan((int)(i * hSize), (int)hSize));
+                // The accumulator (a double and an f32 [cols, cols]) is garbage now; free it before the next one and
+                // before GPTQ allocates its copies (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
                 _budget.TrimResident();
             }
-            // The accumulators (a double and an f32 [cols, cols] each) are garbage now; free them before GPTQ allocates
-            // its own copies, so the peak does not hold both (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
-            _budget.TrimResident();
             foreach (var kind in kinds)
             {
                 var (rows, _) = layout.Shape(kind);
