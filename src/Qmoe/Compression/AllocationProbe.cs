@@ -6,8 +6,9 @@ namespace Qmoe.Compression;
 
 /// <summary>One candidate type of one expert matrix: the measured error proxy and the bytes it would store.</summary>
 /// <param name="Type">"ternary", "2", "3" or "4" (<see cref="QuantTypeInfo.Name"/>).</param>
-/// <param name="Error">‖Δy‖² summed over the expert's calibration tokens, Δy the change of the expert's output (model
-/// width, before the gate weight) when this matrix alone is replaced by its GPTQ quantization to this type.</param>
+/// <param name="Error">g² ‖Δy‖² summed over the expert's calibration tokens, Δy the change of the expert's output (model
+/// width) when this matrix alone is replaced by its GPTQ quantization to this type, g the token's gate weight (the
+/// change of the layer's output is g Δy).</param>
 /// <param name="Bytes">What the matrix adds to the compressed file (<see cref="AllocationProbe.CandidateBytes"/>).</param>
 public sealed record AllocationCandidate(string Type, double Error, long Bytes);
 

@@ -80,6 +80,7 @@ public static class CompressionPipeline
             Add($"{Path.GetFileName(f)} {new FileInfo(f).Length}");
         Add($"{o.Method} {o.Damp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.TokenCapFactor} {o.ChunkSequences}");
         Add(string.Join(",", Precision.Candidates.Select(c => c.Name)));
+        Add("error: gate-weighted"); // probes measured before the gate weighting are not reused
         Add(calib.Fingerprint().ToString("x16"));
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }

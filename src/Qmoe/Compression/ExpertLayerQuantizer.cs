@@ -273,7 +273,7 @@ public sealed class ExpertLayerQuantizer
     }
 
     /// <summary>
-    /// ‖Δy‖² over the expert's calibration tokens, y [n, Dim] the expert's output, when matrix <paramref name="kind"/>
+    /// Σ g² ‖Δy‖² over the expert's calibration tokens (g the token's gate weight), y [n, Dim] the expert's output, when matrix <paramref name="kind"/>
     /// alone is replaced by <paramref name="quantized"/>: the matrices of earlier stages are the quantized ones already
     /// chosen, the others dense (read from the checkpoint into <paramref name="dense"/> as needed). For the last stage
     /// this is ‖(W − Q) Xᵀ‖²; for an earlier one the change is carried through the rest of the expert (e.g. Mixtral's
@@ -322,7 +322,13 @@ public sealed class ExpertLayerQuantizer
                 System.Numerics.Tensors.TensorPrimitives.Subtract(hc.AsSpan(0, count * outCols), hd.AsSpan(0, count * outCols), hc.AsSpan(0, count * outCols));
                 Numerics.MatMul.XWt(hc, Dense(outKind), yc, count, outRows, outCols);
             }
-            e += System.Numerics.Tensors.TensorPrimitives.Dot<float>(yc, yc);
+            // Σ g² ‖Δy‖² per token: the expert's output enters the residual scaled by its gate weight g.
+            var gates = lists.Gates(expert, t0, count);
+            for (int i = 0; i < count; i++)
+            {
+                var row = yc.Slice(i * outRows, outRows);
+                e += (double)gates[i] * gates[i] * System.Numerics.Tensors.TensorPrimitives.Dot<float>(row, row);
+            }
         }
         return e;
     }

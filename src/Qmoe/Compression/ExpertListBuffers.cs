@@ -5,17 +5,19 @@ namespace Qmoe.Compression;
 /// router sent it (kept tokens; with pre-masking only those allowed into the Hessian), appended while the
 /// calibration samples stream through the block and gathered into one contiguous [n, Dim] batch per expert
 /// when its group is quantized. Rows live in an <see cref="ActivationBuffer"/> (RAM or spill file); the lists
-/// hold row indices. Experts are capped at <c>cap</c> tokens (the first ones in sample order) so one popular
+/// hold row indices and each entry's gate weight (the factor the expert's output enters the residual with). Experts are capped at <c>cap</c> tokens (the first ones in sample order) so one popular
 /// expert cannot dominate time and memory.
 /// </summary>
 public sealed class ExpertListBuffers
 {
     private readonly List<long>[] _rows;
+    private readonly List<float>[] _gates;
     private readonly ActivationBuffer _input;
 
     public ExpertListBuffers(int experts, ActivationBuffer layerInput)
     {
         _rows = Enumerable.Range(0, experts).Select(_ => new List<long>()).ToArray();
+        _gates = Enumerable.Range(0, experts).Select(_ => new List<float>()).ToArray();
         _input = layerInput;
     }
 
@@ -35,7 +37,12 @@ public sealed class ExpertListBuffers
                 int t = batch.Offsets[s] + p;
                 if (hessianMask != null && !hessianMask[seq0 + s][p]) continue;
                 for (int j = 0; j < routing.K; j++)
-                    if (routing.Kept[t * routing.K + j]) _rows[routing.Expert[t * routing.K + j]].Add(row0 + t);
+                {
+                    int i = t * routing.K + j;
+                    if (!routing.Kept[i]) continue;
+                    _rows[routing.Expert[i]].Add(row0 + t);
+                    _gates[routing.Expert[i]].Add(routing.Weight[i]);
+                }
             }
     }
 
@@ -54,6 +61,7 @@ public sealed class ExpertListBuffers
             {
                 capped.Add((e, _rows[e].Count, cap));
                 _rows[e].RemoveRange(cap, _rows[e].Count - cap);
+                _gates[e].RemoveRange(cap, _gates[e].Count - cap);
             }
         return capped;
     }
@@ -80,10 +88,15 @@ public sealed class ExpertListBuffers
         for (int i = 0; i < count; i++) _input.Slice(list[first + i], 1).CopyTo(x.Slice(i * d, d)); // i · d < x.Length
     }
 
+    /// <summary>Gate weights of entries [first, first + count) of the expert's list.</summary>
+    public ReadOnlySpan<float> Gates(int expert, int first, int count) =>
+        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_gates[expert]).Slice(first, count);
+
     /// <summary>Test hook: appends row <paramref name="row"/> of the layer input to an expert's list.</summary>
     internal void AppendRow(int expert, long row)
     {
         if (row < 0 || row >= _input.Rows) throw new ArgumentOutOfRangeException(nameof(row));
         _rows[expert].Add(row);
+        _gates[expert].Add(1f);
     }
 }
