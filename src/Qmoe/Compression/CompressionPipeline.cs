@@ -125,12 +125,12 @@ public static class CompressionPipeline
         // Before any work, the working set must fit in the budget; it is reserved, activations get the rest. It is the
         // larger of one expert's GPTQ working set and one block's mapped non-expert weights (attention, dense MLP, router,
         // shared experts), which are resident during the block's passes but not while its experts are quantized.
-        long expertSet = ExpertLayerQuantizer.WorkingSetBytes(model.Layout);
+        long expertSet = ExpertLayerQuantizer.WorkingSetBytes(model.Layout, options.BlockSize);
         long blockWeights = model.Blocks.Max(b => BlockWeightBytes(model, b));
         long workingSet = Math.Max(expertSet, blockWeights);
         if (!budget.ReserveWorkingSet(workingSet))
             throw new QmoeException($"--memory-budget {options.MemoryBudgetBytes / (double)(1L << 30):F2} GiB is below the working set " +
-                $"({workingSet / (double)(1L << 30):F2} GiB: " + (expertSet >= blockWeights ? "one expert's Hessian, GPTQ copies and weights of its largest matrix" : "one block's non-expert weights") +
+                $"({workingSet / (double)(1L << 30):F2} GiB: " + (expertSet >= blockWeights ? "one expert's Hessian, GPTQ working set and weights of its largest matrix" : "one block's non-expert weights") +
                 $"); raise it to at least {Math.Ceiling(100.0 * workingSet / (1L << 30)) / 100:F2}");
         budget.Track(model.Store);
         Directory.CreateDirectory(work.Path);

@@ -10,7 +10,7 @@ namespace Qmoe.Tests.Quantization;
 /// the full result (dequantized values, codes, method, fallback reason, damping) and compares with a value recorded
 /// from commit df5f917's code (before the working set was shrunk). The cases cover what the storage changes touch:
 /// dead columns, act order, the blocked Cholesky and recursive triangular inverse (cols above their block sizes),
-/// raised damping, the RTN fallbacks and the batched path. A second test bounds the bytes GPTQ allocates.
+/// raised damping, the RTN fallbacks and the batched path (whole and subset). A last test bounds the bytes GPTQ allocates.
 /// </summary>
 public class GptqStorageTests
 {
@@ -81,5 +81,36 @@ public class GptqStorageTests
             new GptqOptions { Type = QuantType.Int2, ActOrder = true, Threads = 2 });
         AssertHash("18fd444d2db9e631", r.Experts[0]);
         AssertHash("cf59e90cac051a89", r.Experts[1]);
+        // A subset read in place (the second expert only, as the compressor quantizes one type of a mixed group).
+        var sub = GptqBatch.Quantize([.. w0, .. w1], [.. h0, .. h1], Rows, Cols, [1], ["b"], [Tokens],
+            new GptqOptions { Type = QuantType.Int2, ActOrder = true, Threads = 2 });
+        AssertHash("cf59e90cac051a89", Assert.Single(sub.Experts));
+    }
+
+    [Theory]
+    [InlineData(256, 1024, false)] // rows >= cols/4: Q lends the triangular inverse its scratch
+    [InlineData(256, 1024, true)]
+    [InlineData(64, 1024, false)]  // rows < cols/4: the scratch is allocated
+    public void AllocatesAtMostItsWorkingBytes(int rows, int cols, bool actOrder)
+    {
+        var rng = new Random(18);
+        int tokens = 2 * cols;
+        var acc = new HessianAccumulator(cols, 2);
+        acc.Add(RandomMatrices.CorrelatedInputs(rng, tokens, cols), tokens);
+        var h = acc.ToHessian();
+        var w = RandomMatrices.Gaussian(rng, rows * cols);
+        var o = new GptqOptions { Type = QuantType.Ternary, ActOrder = actOrder, Threads = 1 }; // one thread: all allocations on this one
+        Gptq.Quantize(w, rows, cols, h, o, tokens); // JIT and first-use allocations out of the way
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var q = Gptq.Quantize(w, rows, cols, h, o, tokens);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(QuantMethod.Gptq, q.Method);
+        long bound = Gptq.WorkingBytes(rows, cols, o.BlockSize);
+        Assert.True(allocated <= bound, $"allocated {allocated} bytes, WorkingBytes {bound}");
+        // With its inputs H and W, GPTQ holds about 8 bytes per H entry and 13 per weight (was 20 and 17 with its copies).
+        long entries = (long)cols * cols, weights = (long)rows * cols;
+        if (rows >= cols / 4)
+            Assert.True(4 * entries + 4 * weights + allocated <= 8 * entries + 13 * weights + 13L * o.BlockSize * rows + (1 << 20),
+                $"allocated {allocated} bytes: {(double)(allocated - 9 * weights) / entries:F2} per H entry beyond 9 per weight");
     }
 }
