@@ -38,7 +38,7 @@ public static unsafe class Gptq
     public static long WorkingBytes(int rows, int cols, int blockSize)
     {
         long weights = (long)rows * cols, scratch = TriangularInverse.ScratchFloats(cols);
-        long small = 4L * cols * 128 + 4 * 128 * 128 + 4 * 4096 + 16L * cols + 16L * rows + 4L * 256 * 4096 + 4096;
+        long small = 4L * cols * 128 + 4 * 128 * 128 + 4 * 4096 + 32L * cols + 16L * rows + 4L * 256 * 4096 + 4096;
         return 4L * cols * cols + 9 * weights + 13L * Math.Min(blockSize, cols) * rows + (scratch > weights ? 4 * scratch : 0) + small;
     }
 
