@@ -71,15 +71,6 @@ public static class CompressionPipeline
     public const string AllocationProbeFile = "qmoe_allocation_probe.json";
 
     /// <summary>What a probe depends on: the model's config and weight files, the calibration data and the quantizer settings.</summary>
-    /// <summary>Bytes of a block's weights other than its routed experts (mapped, so resident while the block runs).</summary>
-    private static long BlockWeightBytes(ICompressibleModel model, ICompressibleBlock block)
-    {
-        var experts = block.SparsePrefix is { } prefix
-            ? Enumerable.Range(0, model.NumExperts).SelectMany(e => model.Layout.Kinds.Select(k => model.Layout.WeightName(prefix, e, k))).ToHashSet()
-            : new HashSet<string>();
-        return model.Store.BytesUnder(block.Name + ".", experts);
-    }
-
     private static string ProbeFingerprint(string modelDir, CalibrationData calib, CompressionOptions o)
     {
         var h = new System.IO.Hashing.XxHash64();
@@ -122,16 +113,14 @@ public static class CompressionPipeline
         var budget = new MemoryBudget(options.MemoryBudgetBytes, work.SpillDirectory);
         using var compressor = new SequentialCompressor(family.OpenForCompression(modelDir), options, budget, work, progress);
         var model = compressor.Model;
-        // Before any work, the working set must fit in the budget; it is reserved, activations get the rest. It is the
-        // larger of one expert's GPTQ working set and one block's mapped non-expert weights (attention, dense MLP, router,
-        // shared experts), which are resident during the block's passes but not while its experts are quantized.
-        long expertSet = ExpertLayerQuantizer.WorkingSetBytes(model.Layout, options.BlockSize);
-        long blockWeights = model.Blocks.Max(b => BlockWeightBytes(model, b));
-        long workingSet = Math.Max(expertSet, blockWeights);
-        if (!budget.ReserveWorkingSet(workingSet))
+        // Before any work, the working set must fit in the budget; it is reserved, activations get the rest.
+        var (workingSet, what) = WorkingSet.Of(model, WorkingSet.ChunkTokens(calib, options), options.BlockSize);
+        if (!budget.TryReserve(WorkingSet.RuntimeBytes) || !budget.ReserveWorkingSet(workingSet))
+        {
+            double needed = (double)(workingSet + WorkingSet.RuntimeBytes) / (1L << 30);
             throw new QmoeException($"--memory-budget {options.MemoryBudgetBytes / (double)(1L << 30):F2} GiB is below the working set " +
-                $"({workingSet / (double)(1L << 30):F2} GiB: " + (expertSet >= blockWeights ? "one expert's Hessian, GPTQ working set and weights of its largest matrix" : "one block's non-expert weights") +
-                $"); raise it to at least {Math.Ceiling(100.0 * workingSet / (1L << 30)) / 100:F2}");
+                $"({needed:F2} GiB: {what}, and {WorkingSet.RuntimeBytes >> 20} MiB for the runtime); raise it to at least {Math.Ceiling(100 * needed) / 100:F2}");
+        }
         budget.Track(model.Store);
         Directory.CreateDirectory(work.Path);
         ResidentSet.PeakAndReset();

@@ -11,6 +11,7 @@ public sealed class TensorStore : IDisposable
 {
     private readonly Dictionary<string, SafeTensorsFile> _byTensor = new(StringComparer.Ordinal);
     private readonly List<SafeTensorsFile> _files = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, float[]> _dequantized = new(StringComparer.Ordinal);
 
     public string Directory { get; }
     /// <summary>
@@ -129,14 +130,36 @@ public sealed class TensorStore : IDisposable
             if (unmapped) f.ReadFloat32Unmapped(t, dst); else f.ReadFloat32(t, dst);
             return;
         }
-        var (br, bc) = Fp8Block ?? throw new QmoeException(
-            $"{f.Path}: tensor '{name}' has dtype F8_E4M3 but config.json has no quantization_config with quant_method fp8");
-        string scaleName = name + "_scale_inv";
-        if (!Contains(scaleName)) throw new QmoeException($"{f.Path}: FP8 tensor '{name}' has no '{scaleName}'");
+        var (br, bc, scaleName) = CheckFp8(name, rows, cols);
         var scales = ReadFloat32(scaleName, (rows + br - 1) / br, (cols + bc - 1) / bc);
         var raw = unmapped ? f.ReadBytesUnmapped(t) : f.Bytes(t);
         Fp8E4M3.DequantizeBlocks(raw, rows, cols, scales, br, bc, dst);
     }
+
+    /// <summary>Checks that FP8 weight <paramref name="name"/> [rows, cols] can be dequantized (config's block size, its
+    /// scale tensor and that tensor's shape) and returns the block size and the scales' name.</summary>
+    public (int BlockRows, int BlockCols, string ScaleName) CheckFp8(string name, int rows, int cols)
+    {
+        var f = FileOf(name);
+        var (br, bc) = Fp8Block ?? throw new QmoeException(
+            $"{f.Path}: tensor '{name}' has dtype F8_E4M3 but config.json has no quantization_config with quant_method fp8");
+        string scaleName = name + "_scale_inv";
+        if (!Contains(scaleName)) throw new QmoeException($"{f.Path}: FP8 tensor '{name}' has no '{scaleName}'");
+        CheckShape(Info(scaleName), [(rows + br - 1) / br, (cols + bc - 1) / bc]);
+        return (br, bc, scaleName);
+    }
+
+    /// <summary>
+    /// FP8 weight <paramref name="name"/> [rows, cols] dequantized to f32, cached until <see cref="DropResident"/>: the
+    /// checkpoint's FP8 weights are materialised only when a pass uses them (DeepSeek-V3's non-expert weights alone
+    /// are ~17B parameters, 68 GB in f32), and a compression run under a memory budget holds only the current block's.
+    /// </summary>
+    public float[] Dequantized(string name, int rows, int cols) => _dequantized.GetOrAdd(name, n =>
+    {
+        var w = new float[(long)rows * cols];
+        ReadWeight(n, rows, cols, w);
+        return w;
+    });
 
     public void CheckShape(TensorInfo t, long[] shape)
     {
@@ -144,16 +167,17 @@ public sealed class TensorStore : IDisposable
             throw new QmoeException($"{FileOf(t.Name).Path}: tensor '{t.Name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}]");
     }
 
-    /// <summary>Drops every shard's touched pages from the resident set (the weights stay mapped and in the page cache).</summary>
+    /// <summary>Drops every shard's touched pages from the resident set (the weights stay mapped and in the page cache)
+    /// and the cache of dequantized FP8 weights (they are dequantized again when next used).</summary>
     public void DropResident()
     {
         foreach (var f in _files) f.DropResident();
+        _dequantized.Clear();
     }
 
-    /// <summary>Bytes of all tensors whose names start with <paramref name="prefix"/>, except those in <paramref name="except"/>.</summary>
-    public long BytesUnder(string prefix, IReadOnlySet<string> except) =>
-        _byTensor.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && !except.Contains(kv.Key))
-            .Sum(kv => kv.Value.Info(kv.Key).ByteLength);
+    /// <summary>The tensors whose names start with <paramref name="prefix"/>.</summary>
+    public IEnumerable<TensorInfo> TensorsUnder(string prefix) =>
+        _byTensor.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(kv => kv.Value.Info(kv.Key));
 
     public void Dispose()
     {

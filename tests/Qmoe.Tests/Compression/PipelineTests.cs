@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Qmoe.Compression;
+using Qmoe.Models;
 using Qmoe.Tests.Cli;
 
 namespace Qmoe.Tests.Compression;
@@ -117,8 +119,11 @@ public class ActivationSpillTests
             ["compress", "--model", Paths.TinyModel, "--out", o, "--calib-text", Paths.CalibrationText, "--samples", "16", "--memory-budget", budget];
         var a = CliProcess.Run(Args(ram, "4"));
         Assert.True(a.ExitCode == 0, a.Stderr);
-        // One expert's working set (switch-tiny-8: d_model 128, d_ff 256) plus 1 KB: every activation and expert buffer goes to spill files.
-        long ws = Qmoe.Compression.ExpertLayerQuantizer.WorkingSetBytes(new Qmoe.Models.Switch.SwitchExpertLayout(128, 256));
+        // The run's reserved working set plus 1 KB: every activation and expert buffer goes to spill files.
+        var calib = CalibrationLoader.Load(Paths.TinyModel, Paths.CalibrationText, null, null, 16, premask: false);
+        long ws;
+        using (var model = ModelFamilies.For(ConfigReader.Load(Paths.TinyModel)).OpenForCompression(Paths.TinyModel))
+            ws = WorkingSet.RuntimeBytes + WorkingSet.Of(model, WorkingSet.ChunkTokens(calib, new CompressionOptions())).Bytes;
         var b = CliProcess.Run(Args(spilled, ((ws + 1024) / (double)(1L << 30)).ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
         Assert.True(b.ExitCode == 0, b.Stderr);
         Assert.True(File.ReadAllBytes(Path.Combine(ram, "model.safetensors")).AsSpan()

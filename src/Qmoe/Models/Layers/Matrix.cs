@@ -6,12 +6,14 @@ namespace Qmoe.Models.Layers;
 /// <summary>
 /// A dense weight matrix W [Rows, Cols] row-major, f32 or bf16, either owned (a float[]) or a zero-copy view
 /// into a memory-mapped safetensors file (which must outlive the matrix). bf16 weights stay bf16 in memory
-/// and are widened on the fly by the kernels.
+/// and are widened on the fly by the kernels. An FP8 weight is f32 to its users, dequantized on first use into the
+/// store's cache (<see cref="TensorStore.Dequantized"/>), so only the weights a pass touches are materialised.
 /// </summary>
 public sealed unsafe class Matrix : IWeightMatrix
 {
     private readonly float[]? _owned;
     private readonly void* _ptr;
+    private readonly (TensorStore Store, string Name)? _fp8;
 
     public int Rows { get; }
     public int Cols { get; }
@@ -25,14 +27,17 @@ public sealed unsafe class Matrix : IWeightMatrix
         _owned = data; Rows = rows; Cols = cols; DType = DType.F32;
     }
 
-    private Matrix(void* ptr, DType dtype, int rows, int cols) { _ptr = ptr; DType = dtype; Rows = rows; Cols = cols; }
+    private Matrix(void* ptr, DType dtype, int rows, int cols, (TensorStore, string)? fp8 = null)
+    {
+        _ptr = ptr; DType = dtype; Rows = rows; Cols = cols; _fp8 = fp8;
+    }
 
     /// <summary>A view of f32 or bf16 memory the caller keeps alive and pinned (e.g. an activation buffer).</summary>
     internal static Matrix FromPointer(void* ptr, DType dtype, int rows, int cols) => new(ptr, dtype, rows, cols);
 
     /// <summary>
     /// A view of tensor <paramref name="name"/> of <paramref name="store"/>, which must have shape [rows, cols] and
-    /// dtype F32 or BF16; an FP8 (F8_E4M3 block-scaled) weight is dequantized on load into an owned f32 matrix.
+    /// dtype F32, BF16, or F8_E4M3 (block-scaled; an f32 matrix dequantized on first use).
     /// </summary>
     public static Matrix View(TensorStore store, string name, int rows, int cols)
     {
@@ -41,9 +46,8 @@ public sealed unsafe class Matrix : IWeightMatrix
         store.CheckShape(t, new long[] { rows, cols });
         if (t.DType == DType.F8_E4M3)
         {
-            var w = new float[(long)rows * cols];
-            store.ReadWeight(name, rows, cols, w);
-            return new Matrix(w, rows, cols);
+            store.CheckFp8(name, rows, cols); // refused at load, not on first use
+            return new Matrix(null, DType.F32, rows, cols, (store, name));
         }
         if (t.DType is not (DType.F32 or DType.BF16))
             throw new QmoeException($"{f.Path}: tensor '{name}' has dtype {t.DType}; weights must be F32 or BF16");
@@ -56,7 +60,7 @@ public sealed unsafe class Matrix : IWeightMatrix
 
     /// <summary>All weights as f32 (only for f32 matrices).</summary>
     public ReadOnlySpan<float> F32 => DType == DType.F32
-        ? (_owned ?? new ReadOnlySpan<float>(_ptr, checked(Rows * Cols)))
+        ? (_owned ?? (_fp8 is var (store, name) ? store.Dequantized(name, Rows, Cols) : new ReadOnlySpan<float>(_ptr, checked(Rows * Cols))))
         : throw new InvalidOperationException("matrix is bf16");
 
     /// <summary>All weights as raw bf16 (only for bf16 matrices).</summary>
