@@ -77,9 +77,10 @@ internal static class DemoSlice
                     {
                         names[i] = layout.WeightName(Layer, g0 + i, kind);
                         SynthCheckpoint.Values(shape, names[i]).CopyTo(w, (long)i * rows * cols);
-                        var acc = new HessianAccumulator(cols);
+                        var hi = h.AsMemory((int)((long)i * cols * cols), cols * cols);
+                        var acc = new HessianAccumulator(cols, scratch: hi); // H's own span holds each chunk's product
                         acc.Add(stageInputs[i], tokens);
-                        acc.ToHessian().CopyTo(h, (long)i * cols * cols);
+                        acc.WriteHessian(hi.Span);
                     }
                     var q = GptqBatch.Quantize(w, h, rows, cols, names, Enumerable.Repeat((long)tokens, g1 - g0).ToArray(), options).Experts;
                     int k = Array.IndexOf(kinds, kind);

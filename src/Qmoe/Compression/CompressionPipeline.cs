@@ -115,7 +115,7 @@ public static class CompressionPipeline
         using var compressor = new SequentialCompressor(family.OpenForCompression(modelDir), options, budget, work, progress);
         var model = compressor.Model;
         // Before any work, the working set must fit in the budget; it is reserved, activations get the rest.
-        var (workingSet, what) = WorkingSet.Of(model, WorkingSet.ChunkTokens(calib, options));
+        var (workingSet, what) = WorkingSet.Of(model, WorkingSet.ChunkTokens(calib, options), options.BlockSize);
         if (!budget.TryReserve(WorkingSet.RuntimeBytes) || !budget.ReserveWorkingSet(workingSet))
         {
             double needed = (double)(workingSet + WorkingSet.RuntimeBytes) / (1L << 30);

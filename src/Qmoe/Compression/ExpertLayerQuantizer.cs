@@ -108,27 +108,31 @@ public sealed class ExpertLayerQuantizer
     public const int TokenChunk = HessianAccumulator.ChunkTokens;
 
     /// <summary>
-    /// Bytes one expert needs at its peak, whatever its token count (inputs stream in chunks of <see cref="TokenChunk"/>):
-    /// the finished earlier-stage matrices (f32 dequantized + u8 codes: 5 bytes per weight), plus the larger of
-    /// (a) building a stage's Hessian: H, the double accumulator and the f32 chunk product (16 bytes per entry,
-    /// bounded by 20) and the token chunk's inputs, and (b) GPTQ on one of its matrices: H, GPTQ's copy, the damped matrix, its
-    /// inverse factor and the Cholesky scratch (20 bytes per entry), and W fetched, copied, kept for the RTN fallback,
-    /// quantized and coded (17 bytes per weight), plus the stage's matrices already done.
+    /// Bytes one expert needs at its peak, whatever its token count (inputs stream in chunks of <see cref="TokenChunk"/>),
+    /// counting every array live at each moment: the finished earlier-stage matrices (f32 dequantized + u8 codes: 5 bytes
+    /// per weight) plus the largest of (a) building a stage's Hessian: H, whose span also takes each chunk's f32
+    /// product, and the packed double accumulator (8 bytes per H entry), and one token chunk's inputs; (b) GPTQ on one
+    /// of the stage's matrices: H (4 bytes per entry), W as fetched (4 per weight) and <see cref="Gptq.WorkingBytes"/>
+    /// (Hinv: 4 per entry; W's working copy, Q and codes: 9 per weight; block buffers); (c) that matrix's output error:
+    /// H, W, its Q and codes and their difference (13 per weight) and one token chunk; each plus the stage's matrices
+    /// already done. GPTQ's garbage is collected before (c), the accumulators' before (b).
     /// </summary>
-    public static long WorkingSetBytes(IExpertLayout layout)
+    public static long WorkingSetBytes(IExpertLayout layout, int blockSize = 128)
     {
         long held = 0, peak = 0;
         foreach (var kinds in layout.Stages)
         {
-            long cols = layout.Shape(kinds[0]).Cols;
+            long cols = layout.Shape(kinds[0]).Cols, h = 4 * cols * cols;
             long chunk = (long)TokenChunk * (layout.Dim + 2 * cols + layout.Kinds.Max(k => (long)layout.Shape(k).Rows)) * 4;
-            peak = Math.Max(peak, held + 20 * cols * cols + chunk);
+            peak = Math.Max(peak, held + h + 8 * (cols * (cols + 1) / 2) + chunk);
             long doneInStage = 0;
             foreach (var kind in kinds)
             {
                 var (rows, c) = layout.Shape(kind);
-                peak = Math.Max(peak, held + doneInStage + 20L * c * c + 17L * rows * c + chunk);
-                doneInStage += 5L * rows * c;
+                long weights = (long)rows * c;
+                peak = Math.Max(peak, held + doneInStage + h + 4 * weights + Gptq.WorkingBytes(rows, c, blockSize));
+                peak = Math.Max(peak, held + doneInStage + h + 13 * weights + chunk);
+                doneInStage += 5 * weights;
             }
             held += doneInStage;
         }
@@ -139,7 +143,7 @@ public sealed class ExpertLayerQuantizer
     private int GroupSize(IExpertLayout layout, ExpertListBuffers lists)
     {
         if (_options.GroupSize is int g) return Math.Clamp(g, 1, lists.Experts);
-        long perExpert = WorkingSetBytes(layout);
+        long perExpert = WorkingSetBytes(layout, _options.BlockSize);
         return (int)Math.Clamp(_budget.AvailableForWorkingSet / Math.Max(1, perExpert), 1, Math.Min(16, lists.Experts));
     }
 
@@ -179,37 +183,14 @@ public sealed class ExpertLayerQuantizer
             var h = new float[G * hSize];
             for (int i = 0; i < G; i++)
             {
-                var acc = new HessianAccumulator(cols);
-                ForEachInputChunk(layout, lists, g0 + i, s, results[i], (input, count) => acc.Add(input, count));
-                acc.WriteHessian(h.AsSpan((int)(i * hSize), (int)hSize));
-                // The accumulator (a double and an f32 [cols, cols]) is garbage now; free it before the next one and
-                // before GPTQ allocates its copies (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
+                BuildHessian(layout, lists, g0 + i, s, results[i], h.AsMemory((int)(i * hSize), (int)hSize));
+                // The accumulator (a packed double triangle) is garbage now; free it before the next one and
+                // before GPTQ allocates its working set (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
                 _budget.TrimResident();
             }
             foreach (var kind in kinds)
             {
-                var (rows, _) = layout.Shape(kind);
-                long wSize = (long)rows * cols;
-                var w = new float[G * wSize];
-                var names = new string[G];
-                for (int i = 0; i < G; i++)
-                {
-                    names[i] = layout.WeightName(prefix, g0 + i, kind);
-                    // lazy fetch, not kept resident; FP8 weights dequantized with their block scales
-                    store.ReadWeight(names[i], rows, cols, w.AsSpan((int)(i * wSize), (int)wSize), unmapped: true);
-                }
-                // Each expert at its own type (mixed precision: one batch per type present).
-                var types = names.Select(x => new Precision(_options.TypeOf(x), _options.StretchOf(x))).ToArray();
-                var q = new QuantizedWeight[G];
-                foreach (var type in types.Distinct())
-                    Quantize(type, [.. Enumerable.Range(0, G).Where(i => types[i] == type)], w, h, rows, cols, names, n, q, fallbacks);
-                for (int i = 0; i < G; i++)
-                {
-                    results[i][kind] = q[i];
-                    if (n[i] == 0) continue;
-                    err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, s, results[i], rows, cols);
-                }
-                if (_options.Probe is { } probe) Probe(probe, prefix, layout, store, lists, g0, s, kind, w, h, names, n, types, q, results);
+                QuantizeKind(prefix, layout, store, lists, g0, s, kind, h, n, results, fallbacks, err);
                 _budget.TrimResident();
             }
             h = null!;
@@ -218,26 +199,64 @@ public sealed class ExpertLayerQuantizer
         return results;
     }
 
+    // The per-expert and per-matrix steps are methods of their own so that their large temporaries (the Hessian
+    // accumulator, W and GPTQ's copies) are unreachable once they return: a local of an unoptimised (tier-0) method
+    // stays reachable until the method exits, which held a 616 MB accumulator through GPTQ on DeepSeek-V3 width.
+
+    /// <summary>The expert's stage-<paramref name="stage"/> Hessian, built from its streamed input chunks, into <paramref name="dst"/>
+    /// [cols, cols], whose span also holds each chunk's f32 product until the Hessian is written.</summary>
+    private static void BuildHessian(IExpertLayout layout, ExpertListBuffers lists, int expert, int stage,
+        Dictionary<string, QuantizedWeight> done, Memory<float> dst)
+    {
+        var acc = new HessianAccumulator(layout.Shape(layout.Stages[stage][0]).Cols, scratch: dst);
+        ForEachInputChunk(layout, lists, expert, stage, done, (input, count) => acc.Add(input, count));
+        acc.WriteHessian(dst.Span);
+    }
+
+    /// <summary>Fetches the group's matrices of <paramref name="kind"/>, quantizes them with the stage's Hessians h [G, cols, cols]
+    /// (each expert at its own type) and records the results and their output errors.</summary>
+    private void QuantizeKind(string prefix, IExpertLayout layout, TensorStore store, ExpertListBuffers lists, int g0, int stage,
+        string kind, float[] h, int[] n, List<Dictionary<string, QuantizedWeight>> results, List<FallbackRecord> fallbacks,
+        Dictionary<string, (double num, double den)[]> err)
+    {
+        int G = results.Count;
+        var (rows, cols) = layout.Shape(kind);
+        long wSize = (long)rows * cols;
+        var w = new float[G * wSize];
+        var names = new string[G];
+        for (int i = 0; i < G; i++)
+        {
+            names[i] = layout.WeightName(prefix, g0 + i, kind);
+            // lazy fetch, not kept resident; FP8 weights dequantized with their block scales
+            store.ReadWeight(names[i], rows, cols, w.AsSpan((int)(i * wSize), (int)wSize), unmapped: true);
+        }
+        // Each expert at its own type (mixed precision: one batch per type present).
+        var types = names.Select(x => new Precision(_options.TypeOf(x), _options.StretchOf(x))).ToArray();
+        var q = new QuantizedWeight[G];
+        foreach (var type in types.Distinct())
+            Quantize(type, [.. Enumerable.Range(0, G).Where(i => types[i] == type)], w, h, rows, cols, names, n, q, fallbacks);
+        _budget.TrimResident(); // GPTQ's Hinv and W copies are garbage: free them before the output error allocates
+        for (int i = 0; i < G; i++)
+        {
+            results[i][kind] = q[i];
+            if (n[i] == 0) continue;
+            err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, stage, results[i], rows, cols);
+        }
+        if (_options.Probe is { } probe) Probe(probe, prefix, layout, store, lists, g0, stage, kind, w, h, names, n, types, q, results);
+    }
+
     /// <summary>Quantizes the group's experts <paramref name="idx"/> (positions in the group) to <paramref name="type"/> into <paramref name="q"/>.</summary>
     private void Quantize(Precision type, int[] idx, float[] w, float[] h, int rows, int cols, string[] names, int[] n,
         QuantizedWeight[] q, List<FallbackRecord> fallbacks)
     {
         if (idx.Length == 0) return;
-        long wSize = (long)rows * cols, hSize = (long)cols * cols;
+        long wSize = (long)rows * cols;
         if (_options.Method == QuantMethod.Rtn)
         {
             foreach (int i in idx) q[i] = Rtn.Quantize(type.Type, w.AsSpan((int)(i * wSize), (int)wSize), rows, cols, type.Stretch);
             return;
         }
-        bool all = idx.Length == names.Length;
-        float[] Gather(float[] src, long size)
-        {
-            if (all) return src;
-            var dst = new float[idx.Length * size];
-            for (int j = 0; j < idx.Length; j++) src.AsSpan((int)(idx[j] * size), (int)size).CopyTo(dst.AsSpan((int)(j * size)));
-            return dst;
-        }
-        var r = GptqBatch.Quantize(Gather(w, wSize), Gather(h, hSize), rows, cols, idx.Select(i => names[i]).ToList(),
+        var r = GptqBatch.Quantize(w, h, rows, cols, idx, idx.Select(i => names[i]).ToList(),
             idx.Select(i => (long)n[i]).ToArray(), _options.GptqFor(type.Type, type.Stretch));
         for (int j = 0; j < idx.Length; j++) q[idx[j]] = r.Experts[j];
         fallbacks.AddRange(r.Fallbacks.Select(f => new FallbackRecord(f.Name, f.Reason)));

@@ -21,13 +21,13 @@ public static class WorkingSet
     public const long RuntimeBytes = 256L << 20;
 
     /// <summary>Bytes to reserve (without the runtime's) and which part decides it; <paramref name="chunkTokens"/>:
-    /// the most tokens one chunk of the pass can hold.</summary>
-    public static (long Bytes, string What) Of(ICompressibleModel model, int chunkTokens)
+    /// the most tokens one chunk of the pass can hold; <paramref name="blockSize"/>: GPTQ's column block.</summary>
+    public static (long Bytes, string What) Of(ICompressibleModel model, int chunkTokens, int blockSize = 128)
     {
-        long expert = ExpertLayerQuantizer.WorkingSetBytes(model.Layout);
+        long expert = ExpertLayerQuantizer.WorkingSetBytes(model.Layout, blockSize);
         long block = model.Blocks.Max(b => BlockPassBytes(model, b, chunkTokens));
         return expert >= block
-            ? (expert, "one expert's Hessian, GPTQ copies and weights of its largest matrix")
+            ? (expert, "one expert's Hessian, GPTQ working set and weights of its largest matrix")
             : (block, "one block's non-expert weights and one chunk's activations");
     }
 

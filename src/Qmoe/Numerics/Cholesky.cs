@@ -34,11 +34,22 @@ public static unsafe class Cholesky
     {
         Gemm.CheckOperand("H", false, n, n, h.Length, n);
         Gemm.CheckOperand("U", false, n, n, u.Length, n);
-        var uu = u[..(n * n)];
-        h[..(n * n)].CopyTo(uu);
-        uu.Reverse(); // row-major n x n: reversing the flat array maps (i, j) to (n-1-i, n-1-j)
-        if (!TryFactor(uu, n, threads) || !TriangularInverse.InvertLower(uu, n, threads)) return false;
-        uu.Reverse();
+        h[..(n * n)].CopyTo(u);
+        return TryInverseUpperFactorInPlace(u, n, threads);
+    }
+
+    /// <summary>
+    /// <see cref="TryInverseUpperFactor"/> in place: a [n, n] holds H and becomes U (partly overwritten when false).
+    /// <paramref name="scratch"/>: work space of <see cref="TriangularInverse.ScratchFloats"/>(n) floats or more (any
+    /// contents, overwritten; e.g. an output buffer not yet written), or empty to allocate it.
+    /// </summary>
+    public static bool TryInverseUpperFactorInPlace(Span<float> a, int n, int threads = 0, Span<float> scratch = default)
+    {
+        Gemm.CheckOperand("H", false, n, n, a.Length, n);
+        var aa = a[..(n * n)];
+        aa.Reverse(); // row-major n x n: reversing the flat array maps (i, j) to (n-1-i, n-1-j)
+        if (!TryFactor(aa, n, threads) || !TriangularInverse.InvertLower(aa, n, threads, scratch)) return false;
+        aa.Reverse();
         return true;
     }
 
@@ -46,6 +57,8 @@ public static unsafe class Cholesky
     private static bool Factor(float* a, int n, int threads)
     {
         var inv = new float[BlockSize * BlockSize];
+        // Diagonal blocks are BlockSize (or n) wide, the last one n % BlockSize: one triangular-inverse scratch for all.
+        var invScratch = new float[Math.Max(TriangularInverse.ScratchFloats(Math.Min(BlockSize, n)), TriangularInverse.ScratchFloats(n % BlockSize))];
         float[]? panel = null;
         for (int k0 = 0; k0 < n; k0 += BlockSize)
         {
@@ -56,9 +69,9 @@ public static unsafe class Cholesky
             // Panel: L21 = A21 · L11⁻ᵀ.
             for (int i = 0; i < kb; i++)
                 for (int j = 0; j < kb; j++) inv[i * kb + j] = j <= i ? d[(long)i * n + j] : 0f;
-            fixed (float* pinv = inv)
+            fixed (float* pinv = inv, pt = invScratch)
             {
-                if (!TriangularInverse.Invert(pinv, kb, kb, threads)) return false;
+                if (!TriangularInverse.Invert(pinv, kb, kb, threads, pt)) return false;
                 panel ??= new float[(n - kb) * BlockSize];
                 float* a21 = a + (long)(k0 + kb) * n + k0;
                 fixed (float* pp = panel)

@@ -18,68 +18,100 @@ public static unsafe class Gptq
     /// <summary>
     /// Quantizes w [rows, cols] with Hessian h [cols, cols] (e.g. <see cref="HessianAccumulator.ToHessian"/>);
     /// <paramref name="tokens"/> = calibration tokens behind h (0 forces the RTN fallback; -1 = unknown).
+    /// w and h are only read; the call allocates at most <see cref="WorkingBytes"/> more.
     /// </summary>
     public static QuantizedWeight Quantize(ReadOnlySpan<float> w, int rows, int cols, ReadOnlySpan<float> h, GptqOptions options, long tokens = -1)
     {
         if (rows <= 0 || cols <= 0 || (long)rows * cols > w.Length) throw new ArgumentException($"Gptq: W has {w.Length} values, needs {rows}x{cols}");
         if ((long)cols * cols > h.Length) throw new ArgumentException($"Gptq: H has {h.Length} values, needs {cols}x{cols}");
         if (options.BlockSize <= 0) throw new ArgumentException($"Gptq: block size {options.BlockSize}");
-        return Run(w[..(rows * cols)].ToArray(), rows, cols, h[..(cols * cols)].ToArray(), tokens, options, options.Threads);
+        return Run(w[..(rows * cols)], rows, cols, h[..(cols * cols)], tokens, options, options.Threads);
     }
 
-    // W and H are private copies and are overwritten.
-    internal static QuantizedWeight Run(float[] W, int rows, int cols, float[] H, long tokens, GptqOptions o, int threads)
+    /// <summary>
+    /// Bytes <see cref="Quantize"/> allocates at most besides its inputs, all counted as live at once (an upper bound
+    /// on its peak): the damped H factored in place into Hinv (4 per H entry); W's working copy, Q (4 + 4 per weight)
+    /// and the codes (1); the block buffers (13 per weight of a block); the triangular inverse's scratch only when Q,
+    /// which lends it, is smaller (rows &lt; about cols/4); and the small rest (Cholesky panel and block, the diagonal,
+    /// permutation, row grid, GEMM packing).
+    /// </summary>
+    public static long WorkingBytes(int rows, int cols, int blockSize)
     {
-        var grid = RowGrid.Fit(o.Type, W, rows, cols, o.TernaryStretch);
-        var original = (float[])W.Clone(); // for the RTN fallback (W gets dead columns zeroed and permuted)
+        long weights = (long)rows * cols, scratch = TriangularInverse.ScratchFloats(cols);
+        long small = 4L * cols * 128 + 4 * 128 * 128 + 4 * 4096 + 32L * cols + 16L * rows + 4L * 256 * 4096 + 4096;
+        return 4L * cols * cols + 9 * weights + 13L * Math.Min(blockSize, cols) * rows + (scratch > weights ? 4 * scratch : 0) + small;
+    }
+
+    // w and h are the caller's and only read. Storage: one [cols, cols] array is the damped (permuted) H and is
+    // factored in place into Hinv; W is copied once (dead columns zeroed, permuted), Q lends its space to the
+    // factorisation before the column loop writes it. The arithmetic is that of the authors' gptq.py order.
+    internal static QuantizedWeight Run(ReadOnlySpan<float> w, int rows, int cols, ReadOnlySpan<float> h, long tokens, GptqOptions o, int threads)
+    {
+        var grid = RowGrid.Fit(o.Type, w, rows, cols, o.TernaryStretch);
+        // H's diagonal with the dead-column fix (H_ii = 0 -> 1); H itself is never written.
+        var diag = new float[cols];
         bool anyInput = false;
-        for (int i = 0; i < cols && !anyInput; i++) anyInput = H[i * cols + i] != 0f;
-        if (tokens == 0 || !anyInput) return Rtn.Quantize(grid, original, cols, "no calibration tokens");
-
         for (int i = 0; i < cols; i++)
-            if (H[i * cols + i] == 0f)
-            {
-                H[i * cols + i] = 1f;
-                for (int r = 0; r < rows; r++) W[r * cols + i] = 0f;
-            }
-
-        int[]? perm = null;
-        if (o.ActOrder)
         {
-            perm = Enumerable.Range(0, cols).OrderByDescending(i => H[i * cols + i]).ToArray(); // stable
-            W = PermuteColumns(W, rows, cols, perm);
-            H = PermuteSymmetric(H, cols, perm);
+            float d = h[i * cols + i];
+            anyInput |= d != 0f;
+            diag[i] = d == 0f ? 1f : d;
         }
+        if (tokens == 0 || !anyInput) return Rtn.Quantize(grid, w, cols, "no calibration tokens"); // w: the original weights
 
+        // Column order: order[k] = the column processed k-th (act order: decreasing diag H, stable); perm: null without act order.
+        int[]? perm = o.ActOrder ? Enumerable.Range(0, cols).OrderByDescending(i => diag[i]).ToArray() : null;
+        var order = perm ?? Enumerable.Range(0, cols).ToArray();
         double meanDiag = 0;
-        for (int i = 0; i < cols; i++) meanDiag += H[i * cols + i];
+        for (int k = 0; k < cols; k++) meanDiag += diag[order[k]];
         meanDiag /= cols;
+
         var hinv = new float[cols * cols];
-        var damped = new float[cols * cols];
+        var Q = new float[rows * cols];
+        var scratch = TriangularInverse.ScratchFloats(cols) <= Q.Length ? Q : Span<float>.Empty;
         double damp = o.EffectiveDamp;
         for (int attempt = 0; ; attempt++, damp *= 10)
         {
-            H.CopyTo(damped, 0);
-            float add = (float)(damp * meanDiag);
-            for (int i = 0; i < cols; i++) damped[i * cols + i] += add;
-            if (Cholesky.TryInverseUpperFactor(damped, cols, hinv, threads)) break;
+            FillDamped(h, diag, order, perm != null, cols, (float)(damp * meanDiag), hinv);
+            if (Cholesky.TryInverseUpperFactorInPlace(hinv, cols, threads, scratch)) break;
             if (attempt == o.MaxDampRetries)
             {
-                return Rtn.Quantize(grid, original, cols, $"Cholesky failed with damping up to {damp:G3}");
+                return Rtn.Quantize(grid, w, cols, $"Cholesky failed with damping up to {damp:G3}");
             }
         }
 
-        var Q = new float[rows * cols];
+        var W = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < cols; k++)
+            {
+                int c = order[k];
+                W[r * cols + k] = h[c * cols + c] == 0f ? 0f : w[r * cols + c]; // dead columns zeroed
+            }
         var codes = new byte[rows * cols];
         Blocks(W, Q, codes, hinv, grid, rows, cols, o.BlockSize, threads);
 
         if (perm != null)
         {
-            var inv = Inverse(perm);
-            Q = PermuteColumns(Q, rows, cols, inv);
-            codes = PermuteColumns(codes, rows, cols, inv);
+            UnpermuteColumns(Q, rows, cols, perm);
+            UnpermuteColumns(codes, rows, cols, perm);
         }
         return new QuantizedWeight(grid, cols, codes, Q, QuantMethod.Gptq, null, damp);
+    }
+
+    // d [cols, cols] = H with the dead-column fix, in processing order (d[k, l] = H[order[k], order[l]]), plus add
+    // on the diagonal: what gptq.py's H has after its in-place edits, without editing H.
+    private static void FillDamped(ReadOnlySpan<float> h, float[] diag, int[] order, bool permuted, int cols, float add, float[] d)
+    {
+        for (int k = 0; k < cols; k++)
+        {
+            int i = order[k];
+            var dst = d.AsSpan(k * cols, cols);
+            var src = h.Slice(i * cols, cols);
+            if (!permuted) src.CopyTo(dst);
+            else
+                for (int l = 0; l < cols; l++) dst[l] = src[order[l]];
+            dst[k] = diag[i] + add;
+        }
     }
 
     private static void Blocks(float[] W, float[] Q, byte[] codes, float[] hinv, RowGrid grid, int rows, int cols, int blockSize, int threads)
@@ -136,26 +168,14 @@ public static unsafe class Gptq
             }
     }
 
-    private static T[] PermuteColumns<T>(T[] a, int rows, int cols, int[] perm)
+    // Row by row, a[r, perm[k]] = a[r, k]: back from processing order to the original column order.
+    private static void UnpermuteColumns<T>(T[] a, int rows, int cols, int[] perm)
     {
-        var b = new T[a.Length];
+        var row = new T[cols];
         for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) b[r * cols + c] = a[r * cols + perm[c]];
-        return b;
-    }
-
-    private static float[] PermuteSymmetric(float[] h, int n, int[] perm)
-    {
-        var b = new float[h.Length];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) b[i * n + j] = h[perm[i] * n + perm[j]];
-        return b;
-    }
-
-    private static int[] Inverse(int[] perm)
-    {
-        var inv = new int[perm.Length];
-        for (int i = 0; i < perm.Length; i++) inv[perm[i]] = i;
-        return inv;
+        {
+            a.AsSpan(r * cols, cols).CopyTo(row);
+            for (int k = 0; k < cols; k++) a[r * cols + perm[k]] = row[k];
+        }
     }
 }

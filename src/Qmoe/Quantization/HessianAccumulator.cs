@@ -12,17 +12,24 @@ public sealed unsafe class HessianAccumulator
 {
     /// <summary>Tokens per f32 GEMM before the partial sum is added to the double accumulator.</summary>
     public const int ChunkTokens = 1024;
-    private readonly double[] _sum; // lower triangle of Σ x·xᵀ, [cols, cols]
-    private readonly float[] _chunk;
+    private readonly double[] _sum; // lower triangle of Σ x·xᵀ packed by rows: (i, j ≤ i) at i(i+1)/2 + j
+    private readonly Memory<float> _chunk; // [cols, cols]: one chunk's f32 product (lower triangle)
     private readonly int _threads;
 
-    /// <summary>An empty accumulator for inputs of <paramref name="cols"/> features.</summary>
-    public HessianAccumulator(int cols, int threads = 0)
+    /// <summary>
+    /// An empty accumulator for inputs of <paramref name="cols"/> features. <paramref name="scratch"/>: [cols, cols]
+    /// floats of work space for each chunk's f32 product, e.g. the span <see cref="WriteHessian"/> will fill (its
+    /// contents are overwritten); empty allocates one. Memory: 4 bytes per H entry (the packed double triangle)
+    /// plus the scratch's 4.
+    /// </summary>
+    public HessianAccumulator(int cols, int threads = 0, Memory<float> scratch = default)
     {
         if (cols <= 0) throw new ArgumentException($"HessianAccumulator: cols {cols}");
+        long size = (long)cols * cols;
+        if (!scratch.IsEmpty && scratch.Length != size) throw new ArgumentException($"HessianAccumulator: scratch of {scratch.Length}, needs {cols}x{cols}");
         Columns = cols;
-        _sum = new double[cols * cols];
-        _chunk = new float[cols * cols];
+        _sum = new double[(long)cols * (cols + 1) / 2];
+        _chunk = scratch.IsEmpty ? new float[size] : scratch;
         _threads = threads;
     }
 
@@ -37,7 +44,7 @@ public sealed unsafe class HessianAccumulator
     {
         int cols = Columns;
         if (tokens < 0 || (long)tokens * cols > x.Length) throw new ArgumentException($"HessianAccumulator: {x.Length} values for {tokens}x{cols}");
-        fixed (float* px = x, pc = _chunk)
+        fixed (float* px = x, pc = _chunk.Span)
         {
             for (int t0 = 0; t0 < tokens; t0 += ChunkTokens)
             {
@@ -46,7 +53,10 @@ public sealed unsafe class HessianAccumulator
                 // chunk = Xsᵀ · Xs, lower triangle.
                 Gemm.Run(new GemmOperand(xs, cols, true, false), new GemmOperand(xs, cols, false, false), cols, cols, nt, 1f, 0f, pc, cols, _threads, GemmStructure.LowerC);
                 for (int i = 0; i < cols; i++)
-                    for (int j = 0; j <= i; j++) _sum[i * cols + j] += pc[i * cols + j];
+                {
+                    var sum = _sum.AsSpan((int)((long)i * (i + 1) / 2), i + 1);
+                    for (int j = 0; j <= i; j++) sum[j] += pc[(long)i * cols + j];
+                }
             }
         }
         Tokens += tokens;
@@ -68,6 +78,9 @@ public sealed unsafe class HessianAccumulator
         if (Tokens == 0) { h.Clear(); return; }
         double f = 2.0 / Tokens;
         for (int i = 0; i < cols; i++)
-            for (int j = 0; j <= i; j++) h[i * cols + j] = h[j * cols + i] = (float)(_sum[i * cols + j] * f);
+        {
+            var sum = _sum.AsSpan((int)((long)i * (i + 1) / 2), i + 1);
+            for (int j = 0; j <= i; j++) h[i * cols + j] = h[j * cols + i] = (float)(sum[j] * f);
+        }
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Qmoe.Quantization;
 using Qmoe.Tests.Numerics;
 
@@ -26,5 +28,26 @@ public class HessianTests
                 if (!(Math.Abs(h[i * cols + j] - s) < 1e-5 * (1 + Math.Abs(s)))) Assert.Fail($"({i},{j}) {h[i * cols + j]} vs {s}");
                 Assert.Equal(h[i * cols + j], h[j * cols + i]);
             }
+    }
+
+    [Fact]
+    public void StorageDoesNotChangeTheBits()
+    {
+        // Over three chunks (the double sums see several f32 chunk products): the hash was recorded from commit
+        // df5f917's accumulator (full double square, own chunk buffer); the packed triangle and a caller's scratch
+        // (here the output span itself) must give the same bits.
+        int cols = 150, tokens = 2 * HessianAccumulator.ChunkTokens + 300;
+        var x = RandomMatrices.CorrelatedInputs(new Random(17), tokens, cols);
+        var own = new HessianAccumulator(cols, 2);
+        own.Add(x.AsSpan(0, 700 * cols), 700);
+        own.Add(x.AsSpan(700 * cols), tokens - 700);
+        var h = own.ToHessian();
+        Assert.Equal("c59c94cf433cb920", Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(h.AsSpan())))[..16]);
+        var hs = new float[cols * cols];
+        var lent = new HessianAccumulator(cols, 2, hs);
+        lent.Add(x.AsSpan(0, 700 * cols), 700);
+        lent.Add(x.AsSpan(700 * cols), tokens - 700);
+        lent.WriteHessian(hs);
+        Assert.Equal(h, hs);
     }
 }
