@@ -82,6 +82,16 @@ public sealed unsafe class ActivationBuffer : IDisposable
         return _ptr + first * Width * DType.Size();
     }
 
+    /// <summary>Spilled buffers: drops the whole pages inside rows [first, first + count) from the resident set (see <see cref="Trim"/>).</summary>
+    public void TrimRows(long first, int count)
+    {
+        if (_mapBase == null) return;
+        const long page = 4096;
+        long start = (_ptr - _mapBase) + first * Width * DType.Size(), end = start + (long)count * Width * DType.Size();
+        long a = (start + page - 1) / page * page, b = end / page * page;
+        if (b > a) MappedPages.DropResident(_mapBase + a, (ulong)(b - a));
+    }
+
     /// <summary>Spilled buffers: drops the mapping's pages from the resident set (<see cref="MappedPages"/>); the data stays in the file.</summary>
     public void Trim()
     {

@@ -248,7 +248,8 @@ public static class CompressionPipeline
                     if (expertNames.ContainsKey(name) || IsExpertScale(expertNames, name)) continue;
                     var t = f.Info(name);
                     var file = f;
-                    writer.AddTensor(new PlainTensor(name, t.DType, t.Shape, () => file.Bytes(t)));
+                    // Copied from the mapping; the pages of the tensors copied before leave the resident set first.
+                    writer.AddTensor(new PlainTensor(name, t.DType, t.Shape, () => { file.DropResident(); return file.Bytes(t); }));
                 }
             // One expert at a time, packed trits straight from the layer files (read, not mapped: nothing stays resident).
             foreach (var prefix in prefixes)
@@ -325,6 +326,7 @@ public static class CompressionPipeline
             {
                 var t = Source(name, out var file);
                 w.Write(file.Bytes(t));
+                file.DropResident(); // the copied pages leave the resident set
             }
             w.Complete();
         }

@@ -21,8 +21,9 @@ public sealed class ExpertLayerQuantizer
         public required IExpertLayout Layout { get; init; }
         public required int Experts { get; init; }
 
+        /// <summary>The layer's experts on the dequantized weights; a spilled expert matrix leaves the resident set after each use.</summary>
         public IExperts CreateExperts() => Layout.CreateExperts(Experts,
-            (e, kind) => Dequantized[kind].Matrix((long)e * Layout.Shape(kind).Rows, Layout.Shape(kind).Rows));
+            (e, kind) => new SpilledWeight(Dequantized[kind], (long)e * Layout.Shape(kind).Rows, Layout.Shape(kind).Rows));
 
         public void Dispose() { foreach (var b in Dequantized.Values) b.Dispose(); }
     }
