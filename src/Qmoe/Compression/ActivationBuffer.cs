@@ -86,7 +86,7 @@ public sealed unsafe class ActivationBuffer : IDisposable
     public void TrimRows(long first, int count)
     {
         if (_mapBase == null) return;
-        const long page = 4096;
+        long page = Environment.SystemPageSize; // madvise needs page-aligned ranges: 4 KiB here, 16/64 KiB on some ARM systems
         long start = (_ptr - _mapBase) + first * Width * DType.Size(), end = start + (long)count * Width * DType.Size();
         long a = (start + page - 1) / page * page, b = end / page * page;
         if (b > a) MappedPages.DropResident(_mapBase + a, (ulong)(b - a));

@@ -2,11 +2,10 @@ namespace Qmoe.Compression;
 
 /// <summary>
 /// The run's memory budget (<c>--memory-budget</c>). It covers the working set — reserved up front
-/// (<see cref="ReserveWorkingSet"/>) for the larger of one expert's GPTQ working set and one block's mapped weights,
-/// so the run is refused before any work when even that does not fit — and the activations: buffers that would
-/// exceed what is left are placed in memory-mapped spill files under <see cref="SpillDirectory"/> instead. The
-/// touched pages of spill files and of the tracked checkpoint mappings are dropped from the resident set after each
-/// chunk and group (<see cref="TrimResident"/>), so RSS follows the budget, not the data walked. Also records the
+/// (<see cref="ReserveWorkingSet"/>, sized by <see cref="WorkingSet"/>), so the run is refused before any work when
+/// even that does not fit — and the activations: buffers that would exceed what is left are placed in memory-mapped
+/// spill files under <see cref="SpillDirectory"/> instead. After each chunk, expert and group <see cref="TrimResident"/>
+/// brings the resident set back to what is live, so RSS follows the budget, not the data walked. Also records the
 /// peak resident set per pipeline stage.
 /// </summary>
 public sealed class MemoryBudget(long limitBytes, string spillDirectory)
