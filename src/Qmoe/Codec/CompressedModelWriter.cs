@@ -58,12 +58,15 @@ public sealed class CompressedModelWriter : IDisposable
         public long Parameters => (long)Experts * Rows * Cols;
     }
 
-    /// <summary>A group after encoding: its codes in the code spool, expert offsets, row index and scales.</summary>
-    // A group with n-bit experts (issue 16): types, the packed bytes' place in the n-bit spool, the grids.
-    private sealed record NBitPart(byte[] Types, long[] PackedOffsets, long SpoolOffset, float[] RowScales, byte[] RowZeros);
+    // A group with n-bit experts (issue 16): types, and from SpoolOffset in the n-bit spool the packed bytes of its
+    // NBitExperts experts, then their row scales (f32) and row zeros (u8), [NBitExperts, rows] each.
+    private sealed record NBitPart(byte[] Types, long[] PackedOffsets, long SpoolOffset, int NBitExperts);
 
+    /// <summary>A group after encoding: its codes and then its ternary scales (ScaleCount bf16, two per row of each
+    /// ternary expert) in the code spool from CodesOffset, expert offsets, row index and the scale table. Only
+    /// offsets stay in memory, so what the writer holds does not grow with the model.</summary>
     private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long[] ExpertOffsets, int[][]? RowOffsets,
-        DType IndexType, ushort[] Scales, ushort[]? ScaleTable);
+        DType IndexType, long ScalesOffset, long ScaleCount, ushort[]? ScaleTable);
 
     /// <summary>Experts [First, End) of a group stored under one name prefix (the group's own name when whole).</summary>
     private sealed record Piece(EncodedGroup G, int First, int End, string Base)
@@ -170,11 +173,9 @@ public sealed class CompressedModelWriter : IDisposable
         var g = _groups[^1];
         try { _nbitSpool ??= new FileStream(_nbitSpoolPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20); }
         catch (IOException x) { Fail(x); }
-        int nbitCount = experts.Count(x => x.NBit != null);
         var nbit = new NBitPart(experts.Select(x => x.Type).ToArray(), new long[experts.Count + 1], _nbitSpool!.Position,
-            new float[(long)nbitCount * rows], new byte[(long)nbitCount * rows]);
+            experts.Count(x => x.NBit != null));
         g.NBit = nbit;
-        int ordinal = 0;
         for (int e = 0; e < experts.Count; e++)
         {
             if (experts[e].NBit is { } p)
@@ -185,15 +186,19 @@ public sealed class CompressedModelWriter : IDisposable
                 try { _nbitSpool.Write(p.Packed); }
                 catch (IOException x) { Fail(x); }
                 nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e] + p.Packed.Length;
-                p.RowScales.CopyTo(nbit.RowScales, ordinal * rows);
-                p.RowZeros.CopyTo(nbit.RowZeros, ordinal * rows);
-                ordinal++;
                 g.Added++;
                 continue;
             }
             nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e];
             AddExpert(experts[e].Ternary!);
         }
+        // The grids after the packed bytes, in the order the group's tensors store them.
+        try
+        {
+            foreach (var p in experts.Select(x => x.NBit).OfType<PackedNBitMatrix>()) _nbitSpool.Write(MemoryMarshal.AsBytes(p.RowScales.AsSpan()));
+            foreach (var p in experts.Select(x => x.NBit).OfType<PackedNBitMatrix>()) _nbitSpool.Write(p.RowZeros);
+        }
+        catch (IOException x) { Fail(x); }
     }
 
     /// <summary>Starts a group of <paramref name="experts"/> matrices [rows, cols]; follow with that many <see cref="AddExpert(TernaryMatrix)"/> calls.</summary>
@@ -303,19 +308,41 @@ public sealed class CompressedModelWriter : IDisposable
         finally { DeleteSpools(); }
     }
 
-    /// <summary>Up to 2^22 trits of rows spread evenly over all groups, for dictionary fitting.</summary>
-    private IEnumerable<byte[]> SampleRows()
+    /// <summary>
+    /// Rows spread evenly over the ternary experts of all groups, about <paramref name="sampleTrits"/> trits in all, for
+    /// dictionary fitting: every k-th row in group, expert and row order (k = ⌈trits / sampleTrits⌉), each read from the
+    /// spool on its own, so a trillion-parameter model reads a few MiB here, not its whole spool.
+    /// </summary>
+    internal IEnumerable<byte[]> SampleRows(long sampleTrits = 1 << 22)
     {
-        long total = _groups.Sum(g => g.Parameters);
-        long stride = Math.Max(1, total / (1 << 22));
-        long seen = 0;
+        long totalTrits = _groups.Sum(g => TernaryExperts(g) * g.Rows * g.Cols);
+        long k = Math.Max(1, (totalTrits + sampleTrits - 1) / sampleTrits); // totalTrits / k ≤ sampleTrits
+        long next = k / 2, seen = 0; // the global index of the next sampled row, and of the current expert's row 0
+        var fs = _tritSpool!;
         foreach (var g in _groups)
-            foreach (var (trits, _) in ReadSpooledExperts(g))
-                if (trits != null)
-                for (int r = 0; r < g.Rows; r++, seen += g.Cols)
-                    if (seen / stride != (seen + g.Cols) / stride)
-                        yield return trits.AsSpan((int)((long)r * g.Cols), g.Cols).ToArray();
+        {
+            long expertBytes = g.PackedBytes + 4L * g.Rows; // packed trits, then (min, max) per row
+            var bytes = new byte[g.Cols / 4 + 2];
+            for (int e = 0, t = 0; e < g.Experts; e++)
+            {
+                if (g.NBit != null && g.NBit.Types[e] != NBitGroup.TernaryType) continue; // not in the trit spool
+                for (; next < seen + g.Rows; next += k)
+                {
+                    long trit = (next - seen) * g.Cols; // the row's first trit in the expert
+                    int length = (int)((trit % 4 + g.Cols + 3) / 4);
+                    fs.Position = g.TritOffset + t * expertBytes + trit / 4;
+                    fs.ReadExactly(bytes, 0, length);
+                    var row = new byte[g.Cols];
+                    TritPacking.Unpack(bytes, row, skip: (int)(trit % 4));
+                    yield return row;
+                }
+                seen += g.Rows;
+                t++;
+            }
+        }
     }
+
+    private static long TernaryExperts(GroupEntry g) => g.NBit == null ? g.Experts : g.NBit.Types.Count(t => t == NBitGroup.TernaryType);
 
     /// <summary>Encodes each group expert by expert into the code spool.</summary>
     private List<EncodedGroup> EncodeGroups(CodeDictionary dict)
@@ -328,8 +355,7 @@ public sealed class CompressedModelWriter : IDisposable
             var expertOffsets = new long[g.Experts + 1];
             var rowOffsets = _rowIndex == RowIndexKind.Implicit ? null : new int[g.Experts][];
             // Ternary (min, max) per row of the ternary experts only: an n-bit expert stores none (docs/FORMAT.md).
-            int ternaryExperts = g.NBit == null ? g.Experts : g.NBit.Types.Count(t => t == NBitGroup.TernaryType);
-            var scales = new ushort[2L * ternaryExperts * g.Rows];
+            var scales = new ushort[2L * TernaryExperts(g) * g.Rows];
             int e = 0, t = 0;
             foreach (var (trits, s) in ReadSpooledExperts(g))
             {
@@ -350,7 +376,9 @@ public sealed class CompressedModelWriter : IDisposable
             var indexType = RowIndex.StoredType(rowOffsets ?? [], _rowIndex);
             var table = _formatVersion == CompressedFormat.Version1 ? null : ScaleCoding.Table(scales);
             if (table is { Length: 0 }) table = [0]; // no ternary expert: a one-entry table, no fields
-            result.Add(new EncodedGroup(g, codesOffset, expertOffsets, rowOffsets, indexType, scales, table));
+            long scalesOffset = spool.Position;
+            spool.Write(MemoryMarshal.AsBytes(scales.AsSpan()));
+            result.Add(new EncodedGroup(g, codesOffset, expertOffsets, rowOffsets, indexType, scalesOffset, scales.LongLength, table));
         }
         spool.Flush();
         return result;
@@ -382,15 +410,15 @@ public sealed class CompressedModelWriter : IDisposable
             list.Add((NBitGroup.ExpertTypes(p.Base), DType.U8, [experts]));
             list.Add((NBitGroup.Packed(p.Base), DType.U8, [nb.PackedOffsets[^1]]));
             list.Add((NBitGroup.PackedOffsets(p.Base), DType.I64, [experts + 1]));
-            list.Add((NBitGroup.RowScales(p.Base), DType.F32, [nb.RowScales.Length / rows, rows]));
-            list.Add((NBitGroup.RowZeros(p.Base), DType.U8, [nb.RowZeros.Length / rows, rows]));
+            list.Add((NBitGroup.RowScales(p.Base), DType.F32, [nb.NBitExperts, rows]));
+            list.Add((NBitGroup.RowZeros(p.Base), DType.U8, [nb.NBitExperts, rows]));
         }
         return list;
     }
 
     /// <summary>Ternary scales stored for experts [first, end): two per row of each ternary expert (n-bit groups are whole).</summary>
     private static long StoredScales(EncodedGroup g, int first, int end) =>
-        g.Group.NBit != null ? g.Scales.Length : 2L * (end - first) * g.Group.Rows;
+        g.Group.NBit != null ? g.ScaleCount : 2L * (end - first) * g.Group.Rows;
 
     private long PieceBytes(EncodedGroup g, int first, int end)
     {
@@ -398,7 +426,7 @@ public sealed class CompressedModelWriter : IDisposable
         long bytes = 2 * (g.ExpertOffsets[end] - g.ExpertOffsets[first]) + 8 * (experts + 1)
                    + RowIndex.StoredBytes(experts, g.Group.Rows, _rowIndex, g.IndexType);
         if (g.Group.NBit is { } nb)
-            bytes += experts + nb.PackedOffsets[^1] + 8 * (experts + 1) + 5L * nb.RowZeros.Length;
+            bytes += experts + nb.PackedOffsets[^1] + 8 * (experts + 1) + 5L * nb.NBitExperts * rows;
         return bytes + (g.ScaleTable == null ? 4 * experts * rows : 2L * g.ScaleTable.Length + ScaleCoding.FieldBytes(StoredScales(g, first, end), g.ScaleTable.Length));
     }
 
@@ -524,11 +552,46 @@ public sealed class CompressedModelWriter : IDisposable
     {
         var g = p.G;
         long first = g.ExpertOffsets[p.First];
+        spool.Position = g.CodesOffset + 2 * first;
+        CopySpool(spool, 2 * (g.ExpertOffsets[p.End] - first), w);
+        var offsets = new long[p.End - p.First + 1];
+        for (int e = p.First; e <= p.End; e++) offsets[e - p.First] = g.ExpertOffsets[e] - first;
+        w.Write<long>(offsets);
+        if (g.RowOffsets != null)
+            for (int e = p.First; e < p.End; e++) w.Write(RowIndex.ExpertBytes(g.RowOffsets[e], _rowIndex, g.IndexType));
+        // The piece's scales: all of an n-bit group's (such groups are whole), else two per row of experts [First, End).
+        long count = StoredScales(g, p.First, p.End), skip = g.Group.NBit != null ? 0 : 2L * p.First * g.Group.Rows;
+        var scales = ArrayPool<ushort>.Shared.Rent((int)Math.Max(1, count));
+        try
+        {
+            spool.Position = g.ScalesOffset + 2 * skip;
+            spool.ReadExactly(MemoryMarshal.AsBytes(scales.AsSpan(0, (int)count)));
+            if (g.ScaleTable == null) w.Write<ushort>(scales.AsSpan(0, (int)count));
+            else
+            {
+                w.Write<ushort>(g.ScaleTable);
+                w.Write(ScaleCoding.Encode(scales.AsSpan(0, (int)count), g.ScaleTable));
+            }
+        }
+        finally { ArrayPool<ushort>.Shared.Return(scales); }
+        if (g.Group.NBit is { } nb)
+        {
+            w.Write<byte>(nb.Types);
+            _nbitSpool!.Flush();
+            _nbitSpool.Position = nb.SpoolOffset;
+            CopySpool(_nbitSpool, nb.PackedOffsets[^1], w);
+            w.Write<long>(nb.PackedOffsets);
+            CopySpool(_nbitSpool, 5L * nb.NBitExperts * g.Group.Rows, w); // row scales (f32), then row zeros (u8)
+        }
+    }
+
+    /// <summary>Copies <paramref name="bytes"/> from the spool's position into the open tensor, 1 MiB at a time.</summary>
+    private static void CopySpool(FileStream spool, long bytes, SafeTensorsWriter w)
+    {
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
-            spool.Position = g.CodesOffset + 2 * first;
-            for (long left = 2 * (g.ExpertOffsets[p.End] - first); left > 0;)
+            for (long left = bytes; left > 0;)
             {
                 int n = (int)Math.Min(left, buffer.Length);
                 spool.ReadExactly(buffer, 0, n);
@@ -537,39 +600,6 @@ public sealed class CompressedModelWriter : IDisposable
             }
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
-        var offsets = new long[p.End - p.First + 1];
-        for (int e = p.First; e <= p.End; e++) offsets[e - p.First] = g.ExpertOffsets[e] - first;
-        w.Write<long>(offsets);
-        if (g.RowOffsets != null)
-            for (int e = p.First; e < p.End; e++) w.Write(RowIndex.ExpertBytes(g.RowOffsets[e], _rowIndex, g.IndexType));
-        var scales = g.Group.NBit != null ? g.Scales : g.Scales.AsSpan((int)(2L * p.First * g.Group.Rows), (int)(2L * (p.End - p.First) * g.Group.Rows));
-        if (g.ScaleTable == null) w.Write<ushort>(scales);
-        else
-        {
-            w.Write<ushort>(g.ScaleTable);
-            w.Write(ScaleCoding.Encode(scales, g.ScaleTable));
-        }
-        if (g.Group.NBit is { } nb)
-        {
-            w.Write<byte>(nb.Types);
-            _nbitSpool!.Flush();
-            _nbitSpool.Position = nb.SpoolOffset;
-            var buf = ArrayPool<byte>.Shared.Rent(1 << 20);
-            try
-            {
-                for (long left = nb.PackedOffsets[^1]; left > 0;)
-                {
-                    int n = (int)Math.Min(left, buf.Length);
-                    _nbitSpool.ReadExactly(buf, 0, n);
-                    w.Write(buf.AsSpan(0, n));
-                    left -= n;
-                }
-            }
-            finally { ArrayPool<byte>.Shared.Return(buf); }
-            w.Write<long>(nb.PackedOffsets);
-            w.Write<float>(nb.RowScales);
-            w.Write<byte>(nb.RowZeros);
-        }
     }
 
     private void WriteConfig(CodeDictionary dict)

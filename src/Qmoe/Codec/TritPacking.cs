@@ -12,9 +12,10 @@ internal static class TritPacking
         return packed;
     }
 
-    public static void Unpack(ReadOnlySpan<byte> packed, Span<byte> trits)
+    /// <summary>Unpacks <paramref name="trits"/>.Length trits starting <paramref name="skip"/> fields into <paramref name="packed"/>.</summary>
+    public static void Unpack(ReadOnlySpan<byte> packed, Span<byte> trits, int skip = 0)
     {
-        for (int i = 0; i < trits.Length; i++) trits[i] = (byte)((packed[i >> 2] >> (2 * (i & 3))) & 3);
+        for (int i = 0, j = skip; i < trits.Length; i++, j++) trits[i] = (byte)((packed[j >> 2] >> (2 * (j & 3))) & 3);
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Qmoe.Codec;
 using Qmoe.IO;
+using Qmoe.Tests.Kernels;
 
 namespace Qmoe.Tests.Codec;
 
@@ -173,6 +174,35 @@ public class CompressedModelTests
         string cfg = Path.Combine(tmp.Path, "config.json");
         File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"format_version\": 2", "\"format_version\": 7"));
         Assert.Contains("format_version 7", Assert.Throws<QmoeException>(() => CompressedModel.Open(tmp.Path).Dispose()).Message);
+    }
+
+    [Theory]
+    [InlineData(100_000)] // everything: every row
+    [InlineData(1_000)]   // every 2nd row of 1,665 trits
+    [InlineData(40)]      // every 42nd row: fewer rows than experts
+    public void DictionarySampleIsEveryKthTernaryRowWithinItsBudget(long sampleTrits)
+    {
+        using var tmp = Paths.Temp();
+        var rnd = new Random(5);
+        // Odd widths, so most rows start inside a packed byte; group "b" has an n-bit expert, which is not sampled.
+        var a = Enumerable.Range(0, 3).Select(_ => StoredExpert.Of(SmallModel.Matrix(rnd, 9, 37))).ToList();
+        var b = new[] { StoredExpert.Of(SmallModel.Matrix(rnd, 37, 9)), StoredExpert.Of(NBitMatVecTests.RandomMatrix(rnd, 2, 37, 9)),
+            StoredExpert.Of(SmallModel.Matrix(rnd, 37, 9)) };
+        var rows = a.Concat(b).Where(x => x.Ternary != null)
+            .SelectMany(x => Enumerable.Range(0, x.Ternary!.Rows).Select(r => x.Ternary!.Trits.AsSpan(r * x.Ternary.Cols, x.Ternary.Cols).ToArray()))
+            .ToList();
+        long total = rows.Sum(r => (long)r.Length);
+        using var w = new CompressedModelWriter(tmp.Path, new JsonObject(), dictionary: DictionaryChoice.Fitted);
+        w.AddExpertGroup("a", "wi", a);
+        w.AddExpertGroup("b", "wo", b);
+
+        var sample = w.SampleRows(sampleTrits).ToList();
+        long k = Math.Max(1, (total + sampleTrits - 1) / sampleTrits);
+        var expected = rows.Where((_, i) => i % k == k / 2).ToList();
+        Assert.Equal(expected.Count, sample.Count);
+        for (int i = 0; i < sample.Count; i++) Assert.Equal(expected[i], sample[i]);
+        Assert.InRange(sample.Sum(r => (long)r.Length), 1, sampleTrits + 37); // on average ≤ sampleTrits; widths differ by group
+        w.Complete();
     }
 }
 
