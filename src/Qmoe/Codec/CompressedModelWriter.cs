@@ -62,11 +62,12 @@ public sealed class CompressedModelWriter : IDisposable
     // NBitExperts experts, then their row scales (f32) and row zeros (u8), [NBitExperts, rows] each.
     private sealed record NBitPart(byte[] Types, long[] PackedOffsets, long SpoolOffset, int NBitExperts);
 
-    /// <summary>A group after encoding: its codes and then its ternary scales (ScaleCount bf16, two per row of each
-    /// ternary expert) in the code spool from CodesOffset, expert offsets, row index and the scale table. Only
-    /// offsets stay in memory, so what the writer holds does not grow with the model.</summary>
-    private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long[] ExpertOffsets, int[][]? RowOffsets,
-        DType IndexType, long ScalesOffset, long ScaleCount, ushort[]? ScaleTable);
+    /// <summary>A group after encoding. In the code spool: its codes from CodesOffset, its ternary scales (ScaleCount
+    /// bf16, two per row of each ternary expert) from ScalesOffset and, unless the row index is implicit, its row
+    /// offsets (I32 [E, rows + 1]) from IndexOffset. Only offsets stay in memory, so what the writer holds does not
+    /// grow with the model.</summary>
+    private sealed record EncodedGroup(GroupEntry Group, long CodesOffset, long[] ExpertOffsets, long ScalesOffset, long ScaleCount,
+        long IndexOffset, DType IndexType, ushort[]? ScaleTable);
 
     /// <summary>Experts [First, End) of a group stored under one name prefix (the group's own name when whole).</summary>
     private sealed record Piece(EncodedGroup G, int First, int End, string Base)
@@ -353,7 +354,7 @@ public sealed class CompressedModelWriter : IDisposable
         {
             long codesOffset = spool.Position;
             var expertOffsets = new long[g.Experts + 1];
-            var rowOffsets = _rowIndex == RowIndexKind.Implicit ? null : new int[g.Experts][];
+            var rowOffsets = _rowIndex == RowIndexKind.Implicit ? null : new int[(long)g.Experts * (g.Rows + 1)]; // n-bit experts: all 0
             // Ternary (min, max) per row of the ternary experts only: an n-bit expert stores none (docs/FORMAT.md).
             var scales = new ushort[2L * TernaryExperts(g) * g.Rows];
             int e = 0, t = 0;
@@ -362,23 +363,24 @@ public sealed class CompressedModelWriter : IDisposable
                 if (trits == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales
                 {
                     expertOffsets[e + 1] = expertOffsets[e];
-                    if (rowOffsets != null) rowOffsets[e] = new int[g.Rows + 1];
                     e++;
                     continue;
                 }
                 var enc = TernaryEncoder.Encode(trits, g.Rows, g.Cols, dict, _threads);
                 spool.Write(MemoryMarshal.AsBytes(enc.Codes.AsSpan()));
                 expertOffsets[e + 1] = expertOffsets[e] + enc.Codes.Length;
-                if (rowOffsets != null) rowOffsets[e] = enc.RowOffsets;
+                if (rowOffsets != null) enc.RowOffsets.CopyTo(rowOffsets.AsSpan((int)((long)e * (g.Rows + 1))));
                 s.CopyTo(scales, 2L * t * g.Rows);
                 e++; t++;
             }
-            var indexType = RowIndex.StoredType(rowOffsets ?? [], _rowIndex);
             var table = _formatVersion == CompressedFormat.Version1 ? null : ScaleCoding.Table(scales);
             if (table is { Length: 0 }) table = [0]; // no ternary expert: a one-entry table, no fields
             long scalesOffset = spool.Position;
             spool.Write(MemoryMarshal.AsBytes(scales.AsSpan()));
-            result.Add(new EncodedGroup(g, codesOffset, expertOffsets, rowOffsets, indexType, scalesOffset, scales.LongLength, table));
+            long indexOffset = spool.Position;
+            if (rowOffsets != null) spool.Write(MemoryMarshal.AsBytes(rowOffsets.AsSpan()));
+            result.Add(new EncodedGroup(g, codesOffset, expertOffsets, scalesOffset, scales.LongLength, indexOffset,
+                RowIndex.StoredType(rowOffsets, g.Rows, _rowIndex), table));
         }
         spool.Flush();
         return result;
@@ -557,8 +559,16 @@ public sealed class CompressedModelWriter : IDisposable
         var offsets = new long[p.End - p.First + 1];
         for (int e = p.First; e <= p.End; e++) offsets[e - p.First] = g.ExpertOffsets[e] - first;
         w.Write<long>(offsets);
-        if (g.RowOffsets != null)
-            for (int e = p.First; e < p.End; e++) w.Write(RowIndex.ExpertBytes(g.RowOffsets[e], _rowIndex, g.IndexType));
+        if (_rowIndex != RowIndexKind.Implicit)
+        {
+            var expert = new int[g.Group.Rows + 1];
+            spool.Position = g.IndexOffset + 4L * p.First * expert.Length;
+            for (int e = p.First; e < p.End; e++)
+            {
+                spool.ReadExactly(MemoryMarshal.AsBytes(expert.AsSpan()));
+                w.Write(RowIndex.ExpertBytes(expert, _rowIndex, g.IndexType));
+            }
+        }
         // The piece's scales: all of an n-bit group's (such groups are whole), else two per row of experts [First, End).
         long count = StoredScales(g, p.First, p.End), skip = g.Group.NBit != null ? 0 : 2L * p.First * g.Group.Rows;
         var scales = ArrayPool<ushort>.Shared.Rent((int)Math.Max(1, count));

@@ -16,22 +16,22 @@ internal delegate ReadOnlySpan<ushort> ExpertCodes(int expert);
 
 internal static class RowIndex
 {
-    /// <summary>The stored dtype of a group's row index (per expert: offsets [rows + 1]); counts use the narrowest that fits.</summary>
-    public static DType StoredType(IEnumerable<int[]> rowOffsets, RowIndexKind kind)
+    /// <summary>The stored dtype of a group's row index (offsets [E, rows + 1], flat); counts use the narrowest that fits.</summary>
+    public static DType StoredType(ReadOnlySpan<int> rowOffsets, int rows, RowIndexKind kind)
     {
         if (kind == RowIndexKind.Implicit) return DType.U8; // nothing stored
         if (kind == RowIndexKind.Offsets) return DType.I32;
         int max = 0;
-        foreach (var o in rowOffsets)
-            for (int r = 0; r + 1 < o.Length; r++) max = Math.Max(max, o[r + 1] - o[r]);
+        for (int e = 0; e < rowOffsets.Length; e += rows + 1)
+            for (int r = e; r < e + rows; r++) max = Math.Max(max, rowOffsets[r + 1] - rowOffsets[r]);
         return max <= byte.MaxValue ? DType.U8 : max <= ushort.MaxValue ? DType.U16 : DType.I32;
     }
 
     /// <summary>Bytes of one expert's stored row index (empty for <see cref="RowIndexKind.Implicit"/>).</summary>
-    public static byte[] ExpertBytes(int[] offsets, RowIndexKind kind, DType type)
+    public static byte[] ExpertBytes(ReadOnlySpan<int> offsets, RowIndexKind kind, DType type)
     {
         if (kind == RowIndexKind.Implicit) return [];
-        if (kind == RowIndexKind.Offsets) return MemoryMarshal.AsBytes(offsets.AsSpan()).ToArray();
+        if (kind == RowIndexKind.Offsets) return MemoryMarshal.AsBytes(offsets).ToArray();
         int rows = offsets.Length - 1;
         var bytes = new byte[rows * type.Size()];
         for (int r = 0; r < rows; r++)
