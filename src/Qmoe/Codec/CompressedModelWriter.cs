@@ -309,37 +309,24 @@ public sealed class CompressedModelWriter : IDisposable
         finally { DeleteSpools(); }
     }
 
-    /// <summary>
-    /// Rows spread evenly over the ternary experts of all groups, about <paramref name="sampleTrits"/> trits in all, for
-    /// dictionary fitting: every k-th row in group, expert and row order (k = ⌈trits / sampleTrits⌉), each read from the
-    /// spool on its own, so a trillion-parameter model reads a few MiB here, not its whole spool.
-    /// </summary>
-    internal IEnumerable<byte[]> SampleRows(long sampleTrits = 1 << 22)
+    /// <summary>The rows of the ternary experts of all groups that the dictionary is fitted on
+    /// (<see cref="DictionaryFitter.SampleRows"/>), each read from the spool on its own: a trillion-parameter model reads
+    /// a few MiB here, not its whole spool.</summary>
+    internal IEnumerable<byte[]> SampleRows(long sampleTrits = DictionaryFitter.SampleTrits)
     {
-        long totalTrits = _groups.Sum(g => TernaryExperts(g) * g.Rows * g.Cols);
-        long k = Math.Max(1, (totalTrits + sampleTrits - 1) / sampleTrits); // totalTrits / k ≤ sampleTrits
-        long next = k / 2, seen = 0; // the global index of the next sampled row, and of the current expert's row 0
+        // Every ternary expert in spool order: its group and its place in the group's part of the spool.
+        var experts = _groups.SelectMany(g => Enumerable.Range(0, (int)TernaryExperts(g)).Select(t => (Group: g, Index: t))).ToList();
         var fs = _tritSpool!;
-        foreach (var g in _groups)
+        var bytes = new byte[_groups.Count == 0 ? 0 : _groups.Max(g => g.Cols) / 4 + 2];
+        foreach (var (m, r) in DictionaryFitter.SampleRows(experts.Select(x => (x.Group.Rows, x.Group.Cols)).ToList(), sampleTrits))
         {
-            long expertBytes = g.PackedBytes + 4L * g.Rows; // packed trits, then (min, max) per row
-            var bytes = new byte[g.Cols / 4 + 2];
-            for (int e = 0, t = 0; e < g.Experts; e++)
-            {
-                if (g.NBit != null && g.NBit.Types[e] != NBitGroup.TernaryType) continue; // not in the trit spool
-                for (; next < seen + g.Rows; next += k)
-                {
-                    long trit = (next - seen) * g.Cols; // the row's first trit in the expert
-                    int length = (int)((trit % 4 + g.Cols + 3) / 4);
-                    fs.Position = g.TritOffset + t * expertBytes + trit / 4;
-                    fs.ReadExactly(bytes, 0, length);
-                    var row = new byte[g.Cols];
-                    TritPacking.Unpack(bytes, row, skip: (int)(trit % 4));
-                    yield return row;
-                }
-                seen += g.Rows;
-                t++;
-            }
+            var (g, t) = experts[m];
+            long trit = (long)r * g.Cols; // the row's first trit in the expert
+            fs.Position = g.TritOffset + t * (g.PackedBytes + 4L * g.Rows) + trit / 4; // each expert: packed trits, then (min, max) per row
+            fs.ReadExactly(bytes, 0, (int)((trit % 4 + g.Cols + 3) / 4));
+            var row = new byte[g.Cols];
+            TritPacking.Unpack(bytes, row, skip: (int)(trit % 4));
+            yield return row;
         }
     }
 

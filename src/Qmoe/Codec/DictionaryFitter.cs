@@ -7,6 +7,26 @@ namespace Qmoe.Codec;
 /// </summary>
 internal static class DictionaryFitter
 {
+    /// <summary>The trits a fit samples: enough for stable pair statistics, a few MiB whatever the model's size.</summary>
+    public const long SampleTrits = 1 << 22;
+
+    /// <summary>
+    /// The rows to fit on: every k-th row of <paramref name="matrices"/> [rows, cols] taken in order, k = ⌈trits /
+    /// <paramref name="sampleTrits"/>⌉, so about <paramref name="sampleTrits"/> trits spread evenly (every row of a
+    /// model that small). Yields (matrix index, row).
+    /// </summary>
+    public static IEnumerable<(int Matrix, int Row)> SampleRows(IReadOnlyList<(int Rows, int Cols)> matrices, long sampleTrits = SampleTrits)
+    {
+        long total = matrices.Sum(m => (long)m.Rows * m.Cols);
+        long k = Math.Max(1, (total + sampleTrits - 1) / sampleTrits); // total / k ≤ sampleTrits
+        long next = k / 2, seen = 0; // the global index of the next sampled row, and of the current matrix's row 0
+        for (int m = 0; m < matrices.Count; m++)
+        {
+            for (; next < seen + matrices[m].Rows; next += k) yield return (m, (int)(next - seen));
+            seen += matrices[m].Rows;
+        }
+    }
+
     public static CodeDictionary Fit(IEnumerable<byte[]> sampleRows)
     {
         var rows = sampleRows.ToList();

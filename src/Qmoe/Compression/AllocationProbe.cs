@@ -58,15 +58,14 @@ public sealed class AllocationProbe
     public void RefineTernaryBytes()
     {
         if (_trits.Count == 0) return;
-        long total = _trits.Values.Sum(t => (long)t.Rows * t.Cols);
-        long stride = Math.Max(1, total / (1 << 22)), seen = 0;
-        var sample = new List<byte[]>();
-        foreach (var (packed, rows, cols) in _trits.Values)
+        var matrices = _trits.Values.ToList();
+        var sample = DictionaryFitter.SampleRows(matrices.Select(t => (t.Rows, t.Cols)).ToList()).Select(x =>
         {
-            var trits = Unpack(packed, rows, cols);
-            for (int r = 0; r < rows; r++, seen += cols)
-                if (seen / stride != (seen + cols) / stride) sample.Add(trits.AsSpan(r * cols, cols).ToArray());
-        }
+            var (packed, _, cols) = matrices[x.Matrix];
+            var row = new byte[cols];
+            TritPacking.Unpack(packed.AsSpan((int)((long)x.Row * cols / 4)), row, skip: (int)((long)x.Row * cols % 4));
+            return row;
+        });
         var dict = DictionaryFitter.Fit(sample);
         Dictionary = dict.Source;
         AllocationCandidate Recount(string matrix, AllocationCandidate c)
