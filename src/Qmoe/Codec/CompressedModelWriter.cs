@@ -557,17 +557,19 @@ public sealed class CompressedModelWriter : IDisposable
             }
         }
         // The piece's scales: all of an n-bit group's (such groups are whole), else two per row of experts [First, End).
-        long count = StoredScales(g, p.First, p.End), skip = g.Group.NBit != null ? 0 : 2L * p.First * g.Group.Rows;
-        var scales = ArrayPool<ushort>.Shared.Rent((int)Math.Max(1, count));
+        int count = checked((int)StoredScales(g, p.First, p.End));
+        long skip = g.Group.NBit != null ? 0 : 2L * p.First * g.Group.Rows;
+        var scales = ArrayPool<ushort>.Shared.Rent(Math.Max(1, count));
         try
         {
             spool.Position = g.ScalesOffset + 2 * skip;
-            spool.ReadExactly(MemoryMarshal.AsBytes(scales.AsSpan(0, (int)count)));
-            if (g.ScaleTable == null) w.Write<ushort>(scales.AsSpan(0, (int)count));
+            var span = scales.AsSpan(0, count);
+            spool.ReadExactly(MemoryMarshal.AsBytes(span));
+            if (g.ScaleTable == null) w.Write<ushort>(span);
             else
             {
                 w.Write<ushort>(g.ScaleTable);
-                w.Write(ScaleCoding.Encode(scales.AsSpan(0, (int)count), g.ScaleTable));
+                w.Write(ScaleCoding.Encode(span, g.ScaleTable));
             }
         }
         finally { ArrayPool<ushort>.Shared.Return(scales); }
