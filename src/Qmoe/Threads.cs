@@ -31,13 +31,19 @@ public static class Threads
     /// small independent jobs (e.g. the sequences of a decode step), where splitting each small kernel would cost
     /// more in synchronisation than it gains. Results are unchanged (they never depend on the thread count).
     /// </summary>
-    public static void ForEachAlone(int n, Action<int> body) => For(n, 0, i =>
+    public static void ForEachAlone(int n, Action<int> body) => For(n, 0, i => RunAlone(() => body(i)));
+
+    /// <summary>Runs <paramref name="body"/> alone on the calling thread: every multi-threaded kernel it calls runs
+    /// inline (<see cref="Count"/> reads 1 there). For a thread of its own beside others (a server's prefill thread).</summary>
+    public static T RunAlone<T>(Func<T> body)
     {
         int saved = _local;
         _local = 1;
-        try { body(i); }
+        try { return body(); }
         finally { _local = saved; }
-    });
+    }
+
+    private static void RunAlone(Action body) => RunAlone(() => { body(); return 0; });
 
     /// <summary>Runs body(i) for i in [0, n) on up to <paramref name="threads"/> threads (≤ 0: <see cref="Count"/>).</summary>
     public static void For(int n, int threads, Action<int> body)

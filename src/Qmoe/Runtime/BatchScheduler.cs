@@ -4,10 +4,13 @@ namespace Qmoe.Runtime;
 
 /// <summary>
 /// Continuous batching over an <see cref="IBatchDecoder"/>: requests queue; between decode steps the scheduler
-/// admits queued requests (up to <see cref="MaxBatch"/> sequences) and drops finished or cancelled ones; each step
-/// prefills the newly admitted prompts (each alone) and feeds every active sequence its last token as one batch.
-/// One thread drives the model; with a <see cref="IBatchDecoder.Concurrent"/> decoder it spreads a step's prefills
-/// and parts of the batch over the cores (<see cref="Threads.ForEachAlone"/>), otherwise it runs them in turn.
+/// admits queued requests (up to <see cref="MaxBatch"/> sequences, those being prefilled included) and drops finished
+/// or cancelled ones; each step feeds every active sequence its last token as one batch.
+/// One thread drives the steps. With a <see cref="IBatchDecoder.Concurrent"/> decoder it splits each step into parts
+/// run side by side (<see cref="Threads.ForEachAlone"/>), and admitted prompts are prefilled (each alone) by one
+/// prefill thread per core beside the steps: a request joins the batch at the first step after its prefill, and a
+/// step never waits for a prompt, so no core idles while another finishes a long prefill. Otherwise prompts are
+/// prefilled in turn before the step. A sequence's results are the same either way.
 /// </summary>
 public sealed class BatchScheduler : IDisposable
 {
@@ -16,12 +19,18 @@ public sealed class BatchScheduler : IDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _thread;
+    // Concurrent decoders: admitted requests wait here for a prefill thread; prefilled ones (with their first token's
+    // logits, or the prefill's error) wait in _prefilled for the scheduler. _prefilling counts both (scheduler thread only).
+    private readonly BlockingCollection<GenerationStream> _toPrefill = new();
+    private readonly ConcurrentQueue<(GenerationStream R, float[]? Logits, Exception? Error)> _prefilled = new();
+    private readonly Thread[] _prefillThreads;
+    private int _prefilling;
     private long _submitted, _completed, _failed, _tokens, _steps, _stepSlots;
 
     public int MaxBatch { get; }
     /// <summary>Requests waiting to join the batch.</summary>
     public int QueueDepth => _queue.Count;
-    /// <summary>Sequences in the batch now.</summary>
+    /// <summary>Sequences in the batch now, those being prefilled included.</summary>
     public int Active { get; private set; }
     public long Submitted => Interlocked.Read(ref _submitted);
     public long Completed => Interlocked.Read(ref _completed);
@@ -37,6 +46,12 @@ public sealed class BatchScheduler : IDisposable
         if (maxBatch < 1 || maxBatch > 256) throw new QmoeException($"--max-batch {maxBatch} must be in [1, 256]");
         _decoder = decoder;
         MaxBatch = maxBatch;
+        _prefillThreads = new Thread[decoder.Concurrent ? Threads.Count : 0];
+        for (int i = 0; i < _prefillThreads.Length; i++)
+        {
+            _prefillThreads[i] = new Thread(PrefillLoop) { IsBackground = true, Name = $"qmoe-prefill-{i}" };
+            _prefillThreads[i].Start();
+        }
         _thread = new Thread(Loop) { IsBackground = true, Name = "qmoe-batch-scheduler" };
         _thread.Start();
     }
@@ -64,67 +79,95 @@ public sealed class BatchScheduler : IDisposable
     private void Loop()
     {
         var active = new List<GenerationStream>();
-        var joining = new List<GenerationStream>();
         while (!_stop.IsCancellationRequested)
         {
             active.RemoveAll(r => r.Cancel.IsCancellationRequested && Done(r, FinishReason.Cancelled));
-            Admit(active.Count, joining);
-            Active = active.Count + joining.Count;
-            if (Active == 0)
+            Join(active);
+            Admit(active);
+            Active = active.Count + _prefilling;
+            if (active.Count == 0)
             {
+                if (!_prefilled.IsEmpty) continue;
                 try { _signal.Wait(_stop.Token); } catch (OperationCanceledException) { break; }
                 continue;
             }
-            RunStep(active, joining);
-            joining.Clear();
+            RunStep(active);
         }
+        _toPrefill.CompleteAdding();
+        foreach (var t in _prefillThreads) t.Join();
         foreach (var r in active) r.Complete(FinishReason.Cancelled);
+        while (_prefilled.TryDequeue(out var p)) p.R.Complete(FinishReason.Cancelled);
         while (_queue.TryDequeue(out var q)) q.Complete(FinishReason.Cancelled);
     }
 
-    /// <summary>Moves queued requests into <paramref name="joining"/> while the batch has room.</summary>
-    private void Admit(int activeCount, List<GenerationStream> joining)
+    /// <summary>Moves queued requests to prefill while the batch has room: to the prefill threads, or prefilled here in turn.</summary>
+    private void Admit(List<GenerationStream> active)
     {
-        while (activeCount + joining.Count < MaxBatch && _queue.TryDequeue(out var r))
+        while (active.Count + _prefilling < MaxBatch && _queue.TryDequeue(out var r))
         {
             if (r.Cancel.IsCancellationRequested) { Done(r, FinishReason.Cancelled); continue; }
-            joining.Add(r);
+            _prefilling++;
+            if (_prefillThreads.Length > 0) _toPrefill.Add(r);
+            else _prefilled.Enqueue(Prefill(r));
+        }
+        if (_prefillThreads.Length == 0) Join(active);
+    }
+
+    /// <summary>Prefilled requests take their first token and enter the batch (unless that token ends them).</summary>
+    private void Join(List<GenerationStream> active)
+    {
+        while (_prefilled.TryDequeue(out var p))
+        {
+            _prefilling--;
+            if (p.Error != null) Fail(p.R, p.Error);
+            else if (p.R.Cancel.IsCancellationRequested) Done(p.R, FinishReason.Cancelled);
+            else if (!Sample(p.R, p.Logits)) active.Add(p.R);
+        }
+    }
+
+    private (GenerationStream, float[]?, Exception?) Prefill(GenerationStream r)
+    {
+        try
+        {
+            r.State = _decoder.Start();
+            return (r, _decoder.Prefill(r.State, r.Prompt), null);
+        }
+        catch (Exception e) { return (r, null, e); }
+    }
+
+    /// <summary>A prefill thread: each prompt alone on this thread (<see cref="Threads.RunAlone"/>), then a wake-up for the scheduler.</summary>
+    private void PrefillLoop()
+    {
+        foreach (var r in _toPrefill.GetConsumingEnumerable())
+        {
+            bool skip = r.Cancel.IsCancellationRequested || _stop.IsCancellationRequested; // completed as cancelled by the scheduler
+            _prefilled.Enqueue(skip ? (r, null, null) : Threads.RunAlone(() => Prefill(r)));
+            _signal.Release();
         }
     }
 
     /// <summary>
-    /// One scheduler step: the prompts of the joining requests are prefilled (each alone) and every active sequence
-    /// is fed its last token (in parts of the batch). With a <see cref="IBatchDecoder.Concurrent"/> decoder these jobs
-    /// run side by side, each alone on its thread, so a prefill no longer stalls the batch; a sequence's results are
-    /// the same either way. Then each job's sequences sample their next token; joined requests enter the batch.
+    /// One decode step: every active sequence is fed its last token, in parts of the batch side by side with a
+    /// <see cref="IBatchDecoder.Concurrent"/> decoder; then each sequence samples its next token.
     /// </summary>
-    private void RunStep(List<GenerationStream> active, List<GenerationStream> joining)
+    private void RunStep(List<GenerationStream> active)
     {
-        int parts = active.Count == 0 ? 0 : _decoder.Concurrent ? Math.Min(active.Count, Threads.Count) : 1;
-        int partSize = parts == 0 ? 0 : (active.Count + parts - 1) / parts;
-        parts = partSize == 0 ? 0 : (active.Count + partSize - 1) / partSize;
-        var logits = new float[parts + joining.Count][];
-        var errors = new Exception?[logits.Length];
+        int parts = _decoder.Concurrent ? Math.Min(active.Count, Threads.Count) : 1;
+        int partSize = (active.Count + parts - 1) / parts;
+        parts = (active.Count + partSize - 1) / partSize;
+        var logits = new float[parts][];
+        var errors = new Exception?[parts];
         void Job(int j)
         {
             try
             {
-                if (j < parts)
-                {
-                    var part = active.GetRange(j * partSize, Math.Min(partSize, active.Count - j * partSize));
-                    logits[j] = _decoder.Step(part.Select(r => r.State!).ToArray(), part.Select(r => r.LastToken).ToArray());
-                }
-                else
-                {
-                    var r = joining[j - parts];
-                    r.State = _decoder.Start();
-                    logits[j] = _decoder.Prefill(r.State, r.Prompt);
-                }
+                var part = active.GetRange(j * partSize, Math.Min(partSize, active.Count - j * partSize));
+                logits[j] = _decoder.Step(part.Select(r => r.State!).ToArray(), part.Select(r => r.LastToken).ToArray());
             }
             catch (Exception e) { errors[j] = e; }
         }
-        if (_decoder.Concurrent && logits.Length > 1) Threads.ForEachAlone(logits.Length, Job);
-        else for (int j = 0; j < logits.Length; j++) Job(j);
+        if (parts > 1) Threads.ForEachAlone(parts, Job);
+        else Job(0);
 
         int v = _decoder.VocabSize;
         var stepped = new List<GenerationStream>(active.Count);
@@ -135,17 +178,8 @@ public sealed class BatchScheduler : IDisposable
             for (int s = 0; s < part.Count; s++)
                 if (!Sample(part[s], logits[j].AsSpan(s * v, v))) stepped.Add(part[s]);
         }
-        if (parts > 0)
-        {
-            Interlocked.Increment(ref _steps);
-            Interlocked.Add(ref _stepSlots, active.Count);
-        }
-        for (int i = 0; i < joining.Count; i++)
-        {
-            var r = joining[i];
-            if (errors[parts + i] != null) Fail(r, errors[parts + i]!);
-            else if (!Sample(r, logits[parts + i])) stepped.Add(r);
-        }
+        Interlocked.Increment(ref _steps);
+        Interlocked.Add(ref _stepSlots, active.Count);
         active.Clear();
         active.AddRange(stepped);
     }
@@ -181,5 +215,6 @@ public sealed class BatchScheduler : IDisposable
         _thread.Join();
         _stop.Dispose();
         _signal.Dispose();
+        _toPrefill.Dispose();
     }
 }
