@@ -325,7 +325,7 @@ public sealed class CompressedModelWriter : IDisposable
             fs.Position = g.TritOffset + t * (g.PackedBytes + 4L * g.Rows) + trit / 4; // each expert: packed trits, then (min, max) per row
             fs.ReadExactly(bytes, 0, (int)((trit % 4 + g.Cols + 3) / 4));
             var row = new byte[g.Cols];
-            TritPacking.Unpack(bytes, row, skip: (int)(trit % 4));
+            TritPacking.Unpack(bytes, row, first: trit % 4);
             yield return row;
         }
     }

@@ -12,10 +12,18 @@ internal static class TritPacking
         return packed;
     }
 
-    /// <summary>Unpacks <paramref name="trits"/>.Length trits starting <paramref name="skip"/> fields into <paramref name="packed"/>.</summary>
-    public static void Unpack(ReadOnlySpan<byte> packed, Span<byte> trits, int skip = 0)
+    /// <summary>Unpacks trits [first, first + trits.Length) of <paramref name="packed"/> (whose first byte holds trits 0–3).</summary>
+    public static void Unpack(ReadOnlySpan<byte> packed, Span<byte> trits, long first = 0)
     {
-        for (int i = 0, j = skip; i < trits.Length; i++, j++) trits[i] = (byte)((packed[j >> 2] >> (2 * (j & 3))) & 3);
+        for (long i = 0, j = first; i < trits.Length; i++, j++) trits[(int)i] = (byte)((packed[(int)(j >> 2)] >> (int)(2 * (j & 3))) & 3);
+    }
+
+    /// <summary>The first <paramref name="count"/> trits of <paramref name="packed"/>, one byte each.</summary>
+    public static byte[] Unpack(ReadOnlySpan<byte> packed, long count)
+    {
+        var trits = new byte[count];
+        Unpack(packed, trits);
+        return trits;
     }
 
     /// <summary>

@@ -63,7 +63,7 @@ public sealed class AllocationProbe
         {
             var (packed, _, cols) = matrices[x.Matrix];
             var row = new byte[cols];
-            TritPacking.Unpack(packed.AsSpan((int)((long)x.Row * cols / 4)), row, skip: (int)((long)x.Row * cols % 4));
+            TritPacking.Unpack(packed, row, first: (long)x.Row * cols);
             return row;
         });
         var dict = DictionaryFitter.Fit(sample);
@@ -71,7 +71,7 @@ public sealed class AllocationProbe
         AllocationCandidate Recount(string matrix, AllocationCandidate c)
         {
             if (!_trits.TryGetValue((matrix, c.Type), out var t)) return c;
-            var trits = Unpack(t.Packed, t.Rows, t.Cols);
+            var trits = TritPacking.Unpack(t.Packed, (long)t.Rows * t.Cols);
             long codes = TernaryEncoder.Encode(trits, t.Rows, t.Cols, dict, threads: 1).Codes.Length;
             long defaultCodes = TernaryEncoder.Encode(trits, t.Rows, t.Cols, CodeDictionary.Default, threads: 1).Codes.Length;
             return c with { Bytes = c.Bytes - 2 * (defaultCodes - codes) };
@@ -79,13 +79,6 @@ public sealed class AllocationProbe
         for (int i = 0; i < Matrices.Count; i++)
             Matrices[i] = Matrices[i] with { Candidates = Matrices[i].Candidates.Select(c => Recount(Matrices[i].Name, c)).ToList() };
         _trits.Clear();
-    }
-
-    private static byte[] Unpack(byte[] packed, int rows, int cols)
-    {
-        var trits = new byte[(long)rows * cols];
-        TritPacking.Unpack(packed, trits);
-        return trits;
     }
 
     /// <summary>Per group: the codes' and packed offsets' extra entry (8 + 8), a scale table of up to 8 patterns (16).</summary>

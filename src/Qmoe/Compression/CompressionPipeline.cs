@@ -264,7 +264,7 @@ public static class CompressionPipeline
                         var matrices = new List<StoredExpert>(experts);
                         for (int e = 0; e < experts; e++)
                             matrices.Add(types[e] == QuantType.Ternary
-                                ? StoredExpert.Of(new TernaryMatrix(rows, cols, UnpackTrits(layer.Bytes($"{e}.{kind}.trits"), rows, cols),
+                                ? StoredExpert.Of(new TernaryMatrix(rows, cols, TritPacking.Unpack(layer.Bytes($"{e}.{kind}.trits"), (long)rows * cols),
                                     layer.Span<ushort>($"{e}.{kind}.scales", DType.BF16).ToArray()))
                                 : StoredExpert.Of(new PackedNBitMatrix(PackedNBitMatrix.BitsOf(types[e]), rows, cols, layer.Bytes($"{e}.{kind}.packed").ToArray(),
                                     layer.Span<float>($"{e}.{kind}.row_scales", DType.F32).ToArray(), layer.Bytes($"{e}.{kind}.row_zeros").ToArray())));
@@ -287,13 +287,6 @@ public static class CompressionPipeline
             writer.Complete();
             return writer.ExpertBitsPerParam;
         }
-    }
-
-    private static byte[] UnpackTrits(ReadOnlySpan<byte> packed, int rows, int cols)
-    {
-        var trits = new byte[(long)rows * cols];
-        TritPacking.Unpack(packed, trits);
-        return trits;
     }
 
     /// <summary>
