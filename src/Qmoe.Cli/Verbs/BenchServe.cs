@@ -66,14 +66,17 @@ internal static class BenchServe
         }
 
         human.WriteLine($"{prompts.Length} requests of up to {maxTokens} tokens on {server.BaseAddress}: one at a time first...");
+        var seqGc = GcActivity.Start();
         var seqClock = Stopwatch.StartNew();
         var twins = new Outcome[prompts.Length];
         for (int i = 0; i < prompts.Length; i++) twins[i] = await Complete(prompts[i]);
         double seqSeconds = seqClock.Elapsed.TotalSeconds;
+        seqGc = seqGc.Stop();
         long stepsBefore = served.Scheduler.Steps, slotsBefore = served.Scheduler.StepSlots;
 
         human.WriteLine($"then {clients} concurrent clients x {perClient} requests...");
         var results = new Outcome[prompts.Length];
+        var conGc = GcActivity.Start();
         var conClock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(client => Task.Run(async () =>
         {
@@ -84,6 +87,7 @@ internal static class BenchServe
             }
         })));
         double conSeconds = conClock.Elapsed.TotalSeconds;
+        conGc = conGc.Stop();
         long steps = served.Scheduler.Steps - stepsBefore, slots = served.Scheduler.StepSlots - slotsBefore;
 
         int errors = results.Count(o => o.Error != null) + twins.Count(o => o.Error != null);
@@ -101,6 +105,7 @@ internal static class BenchServe
         human.WriteLine($"latency p50 {P(0.5):F3} s, p99 {P(0.99):F3} s (one at a time: p50 {SeqP(0.5):F3} s, p99 {SeqP(0.99):F3} s)");
         human.WriteLine($"{tokens} tokens in {conSeconds:F1} s concurrently, {twins.Sum(o => o.Tokens)} in {seqSeconds:F1} s one at a time");
         human.WriteLine($"tokens/s: concurrent {conTps:F1} vs one at a time {seqTps:F1} = {conTps / seqTps:F2}x; mean batch {occupancy:F2} of {maxBatch}; peak RSS {rss >> 20} MiB; load {load}");
+        human.WriteLine($"GC one at a time: {seqGc.Describe(seqSeconds)}; concurrently: {conGc.Describe(conSeconds)}");
         if (errors > 0) human.WriteLine("first error: " + results.Concat(twins).First(o => o.Error != null).Error);
         return new JsonObject
         {
@@ -111,6 +116,31 @@ internal static class BenchServe
             ["tokens"] = tokens, ["concurrent_seconds"] = conSeconds, ["sequential_seconds"] = seqSeconds,
             ["sequential_tokens_per_s"] = seqTps, ["concurrent_tokens_per_s"] = conTps, ["speedup"] = conTps / seqTps,
             ["mean_batch"] = occupancy, ["peak_rss_bytes"] = rss, ["loadavg"] = load,
+            ["sequential_gc"] = seqGc.ToJson(seqSeconds), ["concurrent_gc"] = conGc.ToJson(conSeconds),
+        };
+    }
+
+    /// <summary>The garbage collector's work over a phase of the load test: collections per generation, bytes
+    /// allocated and time paused (the server allocates per decode step; on a machine that reports no cache sizes
+    /// .NET's gen0 budget is small, so this shows what collections cost).</summary>
+    private readonly record struct GcActivity(int Gen0, int Gen1, int Gen2, long Allocated, TimeSpan Paused)
+    {
+        public static GcActivity Start() => new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2),
+            GC.GetTotalAllocatedBytes(), GC.GetTotalPauseDuration());
+
+        /// <summary>The activity since <see cref="Start"/>.</summary>
+        public GcActivity Stop()
+        {
+            var now = Start();
+            return new(now.Gen0 - Gen0, now.Gen1 - Gen1, now.Gen2 - Gen2, now.Allocated - Allocated, now.Paused - Paused);
+        }
+
+        public string Describe(double seconds) =>
+            $"{Gen0}/{Gen1}/{Gen2} collections (gen0/1/2), {Allocated >> 20} MiB allocated, paused {Paused.TotalSeconds / seconds:P1} of the time";
+
+        public JsonObject ToJson(double seconds) => new()
+        {
+            ["gen0"] = Gen0, ["gen1"] = Gen1, ["gen2"] = Gen2, ["allocated_bytes"] = Allocated, ["paused_fraction"] = Paused.TotalSeconds / seconds,
         };
     }
 }

@@ -24,6 +24,7 @@ public sealed class BatchScheduler : IDisposable
     private readonly BlockingCollection<GenerationStream> _toPrefill = new();
     private readonly ConcurrentQueue<(GenerationStream R, float[]? Logits, Exception? Error)> _prefilled = new();
     private readonly Thread[] _prefillThreads;
+    private float[][] _stepLogits = []; // the decode loop's logits buffers (see StepLogits)
     private int _prefilling;
     private long _submitted, _completed, _failed, _tokens, _steps, _stepSlots;
 
@@ -129,7 +130,7 @@ public sealed class BatchScheduler : IDisposable
     {
         try
         {
-            r.State = _decoder.Start();
+            r.State = _decoder.Start(r.Prompt.Length + r.MaxNewTokens);
             return (r, _decoder.Prefill(r.State, r.Prompt), null);
         }
         catch (Exception e) { return (r, null, e); }
@@ -155,21 +156,21 @@ public sealed class BatchScheduler : IDisposable
         int parts = _decoder.Concurrent ? Math.Min(active.Count, Threads.Count) : 1;
         int partSize = (active.Count + parts - 1) / parts;
         parts = (active.Count + partSize - 1) / partSize;
-        var logits = new float[parts][];
+        int v = _decoder.VocabSize;
+        var logits = StepLogits(parts, partSize * v);
         var errors = new Exception?[parts];
         void Job(int j)
         {
             try
             {
                 var part = active.GetRange(j * partSize, Math.Min(partSize, active.Count - j * partSize));
-                logits[j] = _decoder.Step(part.Select(r => r.State!).ToArray(), part.Select(r => r.LastToken).ToArray());
+                _decoder.Step(part.Select(r => r.State!).ToArray(), part.Select(r => r.LastToken).ToArray(), logits[j]);
             }
             catch (Exception e) { errors[j] = e; }
         }
         if (parts > 1) Threads.ForEachAlone(parts, Job);
         else Job(0);
 
-        int v = _decoder.VocabSize;
         var stepped = new List<GenerationStream>(active.Count);
         for (int j = 0; j < parts; j++)
         {
@@ -182,6 +183,17 @@ public sealed class BatchScheduler : IDisposable
         Interlocked.Add(ref _stepSlots, active.Count);
         active.Clear();
         active.AddRange(stepped);
+    }
+
+    /// <summary>One logits buffer per part of a step, of at least <paramref name="length"/> floats, kept from step to step:
+    /// a fresh [batch, vocab] array each step (a large-object allocation from vocab 4k up) made the GC run a full
+    /// collection every few steps.</summary>
+    private float[][] StepLogits(int parts, int length)
+    {
+        if (_stepLogits.Length < parts) Array.Resize(ref _stepLogits, parts);
+        for (int j = 0; j < parts; j++)
+            if (_stepLogits[j] == null || _stepLogits[j].Length < length) _stepLogits[j] = new float[length];
+        return _stepLogits;
     }
 
     /// <summary>Samples r's next token from its logits row; true when r is finished (and completed).</summary>

@@ -25,9 +25,13 @@ public interface IBatchDecoder
     /// <summary>New tokens that fit after a prompt of <paramref name="promptLength"/> tokens, at most
     /// <paramref name="requested"/>; refuses (QmoeException) a prompt that leaves no room.</summary>
     int ClampNewTokens(int promptLength, int requested);
-    IDecodeState Start();
+    /// <summary>A new sequence's state, for a sequence expected to reach <paramref name="length"/> tokens (prompt plus new
+    /// tokens): its caches may be sized for that up front (<see cref="Models.Layers.KvCache.MaxInitialCapacity"/> rows at
+    /// most) rather than regrown and copied as tokens arrive, which made every decode step allocate.</summary>
+    IDecodeState Start(int length);
     /// <summary>Runs the prompt through the state; returns the logits [vocab] of the first new token.</summary>
     float[] Prefill(IDecodeState state, int[] prompt);
-    /// <summary>Feeds tokens[s] to states[s] for every s as one batch; returns logits [states.Count, vocab].</summary>
-    float[] Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens);
+    /// <summary>Feeds tokens[s] to states[s] for every s as one batch; writes logits [states.Count, vocab] into
+    /// <paramref name="logits"/> (the caller's, reused step after step: a serving loop's largest per-step array).</summary>
+    void Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens, Memory<float> logits);
 }

@@ -21,8 +21,8 @@ public class BatchDecodingTests
         using var model = ModelLoader.Open(modelDir);
         var decoder = model.CreateBatchDecoder()!;
         var prompts = Enumerable.Range(0, sequences).Select(i => model.Tokenizer.Encode(Prompts[i % Prompts.Length], !model.IsDecoderOnly)).ToArray();
-        var batched = prompts.Select(_ => decoder.Start()).ToArray();
-        var alone = prompts.Select(_ => decoder.Start()).ToArray();
+        var batched = prompts.Select(_ => decoder.Start(64)).ToArray();
+        var alone = prompts.Select(_ => decoder.Start(64)).ToArray();
         var next = new int[prompts.Length];
         for (int s = 0; s < prompts.Length; s++)
         {
@@ -31,12 +31,15 @@ public class BatchDecodingTests
             next[s] = Qmoe.Models.Switch.SwitchGenerator.ArgMax(a);
         }
         int v = decoder.VocabSize;
+        var rows = new float[prompts.Length * v]; // the caller's buffer, reused as a server reuses it
+        var single = new float[v];
         for (int step = 0; step < 4; step++)
         {
-            var rows = decoder.Step(batched, next);
+            Array.Fill(rows, float.NaN); // every row must be written
+            decoder.Step(batched, next, rows);
             for (int s = 0; s < prompts.Length; s++)
             {
-                var single = decoder.Step([alone[s]], [next[s]]);
+                decoder.Step([alone[s]], [next[s]], single);
                 Assert.Equal(single, rows.AsSpan(s * v, v).ToArray());
                 next[s] = Qmoe.Models.Switch.SwitchGenerator.ArgMax(single);
             }

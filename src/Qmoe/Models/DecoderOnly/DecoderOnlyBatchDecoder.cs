@@ -26,7 +26,7 @@ public sealed class DecoderOnlyBatchDecoder(IDecoderOnlyModel model) : IBatchDec
 
     public int ClampNewTokens(int promptLength, int requested) => DecoderOnlyGenerator.ClampToContext(model, promptLength, requested);
 
-    public IDecodeState Start() => new State(model.NewCaches(1).Select(l => l[0]).ToArray());
+    public IDecodeState Start(int length) => new State(model.NewCaches(1, Math.Max(1, length)).Select(l => l[0]).ToArray());
 
     public float[] Prefill(IDecodeState state, int[] prompt)
     {
@@ -36,31 +36,29 @@ public sealed class DecoderOnlyBatchDecoder(IDecoderOnlyModel model) : IBatchDec
         return model.Logits(h[((prompt.Length - 1) * d)..], 1);
     }
 
-    public float[] Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens)
+    public void Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens, Memory<float> logits)
     {
         if (tokens.Length != states.Count) throw new ArgumentException("one token per sequence");
         int n = states.Count, v = model.VocabSize;
+        if (logits.Length < (long)n * v) throw new ArgumentException($"logits buffer of {logits.Length} for {n} x {v}");
         int chunk = Math.Min(Numerics.MatMul.DotPathMaxRows, (n + Threads.Count - 1) / Math.Max(1, Threads.Count));
         int chunks = (n + chunk - 1) / chunk;
-        if (chunks <= 1) return StepChunk(states, tokens.ToArray());
-        var logits = new float[checked((long)n * v)];
+        if (chunks <= 1) { StepChunk(states, tokens.ToArray(), logits.Span); return; }
         var ids = tokens.ToArray();
         Threads.ForEachAlone(chunks, c =>
         {
             int s0 = c * chunk, count = Math.Min(chunk, n - s0);
-            var part = StepChunk(states.Skip(s0).Take(count).ToArray(), ids[s0..(s0 + count)]);
-            part.CopyTo(logits.AsSpan(s0 * v, count * v));
+            StepChunk(states.Skip(s0).Take(count).ToArray(), ids[s0..(s0 + count)], logits.Span.Slice(s0 * v, count * v));
         });
-        return logits;
     }
 
-    /// <summary>One token for each of a few sequences (at most the dot path's rows): logits [states.Count, vocab].</summary>
-    private float[] StepChunk(IReadOnlyList<IDecodeState> states, int[] tokens)
+    /// <summary>One token for each of a few sequences (at most the dot path's rows): logits [states.Count, vocab] into <paramref name="logits"/>.</summary>
+    private void StepChunk(IReadOnlyList<IDecodeState> states, int[] tokens, Span<float> logits)
     {
         var batch = new int[states.Count][];
         for (int s = 0; s < batch.Length; s++) batch[s] = [tokens[s]];
         var h = model.ForwardHidden(batch, CachesOf(states));
-        return model.Logits(h, batch.Length);
+        model.Logits(h, batch.Length, logits);
     }
 
     private KvCache[][] CachesOf(IReadOnlyList<IDecodeState> states) =>

@@ -63,6 +63,7 @@ public abstract class DecoderOnlyModel<TLayer> : IDecoderOnlyModel where TLayer 
     }
 
     public float[] Logits(float[] hidden, int tokens) => Linear.Forward(hidden, tokens, _lmHead);
+    public void Logits(ReadOnlySpan<float> hidden, int tokens, Span<float> logits) => Linear.Forward(hidden, tokens, _lmHead, logits);
 
     public float[] Forward(IReadOnlyList<int[]> sequences)
     {

@@ -30,6 +30,8 @@ public interface IDecoderOnlyModel : IDisposable
     float[] ForwardHidden(IReadOnlyList<int[]> tokens, KvCache[][] caches);
     /// <summary>LM head: logits [tokens, vocab] of final hidden states.</summary>
     float[] Logits(float[] hidden, int tokens);
+    /// <summary>As <see cref="Logits(float[], int)"/>, into <paramref name="logits"/> [tokens, vocab].</summary>
+    void Logits(ReadOnlySpan<float> hidden, int tokens, Span<float> logits);
     /// <summary>Logits [Σ lengths, vocab] of whole sequences (no cache kept).</summary>
     float[] Forward(IReadOnlyList<int[]> sequences);
 }

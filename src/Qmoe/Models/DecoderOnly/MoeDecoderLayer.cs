@@ -63,13 +63,16 @@ public abstract class MoeDecoderLayer : IDecoderLayer
 
     public abstract KvCache NewCache(int capacity);
 
-    /// <summary>The attention output [batch.Tokens, hidden] of the normed input x; appends the new keys/values to caches[s].</summary>
+    /// <summary>The attention output [batch.Tokens, hidden] of the normed input x (its first batch.Tokens rows; the
+    /// array may be longer); appends the new keys/values to caches[s].</summary>
     protected abstract float[] Attend(float[] x, SequenceBatch batch, KvCache[] caches);
 
     public void SelfAttention(float[] h, SequenceBatch batch, KvCache[] caches)
     {
-        var x = _inputNorm.Forward(h, batch.Tokens);
-        TensorPrimitives.Add(h, Attend(x, batch, caches), h);
+        int n = batch.Tokens * _hidden;
+        using var x = new Numerics.ScratchBuffer(n);
+        _inputNorm.Forward(h, batch.Tokens, x.Span);
+        TensorPrimitives.Add(h.AsSpan(0, n), Attend(x.Array, batch, caches).AsSpan(0, n), h.AsSpan(0, n));
     }
 
     /// <summary>The normed input of the MLP sub-layer: rms_norm(h).</summary>
@@ -85,19 +88,20 @@ public abstract class MoeDecoderLayer : IDecoderLayer
     /// <summary>h += mlp(x): the dense MLP, or the experts weighted by <paramref name="routing"/> plus the shared experts.</summary>
     private void AddToResidual(float[] h, float[] x, int tokens, Routing? routing)
     {
-        var y = new float[tokens * _hidden];
+        using var buffer = new Numerics.ScratchBuffer((long)tokens * _hidden);
+        var y = buffer.Span;
         if (_denseMlp != null) _denseMlp.Forward(x, tokens, y);
         else
         {
             MoeDispatch.Forward(x, routing ?? throw new ArgumentNullException(nameof(routing)), Experts, y);
             if (SharedExperts != null)
             {
-                var shared = new float[y.Length];
-                SharedExperts.Forward(x, tokens, shared);
-                TensorPrimitives.Add(y, shared, y);
+                using var shared = new Numerics.ScratchBuffer(y.Length);
+                SharedExperts.Forward(x, tokens, shared.Span);
+                TensorPrimitives.Add(y, shared.Span, y);
             }
         }
-        TensorPrimitives.Add(h, y, h);
+        TensorPrimitives.Add(h.AsSpan(0, y.Length), y, h.AsSpan(0, y.Length));
     }
 
     /// <summary>The whole MLP sub-layer; returns the routing of a sparse layer (null if dense).</summary>

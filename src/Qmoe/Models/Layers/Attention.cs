@@ -44,21 +44,22 @@ public static class Attention
         {
             var s = seqs[job / heads];
             int h = job % heads, kvh = h / group;
-            var scores = new float[s.KeyCount];
-            var acc = new float[valueHeadDim];
+            using var scoreBuffer = new Numerics.ScratchBuffer(s.KeyCount);
+            using var accBuffer = new Numerics.ScratchBuffer(valueHeadDim);
+            Span<float> scores = scoreBuffer.Span, acc = accBuffer.Span;
             for (int i = 0; i < s.Count; i++)
             {
                 int qPos = s.Pos0 + i;
                 int visible = causal ? Math.Min(s.KeyCount, qPos + 1) : s.KeyCount;
                 var qh = q.AsSpan((s.Row + i) * qStride + h * headDim, headDim);
-                var sc = scores.AsSpan(0, visible);
+                var sc = scores[..visible];
                 for (int j = 0; j < visible; j++)
                     sc[j] = TensorPrimitives.Dot(qh, s.K.AsSpan(j * kvStride + kvh * headDim, headDim)) * scale;
                 bias?.AddTo(h, qPos, sc);
                 float max = TensorPrimitives.Max(sc);
                 float sum = 0;
                 for (int j = 0; j < visible; j++) { sc[j] = MathF.Exp(sc[j] - max); sum += sc[j]; }
-                acc.AsSpan().Clear();
+                acc.Clear();
                 for (int j = 0; j < visible; j++)
                     TensorPrimitives.MultiplyAdd(s.V.AsSpan(j * vStride + kvh * valueHeadDim, valueHeadDim), sc[j] / sum, acc, acc);
                 acc.CopyTo(output.AsSpan((s.Row + i) * oStride + h * valueHeadDim, valueHeadDim));

@@ -16,11 +16,11 @@ public static class FeedForward
     public static void Relu(ReadOnlySpan<float> x, int n, IWeightMatrix wi, IWeightMatrix wo, Span<float> y)
     {
         int chunk = ChunkTokens(n, wi.Rows);
-        var h = new float[(long)chunk * wi.Rows];
+        using var h = new Numerics.ScratchBuffer((long)chunk * wi.Rows);
         for (int t0 = 0; t0 < n; t0 += chunk)
         {
             int m = Math.Min(chunk, n - t0);
-            var hc = h.AsSpan(0, m * wi.Rows);
+            var hc = h.Span[..(m * wi.Rows)];
             wi.Multiply(x.Slice(t0 * wi.Cols, m * wi.Cols), m, hc); // t0 · width ≤ the span's int length
             TensorPrimitives.Max(hc, 0f, hc);
             wo.Multiply(hc, m, y.Slice(t0 * wo.Rows, m * wo.Rows));
@@ -31,16 +31,17 @@ public static class FeedForward
     public static void SwiGlu(ReadOnlySpan<float> x, int n, IWeightMatrix w1, IWeightMatrix w3, IWeightMatrix w2, Span<float> y)
     {
         int chunk = ChunkTokens(n, w1.Rows);
-        var g = new float[(long)chunk * w1.Rows];
-        var u = new float[(long)chunk * w3.Rows];
+        using var g = new Numerics.ScratchBuffer((long)chunk * w1.Rows);
+        using var u = new Numerics.ScratchBuffer((long)chunk * w3.Rows);
         for (int t0 = 0; t0 < n; t0 += chunk)
         {
             int m = Math.Min(chunk, n - t0);
-            var gc = g.AsSpan(0, m * w1.Rows);
+            var gc = g.Span[..(m * w1.Rows)];
+            var uc = u.Span[..(m * w3.Rows)];
             var xc = x.Slice(t0 * w1.Cols, m * w1.Cols);
             w1.Multiply(xc, m, gc);
-            w3.Multiply(xc, m, u.AsSpan(0, m * w3.Rows));
-            SiluMultiply(gc, u.AsSpan(0, m * w3.Rows));
+            w3.Multiply(xc, m, uc);
+            SiluMultiply(gc, uc);
             w2.Multiply(gc, m, y.Slice(t0 * w2.Rows, m * w2.Rows));
         }
     }

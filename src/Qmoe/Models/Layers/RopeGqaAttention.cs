@@ -32,9 +32,14 @@ public sealed class RopeGqaAttention
     public float[] Forward(float[] x, SequenceBatch batch, KvCache[] caches)
     {
         int qw = _heads * _headDim, kw = _kvHeads * _headDim, n = batch.Tokens;
-        var q = Linear.Forward(x, n, _w.Q);
-        var k = Linear.Forward(x, n, _w.K);
-        var v = Linear.Forward(x, n, _w.V);
+        using var qBuffer = new Numerics.ScratchBuffer((long)n * qw);
+        using var kBuffer = new Numerics.ScratchBuffer((long)n * kw);
+        using var vBuffer = new Numerics.ScratchBuffer((long)n * kw);
+        using var aBuffer = new Numerics.ScratchBuffer((long)n * qw);
+        Span<float> q = qBuffer.Span, k = kBuffer.Span, v = vBuffer.Span;
+        Linear.Forward(x, n, _w.Q, q);
+        Linear.Forward(x, n, _w.K, k);
+        Linear.Forward(x, n, _w.V, v);
         _qNorm?.Forward(q, n * _heads, q);   // per head: rows of head_dim
         _kNorm?.Forward(k, n * _kvHeads, k);
         var seqs = new AttentionSequence[batch.Count];
@@ -43,12 +48,11 @@ public sealed class RopeGqaAttention
             int off = batch.Offsets[s], len = batch.Lengths[s];
             var c = caches[s];
             _checkLength?.Invoke(c.Length + len);
-            _rope.Apply(q.AsSpan(off * qw, len * qw), len, _heads, c.Length);
-            _rope.Apply(k.AsSpan(off * kw, len * kw), len, _kvHeads, c.Length);
-            seqs[s] = c.Extend(off, k.AsSpan(off * kw), v.AsSpan(off * kw), len);
+            _rope.Apply(q.Slice(off * qw, len * qw), len, _heads, c.Length);
+            _rope.Apply(k.Slice(off * kw, len * kw), len, _kvHeads, c.Length);
+            seqs[s] = c.Extend(off, k[(off * kw)..], v[(off * kw)..], len);
         }
-        var a = new float[n * qw];
-        Attention.Forward(q, seqs, _heads, _kvHeads, _headDim, 1f / MathF.Sqrt(_headDim), causal: true, null, a);
-        return Linear.Forward(a, n, _w.O);
+        Attention.Forward(qBuffer.Array, seqs, _heads, _kvHeads, _headDim, 1f / MathF.Sqrt(_headDim), causal: true, null, aBuffer.Array);
+        return Linear.Forward(aBuffer.Span, n, _w.O);
     }
 }

@@ -17,15 +17,15 @@ public static class MoeDispatch
         {
             var toks = lists[e];
             if (toks.Count == 0) continue;
-            var xin = new float[toks.Count * dim];
-            for (int i = 0; i < toks.Count; i++) x.Slice(toks[i] * dim, dim).CopyTo(xin.AsSpan(i * dim, dim));
-            var y = new float[toks.Count * dim];
-            experts.Forward(e, xin, toks.Count, y);
+            using var xin = new Numerics.ScratchBuffer((long)toks.Count * dim);
+            for (int i = 0; i < toks.Count; i++) x.Slice(toks[i] * dim, dim).CopyTo(xin.Span.Slice(i * dim, dim));
+            using var y = new Numerics.ScratchBuffer((long)toks.Count * dim);
+            experts.Forward(e, xin.Span, toks.Count, y.Span);
             for (int i = 0; i < toks.Count; i++)
             {
                 float w = WeightOf(routing, toks[i], e);
                 var dst = output.Slice(toks[i] * dim, dim);
-                var src = y.AsSpan(i * dim, dim);
+                var src = y.Span.Slice(i * dim, dim);
                 for (int c = 0; c < dim; c++) dst[c] += w * src[c];
             }
         }

@@ -35,7 +35,8 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
         return n;
     }
 
-    public IDecodeState Start() => new State();
+    /// <summary>The decoder's caches are made at prefill (the cross-attention ones from the encoder output).</summary>
+    public IDecodeState Start(int length) => new State();
 
     public float[] Prefill(IDecodeState state, int[] prompt)
     {
@@ -47,21 +48,19 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
         return model.Logits(h, 1);
     }
 
-    public float[] Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens)
+    public void Step(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens, Memory<float> logits)
     {
         if (tokens.Length != states.Count) throw new ArgumentException("one token per sequence");
         int chunk = Numerics.MatMul.DotPathMaxRows, n = states.Count, v = VocabSize;
-        if (n <= chunk) return StepChunk(states, tokens);
-        var logits = new float[checked((long)n * v)];
+        if (logits.Length < (long)n * v) throw new ArgumentException($"logits buffer of {logits.Length} for {n} x {v}");
         for (int s0 = 0; s0 < n; s0 += chunk)
         {
             int count = Math.Min(chunk, n - s0);
-            StepChunk(states.Skip(s0).Take(count).ToArray(), tokens.Slice(s0, count)).CopyTo(logits.AsSpan(s0 * v, count * v));
+            StepChunk(states.Skip(s0).Take(count).ToArray(), tokens.Slice(s0, count), logits.Span.Slice(s0 * v, count * v));
         }
-        return logits;
     }
 
-    private float[] StepChunk(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens)
+    private void StepChunk(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens, Span<float> logits)
     {
         var seqs = states.Select(s => ((State)s).Decoder ?? throw new InvalidOperationException("step before prefill")).ToArray();
         // One decoder state over all sequences: the per-sequence caches side by side ([layer][sequence]).
@@ -74,6 +73,6 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
         var batch = new int[seqs.Length][];
         for (int s = 0; s < batch.Length; s++) batch[s] = new[] { tokens[s] };
         var h = model.DecodeHidden(batch, joint);
-        return model.Logits(h, batch.Length);
+        model.Logits(h, batch.Length, logits);
     }
 }

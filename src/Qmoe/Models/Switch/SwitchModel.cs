@@ -137,8 +137,16 @@ public sealed class SwitchModel : IDisposable
     /// <summary>LM head: logits [tokens, vocab] of final decoder states (scaled by d_model^-0.5 when embeddings are tied).</summary>
     public float[] Logits(float[] hidden, int tokens)
     {
+        var logits = new float[checked((long)tokens * _lmHead.Rows)];
+        Logits(hidden, tokens, logits);
+        return logits;
+    }
+
+    /// <summary>As <see cref="Logits(float[], int)"/>, into <paramref name="logits"/> [tokens, vocab]; scales <paramref name="hidden"/> in place.</summary>
+    public void Logits(float[] hidden, int tokens, Span<float> logits)
+    {
         if (_lmScale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(hidden, _lmScale, hidden);
-        return Linear.Forward(hidden, tokens, _lmHead);
+        Linear.Forward(hidden, tokens, _lmHead, logits);
     }
 
     /// <summary>Teacher-forced logits [Σ decoder lengths, vocab] for encoder inputs and decoder inputs.</summary>
