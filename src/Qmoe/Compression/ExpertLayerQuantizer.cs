@@ -242,6 +242,7 @@ public sealed class ExpertLayerQuantizer
             results[i][kind] = q[i];
             if (n[i] == 0) continue;
             err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, stage, results[i], rows, cols);
+            MemoryBudget.CollectGarbage();
         }
         if (_options.Probe is { } probe) Probe(probe, prefix, layout, store, lists, g0, stage, kind, w, h, names, n, types, q, results);
     }
@@ -258,7 +259,7 @@ public sealed class ExpertLayerQuantizer
             return;
         }
         var r = GptqBatch.Quantize(w, h, rows, cols, idx, idx.Select(i => names[i]).ToList(),
-            idx.Select(i => (long)n[i]).ToArray(), _options.GptqFor(type.Type, type.Stretch));
+            idx.Select(i => (long)n[i]).ToArray(), _options.GptqFor(type.Type, type.Stretch), MemoryBudget.CollectGarbage);
         for (int j = 0; j < idx.Length; j++) q[idx[j]] = r.Experts[j];
         fallbacks.AddRange(r.Fallbacks.Select(f => new FallbackRecord(f.Name, f.Reason)));
     }

@@ -35,9 +35,11 @@ public static unsafe class GptqBatch
     /// <summary>
     /// As above for a subset of a group, without copying it out: expert j of the batch is the one at position
     /// <paramref name="experts"/>[j] of w [*, rows, cols] and h [*, cols, cols], named <paramref name="names"/>[j].
+    /// <paramref name="expertDone"/> runs on the worker after each expert, its temporaries unreachable (e.g. to collect them).
     /// </summary>
     public static GptqBatchResult Quantize(ReadOnlySpan<float> w, ReadOnlySpan<float> h, int rows, int cols,
-        ReadOnlySpan<int> experts, IReadOnlyList<string> names, ReadOnlySpan<long> tokens, GptqOptions options)
+        ReadOnlySpan<int> experts, IReadOnlyList<string> names, ReadOnlySpan<long> tokens, GptqOptions options,
+        Action? expertDone = null)
     {
         int e = names.Count;
         long wSize = (long)rows * cols, hSize = (long)cols * cols;
@@ -74,6 +76,7 @@ public static unsafe class GptqBatch
                 {
                     throw new QmoeException($"{names[x]}: {ex.Message}", ex);
                 }
+                expertDone?.Invoke();
             });
         }
         var fallbacks = new List<GptqFallback>();
