@@ -13,6 +13,7 @@ public enum FinishReason { Stop, Length, Cancelled }
 public sealed class GenerationStream
 {
     private readonly Channel<int> _channel = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal GenerationStream(int[] prompt, int maxNewTokens, SamplingOptions sampling, IReadOnlyCollection<int> stopIds, CancellationToken cancel)
     {
@@ -23,6 +24,10 @@ public sealed class GenerationStream
     /// <summary>The request's token limit after clamping to the model's context.</summary>
     public int MaxNewTokens { get; }
     public ChannelReader<int> Tokens => _channel.Reader;
+    /// <summary>Completes when the request finishes, all its ids written to <see cref="Tokens"/> (whose completion,
+    /// once they are read, carries the scheduler's error if it failed): for a caller that wants the ids only at the end
+    /// and not a wake-up per id.</summary>
+    public Task Finished => _finished.Task;
     /// <summary>Set before <see cref="Tokens"/> completes.</summary>
     public FinishReason Finish { get; private set; }
     public int Generated { get; private set; }
@@ -50,19 +55,23 @@ public sealed class GenerationStream
         Finish = reason;
         State = null;
         _channel.Writer.TryComplete();
+        _finished.TrySetResult();
     }
 
     internal void Fail(Exception e)
     {
         State = null;
         _channel.Writer.TryComplete(e);
+        _finished.TrySetResult();
     }
 
     /// <summary>All generated ids (waits for the end); throws the scheduler's error if the request failed.</summary>
     public async Task<int[]> ReadAllAsync(CancellationToken cancel = default)
     {
+        await Finished.WaitAsync(cancel);
         var ids = new List<int>();
-        await foreach (var id in Tokens.ReadAllAsync(cancel)) ids.Add(id);
+        while (Tokens.TryRead(out var id)) ids.Add(id);
+        await Tokens.Completion; // drained: rethrows the scheduler's error
         return ids.ToArray();
     }
 }
