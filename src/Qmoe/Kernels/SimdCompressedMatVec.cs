@@ -214,17 +214,10 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 {
                     byte* e = c == 0 ? e0 : e1, pc = c == 0 ? p : p1;
                     byte* slots = overflow + overflowStart[codes[i + c]];
-                    for (int j = 0; j < e[NonzeroTable.CountByte] - NonzeroTable.Slots; j++)
-                    {
-                        byte* q = pc + ((nint)slots[j] << sh);
-                        a0 = SlotVector.Add(a0, SlotVector.Load<TVec>(q));
-                        if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Load<TVec>(q + size));
-                        if (vectors > 2)
-                        {
-                            a2 = SlotVector.Add(a2, SlotVector.Load<TVec>(q + 2 * size));
-                            a3 = SlotVector.Add(a3, SlotVector.Load<TVec>(q + 3 * size));
-                        }
-                    }
+                    int extra = e[NonzeroTable.CountByte] - NonzeroTable.Slots;
+                    a0 = AddOverflow(a0, pc, slots, extra, sh);
+                    if (vectors > 1) a1 = AddOverflow(a1, pc + size, slots, extra, sh);
+                    if (vectors > 2) { a2 = AddOverflow(a2, pc + 2 * size, slots, extra, sh); a3 = AddOverflow(a3, pc + 3 * size, slots, extra, sh); }
                 }
             p = p1 + ((nint)e1[NonzeroTable.AdvanceByte] << sh);
             if (p > limit) p = limit;
@@ -246,17 +239,10 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             if (e0[NonzeroTable.CountByte] > NonzeroTable.Slots) // rare
             {
                 byte* slots = overflow + overflowStart[code];
-                for (int j = 0; j < e0[NonzeroTable.CountByte] - NonzeroTable.Slots; j++)
-                {
-                    byte* q = p + ((nint)slots[j] << sh);
-                    a0 = SlotVector.Add(a0, SlotVector.Load<TVec>(q));
-                    if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Load<TVec>(q + size));
-                    if (vectors > 2)
-                    {
-                        a2 = SlotVector.Add(a2, SlotVector.Load<TVec>(q + 2 * size));
-                        a3 = SlotVector.Add(a3, SlotVector.Load<TVec>(q + 3 * size));
-                    }
-                }
+                int extra = e0[NonzeroTable.CountByte] - NonzeroTable.Slots;
+                a0 = AddOverflow(a0, p, slots, extra, sh);
+                if (vectors > 1) a1 = AddOverflow(a1, p + size, slots, extra, sh);
+                if (vectors > 2) { a2 = AddOverflow(a2, p + 2 * size, slots, extra, sh); a3 = AddOverflow(a3, p + 3 * size, slots, extra, sh); }
             }
             p += (nint)e0[NonzeroTable.AdvanceByte] << sh;
             if (p > limit) p = limit;
@@ -265,5 +251,18 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         if (vectors > 1) Unsafe.WriteUnaligned((byte*)sums + size, a1);
         if (vectors > 2) { Unsafe.WriteUnaligned((byte*)sums + 2 * size, a2); Unsafe.WriteUnaligned((byte*)sums + 3 * size, a3); }
         return ((p - ws) >> sh) / 3;
+    }
+
+    /// <summary>
+    /// a plus the units at a codeword's overflow slots (its nonzeros past the fourth, in slot order, as the slots
+    /// themselves are added), <paramref name="p"/> the codeword's position (offset to the accumulator vector's part).
+    /// Returns the sum instead of updating accumulators by reference, which would make the JIT keep them in memory
+    /// through the whole row loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // rare: codewords with more than 4 nonzeros
+    private static TVec AddOverflow<TVec>(TVec a, byte* p, byte* slots, int count, int sh) where TVec : unmanaged
+    {
+        for (int j = 0; j < count; j++) a = SlotVector.Add(a, SlotVector.Load<TVec>(p + ((nint)slots[j] << sh)));
+        return a;
     }
 }
