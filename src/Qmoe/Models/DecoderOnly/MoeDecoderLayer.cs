@@ -69,10 +69,9 @@ public abstract class MoeDecoderLayer : IDecoderLayer
 
     public void SelfAttention(float[] h, SequenceBatch batch, KvCache[] caches)
     {
-        int n = batch.Tokens * _hidden;
-        using var x = new Numerics.ScratchBuffer(n);
+        using var x = new Numerics.ScratchBuffer((long)batch.Tokens * _hidden);
         _inputNorm.Forward(h, batch.Tokens, x.Span);
-        TensorPrimitives.Add(h.AsSpan(0, n), Attend(x.Array, batch, caches).AsSpan(0, n), h.AsSpan(0, n));
+        TensorPrimitives.Add(h, Attend(x.Array, batch, caches), h);
     }
 
     /// <summary>The normed input of the MLP sub-layer: rms_norm(h).</summary>
@@ -101,7 +100,7 @@ public abstract class MoeDecoderLayer : IDecoderLayer
                 TensorPrimitives.Add(y, shared.Span, y);
             }
         }
-        TensorPrimitives.Add(h.AsSpan(0, y.Length), y, h.AsSpan(0, y.Length));
+        TensorPrimitives.Add(h, y, h);
     }
 
     /// <summary>The whole MLP sub-layer; returns the routing of a sparse layer (null if dense).</summary>
