@@ -78,7 +78,7 @@ public static class CompressionPipeline
         Add(File.ReadAllText(Path.Combine(modelDir, "config.json")));
         foreach (var f in Directory.EnumerateFiles(modelDir, "*.safetensors").Order(StringComparer.Ordinal))
             Add($"{Path.GetFileName(f)} {new FileInfo(f).Length}");
-        Add($"{o.Method} {o.Damp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.TokenCapFactor} {o.ChunkSequences}");
+        Add($"{o.Method} {o.Damp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.TokenCapFactor} {o.ChunkSequences} {o.ChunkTokens}");
         Add(string.Join(",", Precision.Candidates.Select(c => c.Name)));
         Add("error: gate-weighted"); // probes measured before the gate weighting are not reused
         Add(calib.Fingerprint().ToString("x16"));
@@ -220,7 +220,7 @@ public static class CompressionPipeline
             var t = store.Info(name);
             Add($"{name} {t.DType} {t.ShapeText} {t.Offset}");
         }
-        Add($"{o.Type} {o.Method} {o.EffectiveDamp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.FakeQuant} {o.TokenCapFactor} {o.ChunkSequences} {o.FormatVersion}");
+        Add($"{o.Type} {o.Method} {o.EffectiveDamp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.FakeQuant} {o.TokenCapFactor} {o.ChunkSequences} {o.ChunkTokens} {o.FormatVersion}");
         if (o.Allocation != null)
             foreach (var (name, type) in o.Allocation.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Add($"{name} {type} {o.StretchOf(name)}");
         if (o.Probe != null) Add("probe");

@@ -33,16 +33,17 @@ public sealed class PipelineCheckpoint(string workDir)
 
     /// <summary>
     /// End of block <paramref name="block"/>: adds its time to <paramref name="stage"/>, saves the checkpoint (timed
-    /// as "checkpoint"), then runs the work directory's test hook.
+    /// as "checkpoint"; the hidden states only when <paramref name="saveBuffers"/>, i.e. when a later block reads them),
+    /// then runs the work directory's test hook.
     /// </summary>
-    public void AfterBlock(string fingerprint, int block, IReadOnlyDictionary<string, ActivationBuffer> buffers,
+    public void AfterBlock(string fingerprint, int block, IReadOnlyDictionary<string, ActivationBuffer> buffers, bool saveBuffers,
         Dictionary<string, double> stageSeconds, string stage, TimeSpan blockTime, CompressionWorkDir work)
     {
         stageSeconds[stage] = stageSeconds.GetValueOrDefault(stage) + blockTime.TotalSeconds;
         var budget = buffers.Values.First().Budget;
         budget.Lap("recompute"); // the block's outputs with the quantized experts (or a dense block's forward pass)
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        Save(fingerprint, block + 1, buffers);
+        Save(fingerprint, block + 1, saveBuffers ? buffers : new Dictionary<string, ActivationBuffer>());
         budget.TrimResident();
         budget.Lap("checkpoint");
         stageSeconds["checkpoint"] = stageSeconds.GetValueOrDefault("checkpoint") + sw.Elapsed.TotalSeconds;

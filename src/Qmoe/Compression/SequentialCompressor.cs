@@ -54,9 +54,12 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
                 var block = blocks[i];
                 Report(i, total, block.Stream, block.Name);
                 var stream = streams.First(s => s.Name == block.Stream);
-                RunBlock(block, buffers[block.Stream], batches[block.Stream], stream.HessianMask, activations, ct);
+                // Nothing reads the last block's outputs: its sparse layer is quantized but not recomputed, and its
+                // checkpoint needs no hidden states (on Mixtral-8x7B with 128 x 2048 tokens the recompute is ~40 min per layer).
+                bool last = i == total - 1;
+                RunBlock(block, buffers[block.Stream], batches[block.Stream], stream.HessianMask, activations, recompute: !last, ct);
                 block.AfterBlock(activations);
-                checkpoint.AfterBlock(fingerprint, i, buffers, stageSeconds, block.Stream, sw.Elapsed, work);
+                checkpoint.AfterBlock(fingerprint, i, buffers, saveBuffers: !last, stageSeconds, block.Stream, sw.Elapsed, work);
             }
         }
         finally { foreach (var b in buffers.Values) b.Dispose(); }
@@ -72,13 +75,16 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
         foreach (var s in sequences)
         {
             model.Embed(s).CopyTo(h.Slice(row, s.Length));
+            h.TrimRows(row, s.Length); // a spilled buffer's written pages leave the resident set as they are filled
             row += s.Length;
         }
+        budget.TrimResident(); // and the embedding table's pages
     }
 
-    /// <summary>Runs one block over all samples of its stream; a sparse block quantizes its experts between its two passes.</summary>
+    /// <summary>Runs one block over all samples of its stream; a sparse block quantizes its experts between its two
+    /// passes (the second, which adds the MLP with the quantized experts, only when <paramref name="recompute"/>).</summary>
     private void RunBlock(ICompressibleBlock block, ActivationBuffer h, SequenceBatch all, bool[][]? hessianMask,
-        StreamActivations streams, CancellationToken ct)
+        StreamActivations streams, bool recompute, CancellationToken ct)
     {
         string? prefix = block.SparsePrefix;
         ActivationBuffer? x = prefix != null ? new ActivationBuffer(all.Tokens, model.Hidden, budget, "mlp-input") : null;
@@ -86,7 +92,7 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
         {
             var lists = x != null ? new ExpertListBuffers(model.NumExperts, x) : null;
             // Pass 1: the sub-layers before the feed-forward, then the dense feed-forward or routing into the list buffers.
-            ForChunks(all, h, (hc, batch, seq0, row0) =>
+            ForChunks(all, h, $"{block.Name} forward", (hc, batch, seq0, row0) =>
             {
                 ct.ThrowIfCancellationRequested();
                 block.BeforeMlp(hc, batch, seq0, streams);
@@ -99,11 +105,12 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
 
             // Quantize this layer's experts, then pass 2: the MLP with the quantized experts.
             using var layer = SparseLayerStep.Quantize(prefix!, model.Layout, model.Store, lists!, options, budget, work, progress, ct);
+            if (!recompute) return;
             var original = block.Experts;
             block.Experts = layer.CreateExperts();
             try
             {
-                ForChunks(all, h, (hc, batch, _, row0) =>
+                ForChunks(all, h, $"{block.Name} recompute", (hc, batch, _, row0) =>
                 {
                     var xc = x.Slice(row0, batch.Tokens).ToArray();
                     block.AddMlp(hc, xc, batch.Tokens, block.Route(xc, batch));
@@ -114,6 +121,20 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
         finally { x?.Dispose(); }
     }
 
-    private void ForChunks(SequenceBatch all, ActivationBuffer h, SparseLayerStep.ChunkAction action) =>
-        SparseLayerStep.ForChunks(all, h, options.ChunkSequences, action);
+    /// <summary>Runs <paramref name="action"/> on the chunks of <paramref name="all"/>, reporting progress at most every
+    /// 10 s (a pass over 128 x 2048 tokens at Mixtral-8x7B width takes minutes).</summary>
+    private void ForChunks(SequenceBatch all, ActivationBuffer h, string what, SparseLayerStep.ChunkAction action)
+    {
+        var sw = Stopwatch.StartNew();
+        var reported = TimeSpan.Zero;
+        SparseLayerStep.ForChunks(all, h, Math.Max(1, options.ChunkSequences), options.ChunkTokens, (hc, batch, seq0, row0) =>
+        {
+            action(hc, batch, seq0, row0);
+            int done = seq0 + batch.Count;
+            if (sw.Elapsed - reported < TimeSpan.FromSeconds(10) || done == all.Count) return;
+            reported = sw.Elapsed;
+            var eta = TimeSpan.FromSeconds(sw.Elapsed.TotalSeconds / done * (all.Count - done));
+            Report(-1, -1, "forward", $"{what}: {done} of {all.Count} sequences, ETA {eta:hh\\:mm\\:ss}");
+        });
+    }
 }

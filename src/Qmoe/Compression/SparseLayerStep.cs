@@ -13,13 +13,16 @@ public static class SparseLayerStep
 {
     public delegate void ChunkAction(float[] h, SequenceBatch batch, int firstSequence, long firstRow);
 
-    /// <summary>Runs <paramref name="action"/> on chunks of sequences, copying their hidden rows in and out of <paramref name="h"/>.</summary>
-    public static void ForChunks(SequenceBatch all, ActivationBuffer h, int chunkSequences, ChunkAction action)
+    /// <summary>Runs <paramref name="action"/> on chunks of consecutive sequences (at most <paramref name="chunkSequences"/>,
+    /// and at most <paramref name="chunkTokens"/> tokens unless one sequence is longer), copying their hidden rows in and
+    /// out of <paramref name="h"/>.</summary>
+    public static void ForChunks(SequenceBatch all, ActivationBuffer h, int chunkSequences, int chunkTokens, ChunkAction action)
     {
-        int chunk = Math.Max(1, chunkSequences);
-        for (int s0 = 0; s0 < all.Count; s0 += chunk)
+        for (int s0 = 0, s1; s0 < all.Count; s0 = s1)
         {
-            int s1 = Math.Min(all.Count, s0 + chunk);
+            long tokens = all.Lengths[s0];
+            for (s1 = s0 + 1; s1 < all.Count && s1 - s0 < chunkSequences && tokens + all.Lengths[s1] <= chunkTokens; s1++)
+                tokens += all.Lengths[s1];
             var batch = new SequenceBatch(all.Lengths[s0..s1]);
             long row0 = all.Offsets[s0];
             var hc = h.Slice(row0, batch.Tokens).ToArray();

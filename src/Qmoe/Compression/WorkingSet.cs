@@ -10,7 +10,7 @@ namespace Qmoe.Compression;
 /// <item>one block's pass over a chunk of calibration sequences: the block's non-expert weights (mapped, plus 4 bytes per
 /// parameter for FP8 ones, dequantized on use) and the chunk's intermediate activations, bounded by one f32 per chunk
 /// token and per output row of each of those matrices (q/k/v/o, MLA's low-rank projections, a dense MLP, the router,
-/// shared experts).</item>
+/// shared experts) plus three hidden-width rows per token (the chunk's copy of h, its normed input and the MLP input).</item>
 /// </list>
 /// Both are dropped between the stages (<see cref="MemoryBudget.TrimResident"/>), so they are never resident together.
 /// </summary>
@@ -31,9 +31,14 @@ public static class WorkingSet
             : (block, "one block's non-expert weights and one chunk's activations");
     }
 
-    /// <summary>The most tokens one chunk of the sequential pass holds: <see cref="CompressionOptions.ChunkSequences"/> of the longest sequences.</summary>
-    public static int ChunkTokens(CalibrationData calib, CompressionOptions options) =>
-        checked(Math.Max(1, options.ChunkSequences) * calib.DecoderInput.Concat(calib.EncoderInput).Max(s => s.Length));
+    /// <summary>The most tokens one chunk of the sequential pass holds (<see cref="SparseLayerStep.ForChunks"/>): one
+    /// sequence, or up to <see cref="CompressionOptions.ChunkSequences"/> sequences within <see cref="CompressionOptions.ChunkTokens"/>.</summary>
+    public static int ChunkTokens(CalibrationData calib, CompressionOptions options)
+    {
+        int longest = calib.DecoderInput.Concat(calib.EncoderInput).Max(s => s.Length);
+        long several = Math.Min((long)Math.Max(1, options.ChunkSequences) * longest, options.ChunkTokens);
+        return (int)Math.Max(longest, several);
+    }
 
     private static long BlockPassBytes(ICompressibleModel model, ICompressibleBlock block, long chunkTokens)
     {
@@ -46,6 +51,6 @@ public static class WorkingSet
             weights += t.ByteLength + (t.DType == DType.F8_E4M3 ? 4 * t.ElementCount : 0);
             if (t.Shape.Length == 2) outputRows += t.Shape[0];
         }
-        return weights + chunkTokens * outputRows * sizeof(float);
+        return weights + chunkTokens * (outputRows + 3L * model.Hidden) * sizeof(float);
     }
 }
