@@ -37,9 +37,13 @@ public sealed class ExpertLayerQuantizer
         _options = options; _budget = budget; _progress = progress;
     }
 
+    // The run's cancellation, also checked per token chunk: one Mixtral-8x7B expert takes minutes.
+    private CancellationToken _ct;
+
     public (QuantizedLayer Layer, LayerReport Report) Run(string prefix, IExpertLayout layout, TensorStore store,
         ExpertListBuffers lists, LayerResultFile output, CancellationToken ct)
     {
+        _ct = ct;
         var sw = Stopwatch.StartNew();
         int E = lists.Experts;
         var caps = lists.Cap(_options.TokenCapFactor)
@@ -153,12 +157,13 @@ public sealed class ExpertLayerQuantizer
     /// buffer rows, mapped through the already quantized earlier matrices for later stages. Memory: one chunk.
     /// </summary>
     private static void ForEachInputChunk(IExpertLayout layout, ExpertListBuffers lists, int expert, int stage,
-        Dictionary<string, QuantizedWeight> done, Action<float[], int> consume)
+        Dictionary<string, QuantizedWeight> done, CancellationToken ct, Action<float[], int> consume)
     {
         int n = lists.Count(expert);
         var x = new float[(long)Math.Min(n, TokenChunk) * layout.Dim];
         for (int t0 = 0; t0 < n; t0 += TokenChunk)
         {
+            ct.ThrowIfCancellationRequested();
             int count = Math.Min(TokenChunk, n - t0);
             lists.Gather(expert, t0, count, x);
             var input = stage == 0 ? x : layout.StageInput(stage, x, count,
@@ -184,7 +189,7 @@ public sealed class ExpertLayerQuantizer
             var h = new float[G * hSize];
             for (int i = 0; i < G; i++)
             {
-                BuildHessian(layout, lists, g0 + i, s, results[i], h.AsMemory((int)(i * hSize), (int)hSize));
+                BuildHessian(layout, lists, g0 + i, s, results[i], h.AsMemory((int)(i * hSize), (int)hSize), _ct);
                 // The accumulator (a packed double triangle) is garbage now; free it before the next one and
                 // before GPTQ allocates its working set (Mixtral-8x7B w2, 14336²: 8–11 GiB RSS under a 6 GiB budget while they were left to the GC).
                 _budget.TrimResident();
@@ -207,10 +212,10 @@ public sealed class ExpertLayerQuantizer
     /// <summary>The expert's stage-<paramref name="stage"/> Hessian, built from its streamed input chunks, into <paramref name="dst"/>
     /// [cols, cols], whose span also holds each chunk's f32 product until the Hessian is written.</summary>
     private static void BuildHessian(IExpertLayout layout, ExpertListBuffers lists, int expert, int stage,
-        Dictionary<string, QuantizedWeight> done, Memory<float> dst)
+        Dictionary<string, QuantizedWeight> done, Memory<float> dst, CancellationToken ct)
     {
         var acc = new HessianAccumulator(layout.Shape(layout.Stages[stage][0]).Cols, scratch: dst);
-        ForEachInputChunk(layout, lists, expert, stage, done, (input, count) => acc.Add(input, count));
+        ForEachInputChunk(layout, lists, expert, stage, done, ct, (input, count) => acc.Add(input, count));
         acc.WriteHessian(dst.Span);
     }
 
@@ -241,7 +246,7 @@ public sealed class ExpertLayerQuantizer
         {
             results[i][kind] = q[i];
             if (n[i] == 0) continue;
-            err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, stage, results[i], rows, cols);
+            err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, stage, results[i], rows, cols, _ct);
             MemoryBudget.CollectGarbage();
         }
         if (_options.Probe is { } probe) Probe(probe, prefix, layout, store, lists, g0, stage, kind, w, h, names, n, types, q, results);
@@ -379,14 +384,14 @@ public sealed class ExpertLayerQuantizer
     }
 
     private static (double Error, double Total) OutputError(float[] wGroup, long offset, ReadOnlySpan<float> q, IExpertLayout layout,
-        ExpertListBuffers lists, int expert, int stage, Dictionary<string, QuantizedWeight> done, int rows, int cols)
+        ExpertListBuffers lists, int expert, int stage, Dictionary<string, QuantizedWeight> done, int rows, int cols, CancellationToken ct)
     {
         int size = rows * cols;
         var d = new float[size];
         System.Numerics.Tensors.TensorPrimitives.Subtract(wGroup.AsSpan((int)offset, size), q, d);
         double e = 0, total = 0;
         var y = new float[(long)Math.Min(lists.Count(expert), TokenChunk) * rows];
-        ForEachInputChunk(layout, lists, expert, stage, done, (x, count) =>
+        ForEachInputChunk(layout, lists, expert, stage, done, ct, (x, count) =>
         {
             var yc = y.AsSpan(0, count * rows);
             Numerics.MatMul.XWt(x, d, yc, count, rows, cols);

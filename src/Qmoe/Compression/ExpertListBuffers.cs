@@ -78,7 +78,10 @@ public sealed class ExpertListBuffers
         return x;
     }
 
-    /// <summary>Rows [first, first + count) of the expert's list into <paramref name="x"/> [count, Dim].</summary>
+    /// <summary>Rows [first, first + count) of the expert's list into <paramref name="x"/> [count, Dim]. A spilled layer
+    /// input's pages leave the resident set after the copy: an expert's rows are spread over the whole input, so
+    /// streaming one expert through its Hessian touched most of a 4 GiB spill file (Mixtral-8x7B, 128 x 2048 tokens:
+    /// 3.9 GB of file pages on top of the working set) before the expert's trim.</summary>
     public void Gather(int expert, int first, int count, Span<float> x)
     {
         var list = _rows[expert];
@@ -86,6 +89,7 @@ public sealed class ExpertListBuffers
         if (first < 0 || count < 0 || (long)first + count > list.Count || (long)count * d > x.Length)
             throw new ArgumentOutOfRangeException(nameof(count), $"rows [{first}, {(long)first + count}) of {list.Count}, room for {x.Length / Math.Max(1, d)}");
         for (int i = 0; i < count; i++) _input.Slice(list[first + i], 1).CopyTo(x.Slice(i * d, d)); // i · d < x.Length
+        _input.Trim();
     }
 
     /// <summary>Gate weights of entries [first, first + count) of the expert's list.</summary>
