@@ -291,7 +291,7 @@ public sealed class ExpertLayerQuantizer
         {
             var dense = new Dictionary<string, float[]> { [kind] = w.AsSpan((int)((long)i * rows * cols), rows * cols).ToArray() };
             var candidates = Precision.Candidates.Select(type => new AllocationCandidate(type.Name,
-                n[i] == 0 ? 0 : ExpertOutputError(prefix, layout, store, lists, g0 + i, stage, kind, byType[type][i].Dequantized, dense, done[i]),
+                n[i] == 0 ? 0 : ExpertOutputError(prefix, layout, store, lists, g0 + i, stage, kind, byType[type][i].Dequantized, dense, done[i], _ct),
                 AllocationProbe.CandidateBytes(byType[type][i]))).ToList();
             probe.Add(new AllocationMatrix(names[i], Codec.CompressedFormat.Group(prefix, kind), g0 + i, (long)rows * cols, n[i], candidates),
                 Precision.Candidates.Where(c => c.Type == QuantType.Ternary).Select(c => (c.Name, byType[c][i])));
@@ -306,7 +306,8 @@ public sealed class ExpertLayerQuantizer
     /// w1 through SiLU, the product with w3 and w2), so all matrices' errors are in the same units.
     /// </summary>
     private static double ExpertOutputError(string prefix, IExpertLayout layout, TensorStore store, ExpertListBuffers lists,
-        int expert, int stage, string kind, float[] quantized, Dictionary<string, float[]> dense, Dictionary<string, QuantizedWeight> done)
+        int expert, int stage, string kind, float[] quantized, Dictionary<string, float[]> dense, Dictionary<string, QuantizedWeight> done,
+        CancellationToken ct)
     {
         int last = layout.Stages.Count - 1;
         float[] Dense(string k)
@@ -333,6 +334,7 @@ public sealed class ExpertLayerQuantizer
         float[]? delta = stage == last ? Subtract(Dense(kind), quantized) : null;
         for (int t0 = 0; t0 < n; t0 += TokenChunk)
         {
+            ct.ThrowIfCancellationRequested();
             int count = Math.Min(TokenChunk, n - t0);
             lists.Gather(expert, t0, count, x);
             var yc = y.AsSpan(0, count * outRows);
