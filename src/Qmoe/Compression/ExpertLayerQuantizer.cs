@@ -249,7 +249,10 @@ public sealed class ExpertLayerQuantizer
         {
             results[i][kind] = q[i];
             if (n[i] == 0) continue;
-            err[kind][g0 + i] = OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, stage, results[i], rows, cols, _ct);
+            var wi = w.AsSpan((int)(i * wSize), (int)wSize);
+            err[kind][g0 + i] = n[i] > cols
+                ? OutputErrorFromHessian(wi, q[i].Dequantized, h.AsSpan((int)(i * (long)cols * cols), cols * cols), n[i], rows, cols)
+                : OutputError(w, i * wSize, q[i].Dequantized, layout, lists, g0 + i, stage, results[i], rows, cols, _ct);
             MemoryBudget.CollectGarbage();
         }
         if (_options.Probe is { } probe) Probe(probe, prefix, layout, store, lists, g0, stage, kind, w, h, names, n, types, q, results);
@@ -373,10 +376,33 @@ public sealed class ExpertLayerQuantizer
     }
 
     /// <summary>
-    /// (‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for an expert's calibration inputs X [n, cols] of this stage, streamed in chunks:
-    /// GPTQ's objective (H = 2/n XᵀX, so the ratio equals tr(D H Dᵀ) / tr(W H Wᵀ)), with two GEMMs of size
-    /// n·rows·cols instead of rows·cols².
+    /// (‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) through the expert's Hessian h = 2/n XᵀX [cols, cols]: n/2 · (tr(D H Dᵀ), tr(W H Wᵀ)), D = W − Q,
+    /// in blocks of <see cref="TokenChunk"/> rows. 2·rows·cols² multiply-adds instead of streaming the n inputs (2·n·rows·cols,
+    /// plus recomputing a later stage's inputs): for n &gt; cols, e.g. Mixtral-8x7B with 128 × 2048 calibration tokens
+    /// (~65k per expert), ~10 minutes per expert less. Equal up to rounding.
     /// </summary>
+    internal static (double Error, double Total) OutputErrorFromHessian(ReadOnlySpan<float> w, ReadOnlySpan<float> q, ReadOnlySpan<float> h,
+        long n, int rows, int cols)
+    {
+        int block = Math.Min(rows, TokenChunk);
+        var d = new float[(long)block * cols];
+        var p = new float[(long)block * cols];
+        double e = 0, total = 0;
+        for (int r0 = 0; r0 < rows; r0 += block)
+        {
+            int count = Math.Min(block, rows - r0), size = count * cols;
+            var wb = w.Slice(r0 * cols, size);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(wb, q.Slice(r0 * cols, size), d.AsSpan(0, size));
+            Numerics.MatMul.XWt(d, h, p, count, cols, cols); // D · Hᵀ = D · H (symmetric)
+            for (int r = 0; r < count; r++)
+                e += System.Numerics.Tensors.TensorPrimitives.Dot(d.AsSpan(r * cols, cols), p.AsSpan(r * cols, cols));
+            Numerics.MatMul.XWt(wb, h, p, count, cols, cols);
+            for (int r = 0; r < count; r++)
+                total += System.Numerics.Tensors.TensorPrimitives.Dot(wb.Slice(r * cols, cols), p.AsSpan(r * cols, cols));
+        }
+        return (e * n / 2, total * n / 2);
+    }
+
     /// <summary>(‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for inputs X [n, cols] held in memory (the demo slice).</summary>
     internal static (double Error, double Total) OutputError(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] x, int n, int rows, int cols)
     {
@@ -389,6 +415,11 @@ public sealed class ExpertLayerQuantizer
         return (e, System.Numerics.Tensors.TensorPrimitives.Dot<float>(y, y));
     }
 
+    /// <summary>
+    /// (‖(W − Q) Xᵀ‖², ‖W Xᵀ‖²) for an expert's calibration inputs X [n, cols] of this stage, streamed in chunks:
+    /// GPTQ's objective (H = 2/n XᵀX, so the ratio equals tr(D H Dᵀ) / tr(W H Wᵀ)), with two GEMMs of size
+    /// n·rows·cols instead of rows·cols² (the cheaper way for n ≤ cols; else <see cref="OutputErrorFromHessian"/>).
+    /// </summary>
     private static (double Error, double Total) OutputError(float[] wGroup, long offset, ReadOnlySpan<float> q, IExpertLayout layout,
         ExpertListBuffers lists, int expert, int stage, Dictionary<string, QuantizedWeight> done, int rows, int cols, CancellationToken ct)
     {
