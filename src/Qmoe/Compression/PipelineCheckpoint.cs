@@ -26,7 +26,11 @@ public sealed class PipelineCheckpoint(string workDir)
             {
                 const int rowsPerWrite = 256;
                 for (long r = 0; r < buf.Rows; r += rowsPerWrite)
-                    fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes<float>(buf.Slice(r, (int)Math.Min(rowsPerWrite, buf.Rows - r))));
+                {
+                    int n = (int)Math.Min(rowsPerWrite, buf.Rows - r);
+                    fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes<float>(buf.Slice(r, n)));
+                    buf.TrimRows(r, n); // a spilled buffer's pages, read to copy them, leave the resident set (4 GiB at Mixtral-8x7B x 128 x 2048)
+                }
             });
         AtomicFile.WriteAllText(StatePath, JsonSerializer.Serialize(new State(fingerprint, nextBlock, buffers.Keys.ToArray())));
     }
@@ -68,7 +72,11 @@ public sealed class PipelineCheckpoint(string workDir)
             using var fs = File.OpenRead(path);
             const int rowsPerRead = 256;
             for (long r = 0; r < buf.Rows; r += rowsPerRead)
-                fs.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(buf.Slice(r, (int)Math.Min(rowsPerRead, buf.Rows - r))));
+            {
+                int n = (int)Math.Min(rowsPerRead, buf.Rows - r);
+                fs.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(buf.Slice(r, n)));
+                buf.TrimRows(r, n);
+            }
         }
         return state.NextBlock;
     }
