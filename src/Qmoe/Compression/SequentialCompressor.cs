@@ -92,7 +92,7 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
         {
             var lists = x != null ? new ExpertListBuffers(model.NumExperts, x) : null;
             // Pass 1: the sub-layers before the feed-forward, then the dense feed-forward or routing into the list buffers.
-            ForChunks(all, h, $"{block.Name} forward", (hc, batch, seq0, row0) =>
+            ForChunks(all, h, block.Name, "forward", (hc, batch, seq0, row0) =>
             {
                 ct.ThrowIfCancellationRequested();
                 block.BeforeMlp(hc, batch, seq0, streams);
@@ -110,7 +110,7 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
             block.Experts = layer.CreateExperts();
             try
             {
-                ForChunks(all, h, $"{block.Name} recompute", (hc, batch, _, row0) =>
+                ForChunks(all, h, block.Name, "recompute", (hc, batch, _, row0) =>
                 {
                     var xc = x.Slice(row0, batch.Tokens).ToArray();
                     block.AddMlp(hc, xc, batch.Tokens, block.Route(xc, batch));
@@ -123,7 +123,7 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
 
     /// <summary>Runs <paramref name="action"/> on the chunks of <paramref name="all"/>, reporting progress at most every
     /// 10 s (a pass over 128 x 2048 tokens at Mixtral-8x7B width takes minutes).</summary>
-    private void ForChunks(SequenceBatch all, ActivationBuffer h, string what, SparseLayerStep.ChunkAction action)
+    private void ForChunks(SequenceBatch all, ActivationBuffer h, string blockName, string pass, SparseLayerStep.ChunkAction action)
     {
         var sw = Stopwatch.StartNew();
         var reported = TimeSpan.Zero;
@@ -134,7 +134,7 @@ public sealed class SequentialCompressor(ICompressibleModel model, CompressionOp
             if (sw.Elapsed - reported < TimeSpan.FromSeconds(10) || done == all.Count) return;
             reported = sw.Elapsed;
             var eta = TimeSpan.FromSeconds(sw.Elapsed.TotalSeconds / done * (all.Count - done));
-            Report(-1, -1, "forward", $"{what}: {done} of {all.Count} sequences, ETA {eta:hh\\:mm\\:ss}");
+            Report(-1, -1, pass, $"{blockName} {pass}: {done} of {all.Count} sequences, ETA {eta:hh\\:mm\\:ss}");
         });
     }
 }

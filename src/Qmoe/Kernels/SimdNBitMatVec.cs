@@ -199,8 +199,9 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dots512<TWidth>(byte* row, int windows, int bits, float* x0, int cols, int batch, Span<float> dots) where TWidth : struct, IWidth
     {
-        var s8 = Shifts256(bits);
-        var shifts = TWidth.TwoBit ? Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) : Vector512.Create(s8, s8);
+        // Lane i holds code i of its word: 16 codes of one word (2-bit), or 8 of each of two windows.
+        var lanes = TWidth.TwoBit ? Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) : Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+        var shifts = lanes * (uint)bits;
         var mask = Vector512.Create((uint)((1 << bits) - 1));
         int pairs = windows / 2;
         if (batch == 1)
