@@ -18,6 +18,8 @@ namespace Qmoe.Gpu;
 public sealed class GpuCompressedMatVec : ICompressedMatVec, IDisposable
 {
     public const int WarpsPerGroup = 4;
+    /// <summary>Rows each warp takes in turn (more rows per block amortise staging x; fewer give more blocks).</summary>
+    public const int RowsPerWarp = 1;
 
     private readonly Accelerator _accelerator;
     private readonly MemoryBuffer1D<ulong, Stride1D.Dense> _table;
@@ -67,7 +69,7 @@ public sealed class GpuCompressedMatVec : ICompressedMatVec, IDisposable
         ArrayView<float> x, ArrayView<float> y, ArrayView<int> badRow, int rows, int cols, int batch = 1)
     {
         int groupSize = WarpsPerGroup * _accelerator.WarpSize;
-        int rowsPerGroup = 4 * WarpsPerGroup;
+        int rowsPerGroup = RowsPerWarp * WarpsPerGroup;
         var config = new KernelConfig((rows + rowsPerGroup - 1) / rowsPerGroup, groupSize,
             SharedMemoryConfig.RequestDynamic<float>(SharedFloats(cols)));
         for (int b = 0; b < batch; b++)

@@ -38,7 +38,7 @@ public sealed class GpuDenseMatVec
     /// <summary>Launches y = W x on device-resident operands (no synchronisation).</summary>
     public void Launch(ArrayView<ushort> w, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
     {
-        int rowsPerGroup = 4 * GpuCompressedMatVec.WarpsPerGroup;
+        int rowsPerGroup = GpuCompressedMatVec.RowsPerWarp * GpuCompressedMatVec.WarpsPerGroup;
         var config = new KernelConfig((rows + rowsPerGroup - 1) / rowsPerGroup, GpuCompressedMatVec.WarpsPerGroup * _accelerator.WarpSize,
             SharedMemoryConfig.RequestDynamic<float>(cols));
         _kernel(config, w, x, y, rows, cols, rowsPerGroup);

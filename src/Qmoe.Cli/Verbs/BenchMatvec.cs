@@ -47,15 +47,17 @@ internal static class BenchMatvec
             {
                 human.WriteLine($"device: {gpu.Name} (CUDA)");
                 var gpuList = new JsonArray();
-                human.WriteLine("case  rows  cols  bf16 ms  dict16 ms  vs bf16  bf16 Gw/s  dict16 Gw/s");
+                human.WriteLine("case  rows  cols  bf16 ms  dict16 ms  vs bf16  bf16 Gw/s  dict16 Gw/s  streamed: bf16 ms  dict16 ms  vs bf16");
                 foreach (var r in GpuMatVecBenchmark.Run(layer, gpu.Accelerator, s))
                 {
-                    human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.DenseBf16Ms,8:F4} {r.CompressedMs,10:F4} {r.SpeedupVsBf16,7:F2}x {r.DenseBf16GWeightsPerS,10:F1} {r.CompressedGWeightsPerS,12:F1}");
+                    human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.DenseBf16Ms,8:F4} {r.CompressedMs,10:F4} {r.SpeedupVsBf16,7:F2}x {r.DenseBf16GWeightsPerS,10:F1} {r.CompressedGWeightsPerS,12:F1} {r.DenseBf16StreamedMs,17:F4} {r.CompressedStreamedMs,10:F4} {r.StreamedSpeedupVsBf16,7:F2}x");
                     gpuList.Add(new JsonObject
                     {
                         ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["device"] = "cuda",
                         ["dense_bf16_ms"] = r.DenseBf16Ms, ["compressed_ms"] = r.CompressedMs, ["speedup_vs_bf16"] = r.SpeedupVsBf16,
                         ["dense_bf16_gweights_per_s"] = r.DenseBf16GWeightsPerS, ["compressed_gweights_per_s"] = r.CompressedGWeightsPerS,
+                        ["dense_bf16_streamed_ms"] = r.DenseBf16StreamedMs, ["compressed_streamed_ms"] = r.CompressedStreamedMs,
+                        ["streamed_speedup_vs_bf16"] = r.StreamedSpeedupVsBf16,
                     });
                 }
                 return new JsonObject { ["device"] = "cuda", ["gpu"] = gpu.Name, ["zero_fraction"] = zeros, ["results"] = gpuList };
