@@ -98,13 +98,16 @@ public sealed class GpuCompressedMatVecTests : IDisposable
     }
 
     /// <summary>SM 8.0 (A100) and SM 9.0 (H100/H200, whose CUDA 13 driver takes PTX ISA 8.x).</summary>
-    [Theory]
-    [InlineData(80, 70)]
-    [InlineData(90, 88)]
-    public void CompilesToPtxWithoutADevice(int sm, int isa)
+    public static TheoryData<CudaArchitecture, CudaInstructionSet> PtxTargets => new()
     {
-        var arch = (CudaArchitecture)typeof(CudaArchitecture).GetField($"SM_{sm}")!.GetValue(null)!;
-        var instructionSet = (CudaInstructionSet)typeof(CudaInstructionSet).GetField($"ISA_{isa}")!.GetValue(null)!;
+        { CudaArchitecture.SM_80, CudaInstructionSet.ISA_70 },
+        { CudaArchitecture.SM_90, CudaInstructionSet.ISA_88 },
+    };
+
+    [Theory]
+    [MemberData(nameof(PtxTargets))]
+    public void CompilesToPtxWithoutADevice(CudaArchitecture arch, CudaInstructionSet instructionSet)
+    {
         using var context = Context.Create(b => b.Default());
         using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, instructionSet, null);
         foreach (var type in new[] { typeof(GpuCompressedMatVec), typeof(GpuDenseMatVec) })
