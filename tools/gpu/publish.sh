@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds a self-contained qmoe for a lent GPU machine, which has no .NET (not run in CI).
-# Usage, from the repository root: tools/gpu/publish.sh [FIXTURES]   (add /.dev/ to .git/info/exclude)
+# Usage, from the repository root: tools/gpu/publish.sh [FIXTURES]   (.dev/ is git-ignored; the device tool carries it)
 # Writes .dev/cli/Qmoe.Cli and, given the fixtures folder (../shared/fixtures), compressed models in .dev/m for check.sh.
 # The device tool carries at most 64 MiB with the working tree, so the build is a compressed single file with the
 # framework trimmed (~22 MB) and without ScottPlot's native Skia libraries (the demo's plot is not needed there).
