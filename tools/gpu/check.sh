@@ -5,12 +5,14 @@
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 Q=.dev/cli/Qmoe.Cli; M=.dev/m; chmod +x $Q
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader; nproc
+# JSON on success, else the one-line error
+j() { local out; out=$("$@" --json 2>/tmp/check.err) && echo "$out" | sed 's/"input_ids[^]]*],//' | head -c 400 || tail -1 /tmp/check.err; }
 for dev in cpu cuda; do
   for m in qwen3-moe-tiny mixtral-tiny-8; do
-    echo "$dev $m: $($Q generate --model $M/$m --prompt "The manual page" --max-new-tokens 64 --device $dev --json 2>&1 | sed 's/"input_ids[^]]*],//' | head -c 400)"
-    echo "$dev $m: $($Q eval --model $M/$m --text $M/validation.txt --device $dev --json 2>&1 | head -c 300)"
+    echo "$dev $m generate: $(j $Q generate --model $M/$m --prompt "The manual page" --max-new-tokens 64 --device $dev)"
+    echo "$dev $m eval: $(j $Q eval --model $M/$m --text $M/validation.txt --device $dev)"
   done
-  echo "$dev switch-tiny-8: $($Q eval --model $M/switch-tiny-8 --data $M/eval_sets.safetensors --split validation --device $dev --json 2>&1 | head -c 300)"
+  echo "$dev switch-tiny-8 eval: $(j $Q eval --model $M/switch-tiny-8 --data $M/eval_sets.safetensors --split validation --device $dev)"
 done
 timeout 200 $Q bench matvec --device cuda --sweeps 30 2>&1 | tail -4
 timeout 200 $Q bench matvec --threads $(nproc) 2>&1 | tail -4
