@@ -22,16 +22,7 @@ public sealed class PipelineCheckpoint(string workDir)
     public void Save(string fingerprint, int nextBlock, IReadOnlyDictionary<string, ActivationBuffer> buffers)
     {
         foreach (var (name, buf) in buffers)
-            AtomicFile.Write(BufferPath(name), fs =>
-            {
-                const int rowsPerWrite = 256;
-                for (long r = 0; r < buf.Rows; r += rowsPerWrite)
-                {
-                    int n = (int)Math.Min(rowsPerWrite, buf.Rows - r);
-                    fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes<float>(buf.Slice(r, n)));
-                    buf.TrimRows(r, n); // a spilled buffer's pages, read to copy them, leave the resident set (4 GiB at Mixtral-8x7B x 128 x 2048)
-                }
-            });
+            AtomicFile.Write(BufferPath(name), fs => CopyRows(buf, bytes => fs.Write(bytes)));
         AtomicFile.WriteAllText(StatePath, JsonSerializer.Serialize(new State(fingerprint, nextBlock, buffers.Keys.ToArray())));
     }
 
@@ -70,14 +61,24 @@ public sealed class PipelineCheckpoint(string workDir)
             if (!File.Exists(path) || new FileInfo(path).Length != expected)
                 throw new QmoeException($"{path}: checkpoint buffer missing or of the wrong size (expected {expected} bytes)");
             using var fs = File.OpenRead(path);
-            const int rowsPerRead = 256;
-            for (long r = 0; r < buf.Rows; r += rowsPerRead)
-            {
-                int n = (int)Math.Min(rowsPerRead, buf.Rows - r);
-                fs.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(buf.Slice(r, n)));
-                buf.TrimRows(r, n);
-            }
+            CopyRows(buf, bytes => fs.ReadExactly(bytes));
         }
         return state.NextBlock;
+    }
+
+    private delegate void RowBytes(Span<byte> bytes);
+
+    /// <summary>Hands <paramref name="buf"/>'s f32 rows to <paramref name="io"/> 256 at a time (to write or fill them),
+    /// dropping each chunk's pages of a spilled buffer from the resident set after it (4 GiB of hidden states at
+    /// Mixtral-8x7B × 128 × 2048 stayed resident otherwise).</summary>
+    private static void CopyRows(ActivationBuffer buf, RowBytes io)
+    {
+        const int rowsPerCopy = 256;
+        for (long r = 0; r < buf.Rows; r += rowsPerCopy)
+        {
+            int n = (int)Math.Min(rowsPerCopy, buf.Rows - r);
+            io(System.Runtime.InteropServices.MemoryMarshal.AsBytes(buf.Slice(r, n)));
+            buf.TrimRows(r, n);
+        }
     }
 }
