@@ -12,6 +12,8 @@ public class MatMulTests
     [InlineData(8, 40, 64)]
     [InlineData(9, 33, 65)]
     [InlineData(150, 77, 129)]
+    [InlineData(8, 40, 3001)] // the dot path's k blocks (8 rows x 3001 x 4 B outgrow L1), with a scalar tail
+    [InlineData(2, 19, 3100)]
     public void MatchesReferenceForF32AndBf16(int m, int n, int k)
     {
         var rng = new Random(m + 7 * n + 13 * k);
@@ -63,6 +65,9 @@ public class MatMulTests
     [InlineData(8, 96)]
     [InlineData(8, 301)]
     [InlineData(7, 33)]
+    [InlineData(8, 4099)] // swept in k blocks; a single row is not
+    [InlineData(2, 3500)]
+    [InlineData(5, 1300)]
     public void DotPathRowsEqualSingleRowProducts(int m, int k)
     {
         var rng = new Random(m * 31 + k);
