@@ -166,10 +166,10 @@ public static unsafe class MatMul
     {
         switch (path, bf16)
         {
-            case (DotPath.V512, true): SpanBf16x512<TRows>(x, (ushort*)w, k, p0, p1, acc, first, last, sums); break;
-            case (DotPath.V512, false): SpanF32x512<TRows>(x, (float*)w, k, p0, p1, acc, first, last, sums); break;
-            case (DotPath.V256, true): SpanBf16x256<TRows>(x, (ushort*)w, k, p0, p1, (Vector256<float>*)acc, first, last, sums); break;
-            default: SpanF32x256<TRows>(x, (float*)w, k, p0, p1, (Vector256<float>*)acc, first, last, sums); break;
+            case (DotPath.V512, true): SpanBf16<TRows, Vector512<float>>(x, (ushort*)w, k, p0, p1, acc, first, last, sums); break;
+            case (DotPath.V512, false): SpanF32<TRows, Vector512<float>>(x, (float*)w, k, p0, p1, acc, first, last, sums); break;
+            case (DotPath.V256, true): SpanBf16<TRows, Vector256<float>>(x, (ushort*)w, k, p0, p1, (Vector256<float>*)acc, first, last, sums); break;
+            default: SpanF32<TRows, Vector256<float>>(x, (float*)w, k, p0, p1, (Vector256<float>*)acc, first, last, sums); break;
         }
     }
 
@@ -186,95 +186,64 @@ public static unsafe class MatMul
         }
     }
 
-    // The vector sweeps of [p0, p1) for one W row: acc[2r] (and acc[2r + 1] for bf16) hold row r's accumulators between
-    // k blocks (zero at the first, loaded otherwise), so consecutive blocks continue the same sums; the last block
-    // reduces them into sums[r]. One FMA per X row per vector of W.
+    // The vector sweeps of [p0, p1) for one W row, for TVec = Vector256<float> or Vector512<float>: acc[2r] (and acc[2r + 1]
+    // for bf16) hold row r's accumulators between k blocks (zero at the first, loaded otherwise), so consecutive blocks
+    // continue the same sums; the last block reduces them into sums[r]. One FMA per X row per vector of W.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SpanF32x512<TRows>(float* x, float* w, int k, int p0, int p1, Vector512<float>* acc, bool first, bool last, float* sums)
-        where TRows : struct, IRows
+    private static void SpanF32<TRows, TVec>(float* x, float* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
+        where TRows : struct, IRows where TVec : unmanaged
     {
-        int rows = TRows.Count;
-        Vector512<float> a0 = first ? default : acc[0], a1 = rows > 1 && !first ? acc[2] : default, a2 = rows > 2 && !first ? acc[4] : default, a3 = rows > 3 && !first ? acc[6] : default,
+        int rows = TRows.Count, n = sizeof(TVec) / sizeof(float);
+        TVec a0 = first ? default : acc[0], a1 = rows > 1 && !first ? acc[2] : default, a2 = rows > 2 && !first ? acc[4] : default, a3 = rows > 3 && !first ? acc[6] : default,
             a4 = rows > 4 && !first ? acc[8] : default, a5 = rows > 5 && !first ? acc[10] : default, a6 = rows > 6 && !first ? acc[12] : default, a7 = rows > 7 && !first ? acc[14] : default;
-        for (int p = p0; p < p1; p += 16)
+        for (int p = p0; p < p1; p += n)
         {
-            var wv = Vector512.Load(w + p);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + p), wv, a0);
-            if (rows > 1) a1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + k + p), wv, a1);
-            if (rows > 2) a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * k + p), wv, a2);
-            if (rows > 3) a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * k + p), wv, a3);
-            if (rows > 4) a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 4 * k + p), wv, a4);
-            if (rows > 5) a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 5 * k + p), wv, a5);
-            if (rows > 6) a6 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 6 * k + p), wv, a6);
-            if (rows > 7) a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 7 * k + p), wv, a7);
+            var wv = Load<TVec>(w + p);
+            a0 = Fma(Load<TVec>(x + p), wv, a0);
+            if (rows > 1) a1 = Fma(Load<TVec>(x + 1 * k + p), wv, a1);
+            if (rows > 2) a2 = Fma(Load<TVec>(x + 2 * k + p), wv, a2);
+            if (rows > 3) a3 = Fma(Load<TVec>(x + 3 * k + p), wv, a3);
+            if (rows > 4) a4 = Fma(Load<TVec>(x + 4 * k + p), wv, a4);
+            if (rows > 5) a5 = Fma(Load<TVec>(x + 5 * k + p), wv, a5);
+            if (rows > 6) a6 = Fma(Load<TVec>(x + 6 * k + p), wv, a6);
+            if (rows > 7) a7 = Fma(Load<TVec>(x + 7 * k + p), wv, a7);
         }
         if (last)
         {
-            sums[0] = Vector512.Sum(a0); if (rows > 1) sums[1] = Vector512.Sum(a1); if (rows > 2) sums[2] = Vector512.Sum(a2); if (rows > 3) sums[3] = Vector512.Sum(a3);
-            if (rows > 4) sums[4] = Vector512.Sum(a4); if (rows > 5) sums[5] = Vector512.Sum(a5); if (rows > 6) sums[6] = Vector512.Sum(a6); if (rows > 7) sums[7] = Vector512.Sum(a7);
+            sums[0] = Sum(a0); if (rows > 1) sums[1] = Sum(a1); if (rows > 2) sums[2] = Sum(a2); if (rows > 3) sums[3] = Sum(a3);
+            if (rows > 4) sums[4] = Sum(a4); if (rows > 5) sums[5] = Sum(a5); if (rows > 6) sums[6] = Sum(a6); if (rows > 7) sums[7] = Sum(a7);
             return;
         }
         acc[0] = a0; if (rows > 1) acc[2] = a1; if (rows > 2) acc[4] = a2; if (rows > 3) acc[6] = a3;
         if (rows > 4) acc[8] = a4; if (rows > 5) acc[10] = a5; if (rows > 6) acc[12] = a6; if (rows > 7) acc[14] = a7;
     }
 
+    // bf16: two accumulator sets (the low and high halves of each 2n weights, widened by a shift) to hide FMA latency.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SpanF32x256<TRows>(float* x, float* w, int k, int p0, int p1, Vector256<float>* acc, bool first, bool last, float* sums)
-        where TRows : struct, IRows
+    private static void SpanBf16<TRows, TVec>(float* x, ushort* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
+        where TRows : struct, IRows where TVec : unmanaged
     {
-        int rows = TRows.Count;
-        Vector256<float> a0 = first ? default : acc[0], a1 = rows > 1 && !first ? acc[2] : default, a2 = rows > 2 && !first ? acc[4] : default, a3 = rows > 3 && !first ? acc[6] : default,
+        int rows = TRows.Count, n = sizeof(TVec) / sizeof(float);
+        TVec a0 = first ? default : acc[0], a1 = rows > 1 && !first ? acc[2] : default, a2 = rows > 2 && !first ? acc[4] : default, a3 = rows > 3 && !first ? acc[6] : default,
             a4 = rows > 4 && !first ? acc[8] : default, a5 = rows > 5 && !first ? acc[10] : default, a6 = rows > 6 && !first ? acc[12] : default, a7 = rows > 7 && !first ? acc[14] : default;
-        for (int p = p0; p < p1; p += 8)
-        {
-            var wv = Vector256.Load(w + p);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + p), wv, a0);
-            if (rows > 1) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + k + p), wv, a1);
-            if (rows > 2) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * k + p), wv, a2);
-            if (rows > 3) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 3 * k + p), wv, a3);
-            if (rows > 4) a4 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 4 * k + p), wv, a4);
-            if (rows > 5) a5 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 5 * k + p), wv, a5);
-            if (rows > 6) a6 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 6 * k + p), wv, a6);
-            if (rows > 7) a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 7 * k + p), wv, a7);
-        }
-        if (last)
-        {
-            sums[0] = Vector256.Sum(a0); if (rows > 1) sums[1] = Vector256.Sum(a1); if (rows > 2) sums[2] = Vector256.Sum(a2); if (rows > 3) sums[3] = Vector256.Sum(a3);
-            if (rows > 4) sums[4] = Vector256.Sum(a4); if (rows > 5) sums[5] = Vector256.Sum(a5); if (rows > 6) sums[6] = Vector256.Sum(a6); if (rows > 7) sums[7] = Vector256.Sum(a7);
-            return;
-        }
-        acc[0] = a0; if (rows > 1) acc[2] = a1; if (rows > 2) acc[4] = a2; if (rows > 3) acc[6] = a3;
-        if (rows > 4) acc[8] = a4; if (rows > 5) acc[10] = a5; if (rows > 6) acc[12] = a6; if (rows > 7) acc[14] = a7;
-    }
-
-    // bf16: two accumulator sets (low and high 16 of each 32 weights, widened by a shift) to hide FMA latency.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SpanBf16x512<TRows>(float* x, ushort* w, int k, int p0, int p1, Vector512<float>* acc, bool first, bool last, float* sums)
-        where TRows : struct, IRows
-    {
-        int rows = TRows.Count;
-        Vector512<float> a0 = first ? default : acc[0], a1 = rows > 1 && !first ? acc[2] : default, a2 = rows > 2 && !first ? acc[4] : default, a3 = rows > 3 && !first ? acc[6] : default,
-            a4 = rows > 4 && !first ? acc[8] : default, a5 = rows > 5 && !first ? acc[10] : default, a6 = rows > 6 && !first ? acc[12] : default, a7 = rows > 7 && !first ? acc[14] : default;
-        Vector512<float> b0 = first ? default : acc[1], b1 = rows > 1 && !first ? acc[3] : default, b2 = rows > 2 && !first ? acc[5] : default, b3 = rows > 3 && !first ? acc[7] : default,
+        TVec b0 = first ? default : acc[1], b1 = rows > 1 && !first ? acc[3] : default, b2 = rows > 2 && !first ? acc[5] : default, b3 = rows > 3 && !first ? acc[7] : default,
             b4 = rows > 4 && !first ? acc[9] : default, b5 = rows > 5 && !first ? acc[11] : default, b6 = rows > 6 && !first ? acc[13] : default, b7 = rows > 7 && !first ? acc[15] : default;
-        for (int p = p0; p < p1; p += 32)
+        for (int p = p0; p < p1; p += 2 * n)
         {
-            var (lo, hi) = Vector512.Widen(Vector512.Load(w + p));
-            var wl = Vector512.ShiftLeft(lo, 16).AsSingle();
-            var wh = Vector512.ShiftLeft(hi, 16).AsSingle();
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + p), wl, a0); b0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + p + 16), wh, b0);
-            if (rows > 1) { a1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + k + p), wl, a1); b1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + k + p + 16), wh, b1); }
-            if (rows > 2) { a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * k + p), wl, a2); b2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * k + p + 16), wh, b2); }
-            if (rows > 3) { a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * k + p), wl, a3); b3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * k + p + 16), wh, b3); }
-            if (rows > 4) { a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 4 * k + p), wl, a4); b4 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 4 * k + p + 16), wh, b4); }
-            if (rows > 5) { a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 5 * k + p), wl, a5); b5 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 5 * k + p + 16), wh, b5); }
-            if (rows > 6) { a6 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 6 * k + p), wl, a6); b6 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 6 * k + p + 16), wh, b6); }
-            if (rows > 7) { a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 7 * k + p), wl, a7); b7 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 7 * k + p + 16), wh, b7); }
+            var (wl, wh) = WidenBf16<TVec>(w + p);
+            a0 = Fma(Load<TVec>(x + p), wl, a0); b0 = Fma(Load<TVec>(x + p + n), wh, b0);
+            if (rows > 1) { a1 = Fma(Load<TVec>(x + 1 * k + p), wl, a1); b1 = Fma(Load<TVec>(x + 1 * k + p + n), wh, b1); }
+            if (rows > 2) { a2 = Fma(Load<TVec>(x + 2 * k + p), wl, a2); b2 = Fma(Load<TVec>(x + 2 * k + p + n), wh, b2); }
+            if (rows > 3) { a3 = Fma(Load<TVec>(x + 3 * k + p), wl, a3); b3 = Fma(Load<TVec>(x + 3 * k + p + n), wh, b3); }
+            if (rows > 4) { a4 = Fma(Load<TVec>(x + 4 * k + p), wl, a4); b4 = Fma(Load<TVec>(x + 4 * k + p + n), wh, b4); }
+            if (rows > 5) { a5 = Fma(Load<TVec>(x + 5 * k + p), wl, a5); b5 = Fma(Load<TVec>(x + 5 * k + p + n), wh, b5); }
+            if (rows > 6) { a6 = Fma(Load<TVec>(x + 6 * k + p), wl, a6); b6 = Fma(Load<TVec>(x + 6 * k + p + n), wh, b6); }
+            if (rows > 7) { a7 = Fma(Load<TVec>(x + 7 * k + p), wl, a7); b7 = Fma(Load<TVec>(x + 7 * k + p + n), wh, b7); }
         }
         if (last)
         {
-            sums[0] = Vector512.Sum(a0 + b0); if (rows > 1) sums[1] = Vector512.Sum(a1 + b1); if (rows > 2) sums[2] = Vector512.Sum(a2 + b2); if (rows > 3) sums[3] = Vector512.Sum(a3 + b3);
-            if (rows > 4) sums[4] = Vector512.Sum(a4 + b4); if (rows > 5) sums[5] = Vector512.Sum(a5 + b5); if (rows > 6) sums[6] = Vector512.Sum(a6 + b6); if (rows > 7) sums[7] = Vector512.Sum(a7 + b7);
+            sums[0] = Sum(Add(a0, b0)); if (rows > 1) sums[1] = Sum(Add(a1, b1)); if (rows > 2) sums[2] = Sum(Add(a2, b2)); if (rows > 3) sums[3] = Sum(Add(a3, b3));
+            if (rows > 4) sums[4] = Sum(Add(a4, b4)); if (rows > 5) sums[5] = Sum(Add(a5, b5)); if (rows > 6) sums[6] = Sum(Add(a6, b6)); if (rows > 7) sums[7] = Sum(Add(a7, b7));
             return;
         }
         acc[0] = a0; acc[1] = b0;
@@ -287,42 +256,36 @@ public static unsafe class MatMul
         if (rows > 7) { acc[14] = a7; acc[15] = b7; }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SpanBf16x256<TRows>(float* x, ushort* w, int k, int p0, int p1, Vector256<float>* acc, bool first, bool last, float* sums)
-        where TRows : struct, IRows
+    // The few vector operations the sweeps need, for Vector256<float> and Vector512<float> (the JIT keeps one branch).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec Load<TVec>(float* p) where TVec : unmanaged => Unsafe.ReadUnaligned<TVec>(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec Fma<TVec>(TVec x, TVec w, TVec a) where TVec : unmanaged =>
+        typeof(TVec) == typeof(Vector512<float>)
+            ? Unsafe.BitCast<Vector512<float>, TVec>(Vector512.FusedMultiplyAdd(Unsafe.BitCast<TVec, Vector512<float>>(x), Unsafe.BitCast<TVec, Vector512<float>>(w), Unsafe.BitCast<TVec, Vector512<float>>(a)))
+            : Unsafe.BitCast<Vector256<float>, TVec>(Vector256.FusedMultiplyAdd(Unsafe.BitCast<TVec, Vector256<float>>(x), Unsafe.BitCast<TVec, Vector256<float>>(w), Unsafe.BitCast<TVec, Vector256<float>>(a)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec Add<TVec>(TVec a, TVec b) where TVec : unmanaged =>
+        typeof(TVec) == typeof(Vector512<float>)
+            ? Unsafe.BitCast<Vector512<float>, TVec>(Unsafe.BitCast<TVec, Vector512<float>>(a) + Unsafe.BitCast<TVec, Vector512<float>>(b))
+            : Unsafe.BitCast<Vector256<float>, TVec>(Unsafe.BitCast<TVec, Vector256<float>>(a) + Unsafe.BitCast<TVec, Vector256<float>>(b));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Sum<TVec>(TVec v) where TVec : unmanaged =>
+        typeof(TVec) == typeof(Vector512<float>) ? Vector512.Sum(Unsafe.BitCast<TVec, Vector512<float>>(v)) : Vector256.Sum(Unsafe.BitCast<TVec, Vector256<float>>(v));
+
+    /// <summary>2n bf16 weights at p as two vectors of f32 (bf16 is the high half of an f32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (TVec Lo, TVec Hi) WidenBf16<TVec>(ushort* p) where TVec : unmanaged
     {
-        int rows = TRows.Count;
-        Vector256<float> a0 = first ? default : acc[0], a1 = rows > 1 && !first ? acc[2] : default, a2 = rows > 2 && !first ? acc[4] : default, a3 = rows > 3 && !first ? acc[6] : default,
-            a4 = rows > 4 && !first ? acc[8] : default, a5 = rows > 5 && !first ? acc[10] : default, a6 = rows > 6 && !first ? acc[12] : default, a7 = rows > 7 && !first ? acc[14] : default;
-        Vector256<float> b0 = first ? default : acc[1], b1 = rows > 1 && !first ? acc[3] : default, b2 = rows > 2 && !first ? acc[5] : default, b3 = rows > 3 && !first ? acc[7] : default,
-            b4 = rows > 4 && !first ? acc[9] : default, b5 = rows > 5 && !first ? acc[11] : default, b6 = rows > 6 && !first ? acc[13] : default, b7 = rows > 7 && !first ? acc[15] : default;
-        for (int p = p0; p < p1; p += 16)
+        if (typeof(TVec) == typeof(Vector512<float>))
         {
-            var (lo, hi) = Vector256.Widen(Vector256.Load(w + p));
-            var wl = Vector256.ShiftLeft(lo, 16).AsSingle();
-            var wh = Vector256.ShiftLeft(hi, 16).AsSingle();
-            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + p), wl, a0); b0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + p + 8), wh, b0);
-            if (rows > 1) { a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + k + p), wl, a1); b1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + k + p + 8), wh, b1); }
-            if (rows > 2) { a2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * k + p), wl, a2); b2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * k + p + 8), wh, b2); }
-            if (rows > 3) { a3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 3 * k + p), wl, a3); b3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 3 * k + p + 8), wh, b3); }
-            if (rows > 4) { a4 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 4 * k + p), wl, a4); b4 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 4 * k + p + 8), wh, b4); }
-            if (rows > 5) { a5 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 5 * k + p), wl, a5); b5 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 5 * k + p + 8), wh, b5); }
-            if (rows > 6) { a6 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 6 * k + p), wl, a6); b6 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 6 * k + p + 8), wh, b6); }
-            if (rows > 7) { a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 7 * k + p), wl, a7); b7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 7 * k + p + 8), wh, b7); }
+            var (lo, hi) = Vector512.Widen(Vector512.Load(p));
+            return (Unsafe.BitCast<Vector512<float>, TVec>(Vector512.ShiftLeft(lo, 16).AsSingle()), Unsafe.BitCast<Vector512<float>, TVec>(Vector512.ShiftLeft(hi, 16).AsSingle()));
         }
-        if (last)
-        {
-            sums[0] = Vector256.Sum(a0 + b0); if (rows > 1) sums[1] = Vector256.Sum(a1 + b1); if (rows > 2) sums[2] = Vector256.Sum(a2 + b2); if (rows > 3) sums[3] = Vector256.Sum(a3 + b3);
-            if (rows > 4) sums[4] = Vector256.Sum(a4 + b4); if (rows > 5) sums[5] = Vector256.Sum(a5 + b5); if (rows > 6) sums[6] = Vector256.Sum(a6 + b6); if (rows > 7) sums[7] = Vector256.Sum(a7 + b7);
-            return;
-        }
-        acc[0] = a0; acc[1] = b0;
-        if (rows > 1) { acc[2] = a1; acc[3] = b1; }
-        if (rows > 2) { acc[4] = a2; acc[5] = b2; }
-        if (rows > 3) { acc[6] = a3; acc[7] = b3; }
-        if (rows > 4) { acc[8] = a4; acc[9] = b4; }
-        if (rows > 5) { acc[10] = a5; acc[11] = b5; }
-        if (rows > 6) { acc[12] = a6; acc[13] = b6; }
-        if (rows > 7) { acc[14] = a7; acc[15] = b7; }
+        var (lo2, hi2) = Vector256.Widen(Vector256.Load(p));
+        return (Unsafe.BitCast<Vector256<float>, TVec>(Vector256.ShiftLeft(lo2, 16).AsSingle()), Unsafe.BitCast<Vector256<float>, TVec>(Vector256.ShiftLeft(hi2, 16).AsSingle()));
     }
 }
