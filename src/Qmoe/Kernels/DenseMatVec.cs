@@ -49,7 +49,7 @@ public sealed unsafe class DenseMatVec
         if (yLength != rows) throw new ArgumentException($"y has {yLength} values, expected rows = {rows}");
     }
 
-    private void Run(Job job, int rows) => _parallel.For(rows, Math.Max(4, rows / (16 * _parallel.Threads)), ref job);
+    private void Run(Job job, int rows) => _parallel.For(rows, _parallel.BlockRows(rows, job.Cols), ref job);
 
     private struct Job : IRowBlockBody
     {

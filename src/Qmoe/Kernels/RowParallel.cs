@@ -16,7 +16,8 @@ public interface IRowBlockBody
 /// call costs microseconds instead of a Parallel.For's task setup. The calling thread works too and waits only
 /// for blocks actually taken by others, never for a worker to wake up: on a busy machine a late worker simply
 /// finds no block left. Reentrant: one job at a time uses the workers; a call made while another job holds them
-/// (another thread using the same model) runs its rows on its own thread.
+/// (another thread using the same model) runs its rows on its own thread, and so does a call from a thread that runs
+/// alone (<see cref="Qmoe.Threads.Count"/> reads 1 there: a chunk of a server's decode step, a prefill thread).
 /// </summary>
 public sealed unsafe class RowParallel : IDisposable
 {
@@ -41,6 +42,16 @@ public sealed unsafe class RowParallel : IDisposable
     private const long BlockMask = (1L << BlockBits) - 1;
 
     public int Threads { get; }
+
+    /// <summary>Least work (weights, or multiply-adds) worth a block of its own: ~5 µs for the kernels here. A
+    /// 96×192 expert of a tiny model (18k weights, ~2 µs) split over two cores took longer than on one (one
+    /// sequence of qwen3-moe-tiny: 602 µs per token on 2 threads, 424 on 1).</summary>
+    public const long MinBlockWork = 1 << 16;
+
+    /// <summary>Rows per block for <paramref name="rows"/> rows of <paramref name="workPerRow"/> each: about 16 blocks
+    /// per thread for balance, at least 4 rows and <see cref="MinBlockWork"/> per block.</summary>
+    public int BlockRows(int rows, long workPerRow) =>
+        (int)Math.Min(Math.Max(rows, 1), Math.Max(Math.Max(4, rows / (16 * Threads)), (MinBlockWork + workPerRow - 1) / Math.Max(1, workPerRow)));
 
     /// <param name="threads">total threads including the caller (≥ 1)</param>
     public RowParallel(int threads)
@@ -73,7 +84,7 @@ public sealed unsafe class RowParallel : IDisposable
         if (count <= 0) return;
         blockRows = Math.Max(blockRows, (int)((count + BlockMask - 1) / BlockMask));
         int blocks = (count + blockRows - 1) / blockRows;
-        if (_workers.Length == 0 || blocks == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        if (_workers.Length == 0 || blocks == 1 || Qmoe.Threads.Count == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             body.Run(0, count);
             return;

@@ -86,7 +86,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                     Scales = scales, Workspace = wsp, CopyFloats = copyFloats, Y = yp,
                     Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows,
                 };
-                _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), ref job);
+                _parallel.For(w.Rows, _parallel.BlockRows(w.Rows, w.Cols), ref job);
             }
         }
         finally { ArrayPool<float>.Shared.Return(ws); }

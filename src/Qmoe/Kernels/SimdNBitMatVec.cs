@@ -48,7 +48,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
             job.Packed = packed; job.Scales = scales; job.Zeros = zeros; job.X = xp; job.Y = yp;
             job.PackedLength = w.Packed.Length;
             job.Rows = w.Rows; job.Cols = w.Cols; job.Bits = w.Bits; job.Batch = batch; job.RowBytes = (int)w.RowBytes; job.Isa = Isa;
-            _parallel.For(w.Rows, Math.Max(4, w.Rows / (16 * _parallel.Threads)), ref job);
+            _parallel.For(w.Rows, _parallel.BlockRows(w.Rows, w.Cols), ref job);
         }
     }
 
