@@ -3,8 +3,8 @@ namespace Qmoe.Kernels;
 /// <summary>
 /// The dictionary re-laid out for kernels whose work follows the nonzero trits (built at load from
 /// <see cref="DecodeTable"/>; the file format is unchanged). One 64-bit entry per codeword:
-/// bytes 0..<see cref="Slots"/>-1 are slots, byte 6 is 3 × the codeword's length in weights, byte 7 its number of
-/// nonzero trits. Slot i describes the codeword's i-th nonzero weight k with trit t as the unit offset
+/// bytes 0..<see cref="Slots"/>-1 are slots, byte 6 is 3 × the codeword's length in weights, byte 7 the number of
+/// its nonzero trits past the slots. Slot i describes the codeword's i-th nonzero weight k with trit t as the unit offset
 /// <c>3k + 2 − t</c> into the kernel's workspace, which holds per weight position j three units <c>[0, x_j, 0]</c>
 /// (a unit = one float per batch vector): two units read at <c>3k + 1</c> give (x_k, 0), i.e. x lands in the
 /// min half of a [min sums | max sums] accumulator (trit 1); at <c>3k</c> they give (0, x_k), the max half
@@ -19,8 +19,10 @@ public sealed class NonzeroTable
     public const int Slots = 4;
     /// <summary>Byte of an entry holding 3 × the codeword's length in weights.</summary>
     public const int AdvanceByte = 6;
-    /// <summary>Byte of an entry holding the codeword's nonzero count.</summary>
-    public const int CountByte = 7;
+    /// <summary>Byte of an entry holding how many of the codeword's nonzeros are past its <see cref="Slots"/> slots
+    /// (listed in <see cref="Overflow"/>; 0 for nearly every codeword, so a row loop ORs these to learn whether any
+    /// of its codewords has more).</summary>
+    public const int ExtraByte = 7;
     /// <summary>Slot value of an unused slot: reads two zero units.</summary>
     public const byte Empty = 2;
 
@@ -56,7 +58,7 @@ public sealed class NonzeroTable
             int count = 0;
             for (int k = 0; k < weights; k++)
                 if ((int)((d >> (2 * k)) & 3) is var t && t != 0) slots[count++] = Slot(k, t);
-            ulong e = (ulong)(3 * weights) << (8 * AdvanceByte) | (ulong)count << (8 * CountByte);
+            ulong e = (ulong)(3 * weights) << (8 * AdvanceByte) | (ulong)Math.Max(0, count - Slots) << (8 * ExtraByte);
             for (int i = 0; i < Slots; i++) e |= (ulong)(i < count ? slots[i] : Empty) << (8 * i);
             for (int i = Slots; i < AdvanceByte; i++) e |= (ulong)Empty << (8 * i);
             if (count > Slots)

@@ -40,9 +40,4 @@ internal static unsafe class SlotVector
             return Unsafe.BitCast<Vector512<float>, TVec>(Unsafe.BitCast<TVec, Vector512<float>>(a) + Unsafe.BitCast<TVec, Vector512<float>>(b));
         throw new NotSupportedException(typeof(TVec).Name);
     }
-
-    /// <summary>Σ of the four slots' vectors at offset v (a tree: the accumulator sees one add per codeword).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TVec Sum4<TVec>(byte* q0, byte* q1, byte* q2, byte* q3) where TVec : unmanaged =>
-        Add(Add(Load<TVec>(q0), Load<TVec>(q1)), Add(Load<TVec>(q2), Load<TVec>(q3)));
 }
