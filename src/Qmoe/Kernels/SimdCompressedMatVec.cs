@@ -240,9 +240,9 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// <summary>
     /// Adds to the row's sums (the accumulator's <paramref name="vectors"/> vectors, stored) the units at the overflow
     /// slots of its codewords with more than <see cref="NonzeroTable.Slots"/> nonzeros, walking the row's positions
-    /// again. A second walk, only for rows that need it, instead of a branch and a call in the main loop: with a call
-    /// there the JIT kept the accumulator and a dozen pointers in memory for the whole row (a store and reloads per
-    /// step), and dictionaries fitted for ~75% zeros (the tiny models') send 13% of their codewords here.
+    /// again. A second walk, only for rows that need it, instead of a branch and a call in the main loop: with them
+    /// there the JIT kept the slot pointers in stack slots (reloaded every step), and dictionaries fitted for ~75%
+    /// zeros (the tiny models') send 13% of their codewords here.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void AddOverflow<TVec>(ulong* table, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, byte* limit,

@@ -70,7 +70,7 @@ public class NBitInferenceTests
         var bad = CliProcess.Run(Args("x", "0.3"));
         Assert.NotEqual(0, bad.ExitCode);
         Assert.Contains("achievable range", bad.Stderr);
-        Assert.Single(bad.Stderr.Trim().Split('\n').Where(l => l.StartsWith("error")));
+        Assert.Single(bad.Stderr.Trim().Split('\n'), l => l.StartsWith("error"));
     }
 
     [Fact]
