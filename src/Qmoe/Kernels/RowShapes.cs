@@ -22,6 +22,15 @@ internal struct Lanes8x1 : IRowShape { public static int UnitShift => 5; public 
 internal struct Lanes8x2 : IRowShape { public static int UnitShift => 5; public static int Vectors => 2; }
 internal struct Lanes8x4 : IRowShape { public static int UnitShift => 5; public static int Vectors => 4; }
 
+/// <summary>Compile-time slot count of a <see cref="SimdCompressedMatVec"/> row loop (<see cref="NonzeroTable.Slots"/>).</summary>
+internal interface ISlotCount
+{
+    static abstract bool Five { get; }
+}
+
+internal struct Slots4 : ISlotCount { public static bool Five => false; }
+internal struct Slots5 : ISlotCount { public static bool Five => true; }
+
 /// <summary>Unaligned load and add for float and Vector128/256/512 of float, chosen when the JIT specialises the generic loop.</summary>
 internal static unsafe class SlotVector
 {

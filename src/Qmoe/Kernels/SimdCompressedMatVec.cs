@@ -41,10 +41,11 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// <summary>The instruction-set path this instance runs.</summary>
     public KernelIsa Isa { get; }
 
-    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null)
+    /// <param name="slots">nonzero slots per codeword, 4 or 5 (<see cref="NonzeroTable.Slots"/>)</param>
+    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null, int slots = 4)
     {
         _windowTable = table;
-        _table = NonzeroTable.From(table);
+        _table = NonzeroTable.From(table, slots);
         _parallel = parallel;
         if (isa is { } i) KernelIsas.Check(i);
         Isa = isa ?? KernelIsas.Best;
@@ -84,7 +85,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 {
                     Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
                     Scales = scales, Workspace = wsp, CopyFloats = copyFloats, Y = yp,
-                    Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows,
+                    Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table.Slots == 5,
                 };
                 _parallel.For(w.Rows, _parallel.BlockRows(w.Rows, w.Cols), ref job);
             }
@@ -118,20 +119,28 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         public KernelIsa Isa;
         /// <summary>Batch 1 through <see cref="WindowRows"/>: Table is the <see cref="DecodeTable"/>, Workspace the zero-padded x.</summary>
         public bool Windows;
+        /// <summary>The nonzero table holds 5 slots per entry (else 4).</summary>
+        public bool FiveSlots;
 
         public void Run(int start, int end)
         {
-            if (Windows) { RunWindows(start, end); return; }
+            if (Windows) RunWindows(start, end);
+            else if (FiveSlots) RunSlots<Slots5>(start, end);
+            else RunSlots<Slots4>(start, end);
+        }
+
+        private readonly void RunSlots<TSlots>(int start, int end) where TSlots : struct, ISlotCount
+        {
             switch (Isa, Lanes)
             {
-                case (KernelIsa.Scalar, _): RunRows<float, Lanes1Scalar>(start, end); break;
-                case (_, 1): RunRows<Vector128<float>, Lanes1>(start, end); break;
-                case (_, 2): RunRows<Vector128<float>, Lanes2>(start, end); break;
-                case (KernelIsa.Vector128, 4): RunRows<Vector128<float>, Lanes4x2>(start, end); break;
-                case (KernelIsa.Vector128, _): RunRows<Vector128<float>, Lanes8x4>(start, end); break;
-                case (_, 4): RunRows<Vector256<float>, Lanes4x1>(start, end); break;
-                case (KernelIsa.Avx2, _): RunRows<Vector256<float>, Lanes8x2>(start, end); break;
-                default: RunRows<Vector512<float>, Lanes8x1>(start, end); break;
+                case (KernelIsa.Scalar, _): RunRows<float, Lanes1Scalar, TSlots>(start, end); break;
+                case (_, 1): RunRows<Vector128<float>, Lanes1, TSlots>(start, end); break;
+                case (_, 2): RunRows<Vector128<float>, Lanes2, TSlots>(start, end); break;
+                case (KernelIsa.Vector128, 4): RunRows<Vector128<float>, Lanes4x2, TSlots>(start, end); break;
+                case (KernelIsa.Vector128, _): RunRows<Vector128<float>, Lanes8x4, TSlots>(start, end); break;
+                case (_, 4): RunRows<Vector256<float>, Lanes4x1, TSlots>(start, end); break;
+                case (KernelIsa.Avx2, _): RunRows<Vector256<float>, Lanes8x2, TSlots>(start, end); break;
+                default: RunRows<Vector512<float>, Lanes8x1, TSlots>(start, end); break;
             }
         }
 
@@ -153,7 +162,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void RunRows<TVec, TShape>(int start, int end) where TVec : unmanaged where TShape : struct, IRowShape
+        private readonly void RunRows<TVec, TShape, TSlots>(int start, int end)
+            where TVec : unmanaged where TShape : struct, IRowShape where TSlots : struct, ISlotCount
         {
             float* sums = stackalloc float[2 * ICompressedMatVec.MaxBatch];
             int copies = Isa == KernelIsa.Scalar ? Batch : 1;
@@ -165,7 +175,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 for (int c = 0; c < copies; c++)
                 {
                     byte* ws = (byte*)(Workspace + c * CopyFloats);
-                    long weights = Row<TVec, TShape>(Table, Overflow, OverflowStart, codes, n, ws, Cols, sums);
+                    long weights = Row<TVec, TShape, TSlots>(Table, Overflow, OverflowStart, codes, n, ws, Cols, sums);
                     if (weights < Cols || weights >= Cols + DecodeTable.MaxWeights) throw CompressedMatrix.RowLengthError(r, weights, Cols);
                     if (copies > 1) Y[c * Rows + r] = min * sums[0] + max * sums[1];
                     else
@@ -181,8 +191,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// Inlined into the row loop, so per-row setup is not a call.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static long Row<TVec, TShape>(ulong* table, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, int cols, float* sums)
-        where TVec : unmanaged where TShape : struct, IRowShape
+    private static long Row<TVec, TShape, TSlots>(ulong* table, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, int cols, float* sums)
+        where TVec : unmanaged where TShape : struct, IRowShape where TSlots : struct, ISlotCount
     {
         int sh = TShape.UnitShift, vectors = TShape.Vectors, size = sizeof(TVec);
         byte* limit = ws + ((nint)(3 * (cols + DecodeTable.MaxWeights)) << sh);
@@ -195,12 +205,12 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         {
             byte* e0 = (byte*)(table + codes[i]), e1 = (byte*)(table + codes[i + 1]);
             byte* p1 = p + ((nint)e0[NonzeroTable.AdvanceByte] << sh);
-            a0 = SlotVector.Add(a0, SlotVector.Add(SlotSum<TVec>(e0, p, sh), SlotSum<TVec>(e1, p1, sh)));
-            if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Add(SlotSum<TVec>(e0, p + size, sh), SlotSum<TVec>(e1, p1 + size, sh)));
+            a0 = SlotVector.Add(a0, SlotVector.Add(SlotSum<TVec, TSlots>(e0, p, sh), SlotSum<TVec, TSlots>(e1, p1, sh)));
+            if (vectors > 1) a1 = SlotVector.Add(a1, SlotVector.Add(SlotSum<TVec, TSlots>(e0, p + size, sh), SlotSum<TVec, TSlots>(e1, p1 + size, sh)));
             if (vectors > 2)
             {
-                a2 = SlotVector.Add(a2, SlotVector.Add(SlotSum<TVec>(e0, p + 2 * size, sh), SlotSum<TVec>(e1, p1 + 2 * size, sh)));
-                a3 = SlotVector.Add(a3, SlotVector.Add(SlotSum<TVec>(e0, p + 3 * size, sh), SlotSum<TVec>(e1, p1 + 3 * size, sh)));
+                a2 = SlotVector.Add(a2, SlotVector.Add(SlotSum<TVec, TSlots>(e0, p + 2 * size, sh), SlotSum<TVec, TSlots>(e1, p1 + 2 * size, sh)));
+                a3 = SlotVector.Add(a3, SlotVector.Add(SlotSum<TVec, TSlots>(e0, p + 3 * size, sh), SlotSum<TVec, TSlots>(e1, p1 + 3 * size, sh)));
             }
             extra |= e0[NonzeroTable.ExtraByte] | e1[NonzeroTable.ExtraByte];
             p = p1 + ((nint)e1[NonzeroTable.AdvanceByte] << sh);
@@ -212,12 +222,12 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             nint real = (nint)(i - n) >> 63; // all ones when i < n
             int code = codes[i - 1 + (int)(1 & real)];
             byte* e0 = (byte*)((nint)EmptyEntry + (((nint)(table + code) - (nint)EmptyEntry) & real));
-            a0 = SlotVector.Add(a0, SlotSum<TVec>(e0, p, sh));
-            if (vectors > 1) a1 = SlotVector.Add(a1, SlotSum<TVec>(e0, p + size, sh));
+            a0 = SlotVector.Add(a0, SlotSum<TVec, TSlots>(e0, p, sh));
+            if (vectors > 1) a1 = SlotVector.Add(a1, SlotSum<TVec, TSlots>(e0, p + size, sh));
             if (vectors > 2)
             {
-                a2 = SlotVector.Add(a2, SlotSum<TVec>(e0, p + 2 * size, sh));
-                a3 = SlotVector.Add(a3, SlotSum<TVec>(e0, p + 3 * size, sh));
+                a2 = SlotVector.Add(a2, SlotSum<TVec, TSlots>(e0, p + 2 * size, sh));
+                a3 = SlotVector.Add(a3, SlotSum<TVec, TSlots>(e0, p + 3 * size, sh));
             }
             extra |= e0[NonzeroTable.ExtraByte];
             p += (nint)e0[NonzeroTable.AdvanceByte] << sh;
@@ -233,9 +243,12 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// <summary>Σ of a codeword's four slots' vectors at position p: each address is formed and loaded at once (a tree
     /// of adds), so no slot pointer stays live; with all eight of a step's pointers formed first the JIT spilled them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVec SlotSum<TVec>(byte* e, byte* p, int sh) where TVec : unmanaged =>
-        SlotVector.Add(SlotVector.Add(SlotVector.Load<TVec>(p + ((nint)e[0] << sh)), SlotVector.Load<TVec>(p + ((nint)e[1] << sh))),
+    private static TVec SlotSum<TVec, TSlots>(byte* e, byte* p, int sh) where TVec : unmanaged where TSlots : struct, ISlotCount
+    {
+        var s = SlotVector.Add(SlotVector.Add(SlotVector.Load<TVec>(p + ((nint)e[0] << sh)), SlotVector.Load<TVec>(p + ((nint)e[1] << sh))),
             SlotVector.Add(SlotVector.Load<TVec>(p + ((nint)e[2] << sh)), SlotVector.Load<TVec>(p + ((nint)e[3] << sh))));
+        return TSlots.Five ? SlotVector.Add(s, SlotVector.Load<TVec>(p + ((nint)e[4] << sh))) : s;
+    }
 
     /// <summary>
     /// Adds to the row's sums (the accumulator's <paramref name="vectors"/> vectors, stored) the units at the overflow

@@ -35,10 +35,27 @@ public sealed class CompressedExperts : IDisposable
         else
         {
             _parallel = new RowParallel(Threads.Count);
-            Kernel = new SimdCompressedMatVec(table, _parallel);
+            Kernel = new SimdCompressedMatVec(table, _parallel, slots: NonzeroTable.PreferredSlots(table, SampleCodes(Model)));
         }
         // n-bit experts (issue 16) run on the CPU kernel, whatever runs the ternary ones.
         if (Model.Groups.Any(g => g.NBit != null)) NBitKernel = new SimdNBitMatVec(_parallel ??= new RowParallel(Threads.Count));
+    }
+
+    /// <summary>Up to 2^20 codes, at most 2^16 from each group's first ternary experts: what the model's codewords look like.</summary>
+    private static ushort[] SampleCodes(CompressedModel model)
+    {
+        const int PerGroup = 1 << 16, Total = 1 << 20;
+        var sample = new List<ushort>();
+        foreach (var g in model.Groups)
+            for (int e = 0, taken = 0; e < g.Experts && taken < PerGroup && sample.Count < Total; e++)
+            {
+                if (g.NBit?.IsNBit(e) == true) continue;
+                var codes = model.Expert(g, e).Codes;
+                int n = Math.Min(codes.Length, Math.Min(PerGroup - taken, Total - sample.Count));
+                foreach (var c in codes[..n]) sample.Add(c);
+                taken += n;
+            }
+        return sample.ToArray();
     }
 
     /// <summary>Expert <paramref name="expert"/>'s matrix <paramref name="kind"/> of the sparse layer <paramref name="prefix"/>.</summary>

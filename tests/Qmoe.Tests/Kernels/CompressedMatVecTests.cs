@@ -70,10 +70,10 @@ public class CompressedMatVecTests
         var yRef = new float[batch * c.Rows];
         Reference.Multiply(c.Matrix, x, yRef, batch);
         AssertClose(Dense(c, x, batch), yRef);
-        foreach (var (path, threads) in Variants())
+        foreach (var (path, threads, slots) in Variants().SelectMany(v => new[] { (v.Item1, v.Item2, 4), (v.Item1, v.Item2, 5) }))
         {
             using var parallel = new RowParallel(threads);
-            var kernel = new SimdCompressedMatVec(Table, parallel, path);
+            var kernel = new SimdCompressedMatVec(Table, parallel, path, slots);
             var y = new float[batch * c.Rows];
             kernel.Multiply(c.Matrix, x, y, batch);
             AssertClose(yRef, y);
@@ -132,10 +132,13 @@ public class CompressedMatVecTests
         });
     }
 
-    [Fact]
-    public void NonzeroTableListsEveryNonzeroOnce()
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void NonzeroTableListsEveryNonzeroOnce(int slots)
     {
-        var table = NonzeroTable.From(Table);
+        var table = NonzeroTable.From(Table, slots);
+        Assert.Equal(slots, table.Slots);
         int overflowing = 0;
         for (int c = 0; c < DecodeTable.Size; c++)
         {
@@ -143,16 +146,31 @@ public class CompressedMatVecTests
             int weights = (int)(d >> DecodeTable.LengthShift);
             var expected = Enumerable.Range(0, weights).Where(k => ((d >> (2 * k)) & 3) != 0).Select(k => NonzeroTable.Slot(k, (int)((d >> (2 * k)) & 3))).ToList();
             int extra = (int)(e >> (8 * NonzeroTable.ExtraByte));
-            int count = Math.Min(expected.Count, NonzeroTable.Slots) + extra;
-            Assert.Equal(Math.Max(0, expected.Count - NonzeroTable.Slots), extra);
+            int count = Math.Min(expected.Count, slots) + extra;
+            Assert.Equal(Math.Max(0, expected.Count - slots), extra);
             Assert.Equal(3 * weights, (int)((e >> (8 * NonzeroTable.AdvanceByte)) & 0xFF));
-            var listed = Enumerable.Range(0, Math.Min(count, NonzeroTable.Slots)).Select(i => (byte)(e >> (8 * i)))
-                .Concat(table.Overflow.Skip(table.OverflowStart[c]).Take(Math.Max(0, count - NonzeroTable.Slots))).ToList();
+            var listed = Enumerable.Range(0, Math.Min(count, slots)).Select(i => (byte)(e >> (8 * i)))
+                .Concat(table.Overflow.Skip(table.OverflowStart[c]).Take(extra)).ToList();
             Assert.Equal(expected, listed);
-            for (int i = count; i < NonzeroTable.Slots; i++) Assert.Equal(NonzeroTable.Empty, (byte)(e >> (8 * i)));
-            if (count > NonzeroTable.Slots) overflowing++;
+            for (int i = Math.Min(count, slots); i < NonzeroTable.MaxSlots; i++) Assert.Equal(NonzeroTable.Empty, (byte)(e >> (8 * i)));
+            if (extra > 0) overflowing++;
         }
         Assert.True(overflowing > 0, "the test dictionary should exercise the overflow slots");
+    }
+
+    [Fact]
+    public void FiveSlotsArePreferredWhenManyCodewordsHoldMoreThanFourNonzeros()
+    {
+        static int Nonzeros(ulong d) => Enumerable.Range(0, (int)(d >> DecodeTable.LengthShift)).Count(k => ((d >> (2 * k)) & 3) != 0);
+        var many = Enumerable.Range(0, DecodeTable.Size).Where(c => Nonzeros(Table.Entries[c]) > 4).Select(c => (ushort)c).ToArray();
+        var few = Enumerable.Range(0, DecodeTable.Size).Where(c => Nonzeros(Table.Entries[c]) <= 4).Select(c => (ushort)c).ToArray();
+        Assert.NotEmpty(many);
+        ushort[] Mix(int perHundred) => Enumerable.Range(0, 10_000).Select(i => i % 100 < perHundred ? many[i % many.Length] : few[i % few.Length]).ToArray();
+        Assert.Equal(4, NonzeroTable.PreferredSlots(Table, Mix(0)));
+        Assert.Equal(4, NonzeroTable.PreferredSlots(Table, Mix(3)));
+        Assert.Equal(5, NonzeroTable.PreferredSlots(Table, Mix(8)));
+        Assert.Equal(5, NonzeroTable.PreferredSlots(Table, Mix(100)));
+        Assert.Equal(4, NonzeroTable.PreferredSlots(Table, []));
     }
 
     [Fact]
