@@ -65,6 +65,8 @@ public sealed class NonzeroTable
         return many > FiveSlotShare * sample.Length ? 5 : 4;
     }
 
+    /// <summary>The table of <paramref name="table"/>'s codewords with <paramref name="slots"/> slots per entry.</summary>
+    /// <param name="table">the dictionary's decode table</param>
     /// <param name="slots">slots per entry: 4 or 5</param>
     public static NonzeroTable From(DecodeTable table, int slots = 4)
     {

@@ -41,7 +41,10 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// <summary>The instruction-set path this instance runs.</summary>
     public KernelIsa Isa { get; }
 
-    /// <param name="slots">nonzero slots per codeword, 4 or 5 (<see cref="NonzeroTable.Slots"/>)</param>
+    /// <param name="table">the model's decode table</param>
+    /// <param name="parallel">the worker threads row blocks run on</param>
+    /// <param name="isa">the instruction-set path to force; null: the best this CPU runs</param>
+    /// <param name="slots">nonzero slots per codeword, 4 or 5 (<see cref="NonzeroTable.Slots"/>; <see cref="NonzeroTable.PreferredSlots"/> picks one for a model)</param>
     public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null, int slots = 4)
     {
         _windowTable = table;
