@@ -243,7 +243,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         return ((p - ws) >> sh) / 3;
     }
 
-    /// <summary>Σ of a codeword's four slots' vectors at position p: each address is formed and loaded at once (a tree
+    /// <summary>Σ of a codeword's four or five slots' vectors at position p: each address is formed and loaded at once (a tree
     /// of adds), so no slot pointer stays live; with all eight of a step's pointers formed first the JIT spilled them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVec SlotSum<TVec, TSlots>(byte* e, byte* p, int sh) where TVec : unmanaged where TSlots : struct, ISlotCount
@@ -260,7 +260,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// there the JIT kept the slot pointers in stack slots (reloaded every step), and dictionaries fitted for ~75%
     /// zeros (the tiny models') send 13% of their codewords here.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // rare; no tier-0 phase
     private static void AddOverflow<TVec>(ulong* table, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, byte* limit,
         int sh, int vectors, byte* sums) where TVec : unmanaged
     {
