@@ -35,27 +35,29 @@ public sealed class CompressedExperts : IDisposable
         else
         {
             _parallel = new RowParallel(Threads.Count);
-            Kernel = new SimdCompressedMatVec(table, _parallel, slots: NonzeroTable.PreferredSlots(table, SampleCodes(Model)));
+            Kernel = new SimdCompressedMatVec(table, _parallel, slots: PreferredSlots(Model, table));
         }
         // n-bit experts (issue 16) run on the CPU kernel, whatever runs the ternary ones.
         if (Model.Groups.Any(g => g.NBit != null)) NBitKernel = new SimdNBitMatVec(_parallel ??= new RowParallel(Threads.Count));
     }
 
-    /// <summary>Up to 2^20 codes, at most 2^16 from each group's first ternary experts: what the model's codewords look like.</summary>
-    private static ushort[] SampleCodes(CompressedModel model)
+    /// <summary>The kernel's slots for this model (<see cref="NonzeroTable.PreferredSlots"/>), from up to 2^20 of its
+    /// codes, at most 2^16 from each group's first ternary experts, read in place.</summary>
+    private static int PreferredSlots(CompressedModel model, DecodeTable table)
     {
         const int PerGroup = 1 << 16, Total = 1 << 20;
-        var sample = new List<ushort>();
+        long dense = 0, sampled = 0;
         foreach (var g in model.Groups)
-            for (int e = 0, taken = 0; e < g.Experts && taken < PerGroup && sample.Count < Total; e++)
+            for (int e = 0, taken = 0; e < g.Experts && taken < PerGroup && sampled < Total; e++)
             {
                 if (g.NBit?.IsNBit(e) == true) continue;
                 var codes = model.Expert(g, e).Codes;
-                int n = Math.Min(codes.Length, Math.Min(PerGroup - taken, Total - sample.Count));
-                foreach (var c in codes[..n]) sample.Add(c);
+                int n = (int)Math.Min(codes.Length, Math.Min(PerGroup - taken, Total - sampled));
+                dense += NonzeroTable.CountDense(table, codes[..n]);
+                sampled += n;
                 taken += n;
             }
-        return sample.ToArray();
+        return NonzeroTable.PreferredSlots(dense, sampled);
     }
 
     /// <summary>Expert <paramref name="expert"/>'s matrix <paramref name="kind"/> of the sparse layer <paramref name="prefix"/>.</summary>

@@ -166,11 +166,13 @@ public class CompressedMatVecTests
         var few = Enumerable.Range(0, DecodeTable.Size).Where(c => Nonzeros(Table.Entries[c]) <= 4).Select(c => (ushort)c).ToArray();
         Assert.NotEmpty(many);
         ushort[] Mix(int perHundred) => Enumerable.Range(0, 10_000).Select(i => i % 100 < perHundred ? many[i % many.Length] : few[i % few.Length]).ToArray();
-        Assert.Equal(4, NonzeroTable.PreferredSlots(Table, Mix(0)));
-        Assert.Equal(4, NonzeroTable.PreferredSlots(Table, Mix(3)));
-        Assert.Equal(5, NonzeroTable.PreferredSlots(Table, Mix(8)));
-        Assert.Equal(5, NonzeroTable.PreferredSlots(Table, Mix(100)));
-        Assert.Equal(4, NonzeroTable.PreferredSlots(Table, []));
+        static int Preferred(ushort[] sample) => NonzeroTable.PreferredSlots(NonzeroTable.CountDense(Table, sample), sample.Length);
+        Assert.Equal(300, NonzeroTable.CountDense(Table, Mix(3)));
+        Assert.Equal(4, Preferred(Mix(0)));
+        Assert.Equal(4, Preferred(Mix(3)));
+        Assert.Equal(5, Preferred(Mix(8)));
+        Assert.Equal(5, Preferred(Mix(100)));
+        Assert.Equal(4, Preferred([]));
     }
 
     [Fact]
