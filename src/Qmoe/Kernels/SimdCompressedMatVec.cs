@@ -87,7 +87,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 var job = new Job
                 {
                     Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
-                    Scales = scales, Workspace = wsp, CopyFloats = copyFloats, Y = yp,
+                    Scales = scales, Workspace = wsp, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
                     Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table.Slots == 5,
                 };
                 _parallel.For(w.Rows, _parallel.BlockRows(w.Rows, w.Cols), ref job);
@@ -118,6 +118,10 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         public ulong* Table; public byte* Overflow; public int* OverflowStart;
         public ushort* Codes; public int* RowOffsets; public ushort* Scales;
         public float* Workspace; public int CopyFloats; public float* Y;
+        /// <summary>The entry a row's last step reads past its end: <see cref="EmptyEntry"/>, or <see cref="WindowRows.ZeroEntry"/>
+        /// with <see cref="Windows"/>. Passed in: a static read in the FullOpts row loops compiled to a class-init helper call,
+        /// around which the JIT kept the accumulator in a stack slot (a store and a reload every step).</summary>
+        public ulong* Empty;
         public int Rows, Cols, Batch, Lanes;
         public KernelIsa Isa;
         /// <summary>Batch 1 through <see cref="WindowRows"/>: Table is the <see cref="DecodeTable"/>, Workspace the zero-padded x.</summary>
@@ -157,8 +161,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 int n = RowOffsets[r + 1] - RowOffsets[r];
                 float min = BFloat16.ToFloat(Scales[2 * r]), max = BFloat16.ToFloat(Scales[2 * r + 1]);
                 var (sum, pos) = Isa == KernelIsa.Avx512
-                    ? WindowRows.Row512(Table, codes, n, Workspace, limit, min, max)
-                    : WindowRows.Row256(Table, codes, n, Workspace, limit, min, max);
+                    ? WindowRows.Row512(Table, Empty, codes, n, Workspace, limit, min, max)
+                    : WindowRows.Row256(Table, Empty, codes, n, Workspace, limit, min, max);
                 if (pos < Cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, Cols);
                 Y[r] = sum;
             }
@@ -178,7 +182,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 for (int c = 0; c < copies; c++)
                 {
                     byte* ws = (byte*)(Workspace + c * CopyFloats);
-                    long weights = Row<TVec, TShape, TSlots>(Table, Overflow, OverflowStart, codes, n, ws, Cols, sums);
+                    long weights = Row<TVec, TShape, TSlots>(Table, Empty, Overflow, OverflowStart, codes, n, ws, Cols, sums);
                     if (weights < Cols || weights >= Cols + DecodeTable.MaxWeights) throw CompressedMatrix.RowLengthError(r, weights, Cols);
                     if (copies > 1) Y[c * Rows + r] = min * sums[0] + max * sums[1];
                     else
@@ -194,7 +198,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// Inlined into the row loop, so per-row setup is not a call.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static long Row<TVec, TShape, TSlots>(ulong* table, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, int cols, float* sums)
+    private static long Row<TVec, TShape, TSlots>(ulong* table, ulong* empty, byte* overflow, int* overflowStart, ushort* codes, int n, byte* ws, int cols, float* sums)
         where TVec : unmanaged where TShape : struct, IRowShape where TSlots : struct, ISlotCount
     {
         int sh = TShape.UnitShift, vectors = TShape.Vectors, size = sizeof(TVec);
@@ -224,7 +228,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             // work either way, so the row's parity (random from row to row) costs no branch miss.
             nint real = (nint)(i - n) >> 63; // all ones when i < n
             int code = codes[i - 1 + (int)(1 & real)];
-            byte* e0 = (byte*)((nint)EmptyEntry + (((nint)(table + code) - (nint)EmptyEntry) & real));
+            byte* e0 = (byte*)((nint)empty + (((nint)(table + code) - (nint)empty) & real));
             a0 = SlotVector.Add(a0, SlotSum<TVec, TSlots>(e0, p, sh));
             if (vectors > 1) a1 = SlotVector.Add(a1, SlotSum<TVec, TSlots>(e0, p + size, sh));
             if (vectors > 2)

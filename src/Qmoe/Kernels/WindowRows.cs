@@ -22,11 +22,10 @@ internal static unsafe class WindowRows
     public const int Padding = Unroll * DecodeTable.MaxWeights + 32 + 16;
 
     // Per-lane right shifts: lane i of a window takes trit i of its 32-bit half; 32 (→ 0) past weight 27.
-    private static readonly Vector512<uint> Shifts512Lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector512<uint> Shifts512Hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
-    private static readonly Vector256<uint> Shifts256A = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
-    private static readonly Vector256<uint> Shifts256B = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector256<uint> Shifts256D = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
+    // The shift vectors are constants written at their use (Vector512.Create of literals), not static readonly fields:
+    // the row loops are compiled FullOpts at once, where a static read is a class-init helper call, and around such
+    // calls the JIT kept the loop's vectors and pointers in stack slots (a store and reload every step). For the same
+    // reason the zero entry comes in as a parameter.
 
     // Codewords per unrolled step. Within a step positions are not clamped (only at its end), so they can run
     // (Unroll - 1) codewords past the clamp limit: the workspace pads for that.
@@ -34,7 +33,7 @@ internal static unsafe class WindowRows
 
     /// <summary>A decode-table entry of all zeros: length 0, every trit 0 (level 0). The final step of a row reads it
     /// in place of codewords past the row's end, so that step needs no branch. Shared, read-only.</summary>
-    private static readonly ulong* ZeroEntry = (ulong*)NativeMemory.AllocZeroed(64);
+    internal static readonly ulong* ZeroEntry = (ulong*)NativeMemory.AllocZeroed(64);
 
     /// <summary>
     /// The entry of codeword <c>c[j]</c> when <c>j &lt; remaining</c>, else <see cref="ZeroEntry"/> (reading c[-1],
@@ -42,11 +41,11 @@ internal static unsafe class WindowRows
     /// vary from row to row, and a tail loop over them measured ~1 branch miss per row (~15% of wi's time).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint* TailEntry(ulong* table, ushort* c, nint j, nint remaining)
+    private static uint* TailEntry(ulong* table, ulong* zero, ushort* c, nint j, nint remaining)
     {
         nint real = (j - remaining) >> 63; // all ones when j < remaining
         ulong* e = table + c[((j + 1) & real) - 1];
-        return (uint*)((nint)ZeroEntry + (((nint)e - (nint)ZeroEntry) & real));
+        return (uint*)((nint)zero + (((nint)e - (nint)zero) & real));
     }
 
     // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
@@ -55,12 +54,13 @@ internal static unsafe class WindowRows
     // Rows end with one masked step for their last 0..3 codewords (TailEntry), not a loop.
     // Inlined into the caller's row loop (its constants stay in registers across rows).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static (float, int) Row512(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    internal static (float, int) Row512(ulong* table, ulong* zero, ushort* codes, int n, float* x, int limit, float min, float max)
     {
         // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
         var l4 = Vector128.Create(0f, min, max, 0f);
         var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
-        var lo = Shifts512Lo; var hi = Shifts512Hi;
+        var lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        var hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         float* xp = x, xLimit = x + limit;
         ushort* c = codes, end = codes + n;
@@ -82,7 +82,7 @@ internal static unsafe class WindowRows
         }
         {
             nint remaining = (nint)(end - c); // 0..3
-            uint* e0 = TailEntry(table, c, 0, remaining), e1 = TailEntry(table, c, 1, remaining), e2 = TailEntry(table, c, 2, remaining);
+            uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
             float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
             a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), Window512(e0[0], levels, lo), a0);
             a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), Window512(e0[1], levels, hi), a1);
@@ -118,11 +118,13 @@ internal static unsafe class WindowRows
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static (float, int) Row256(ulong* table, ushort* codes, int n, float* x, int limit, float min, float max)
+    internal static (float, int) Row256(ulong* table, ulong* zero, ushort* codes, int n, float* x, int limit, float min, float max)
     {
         var l4 = Vector128.Create(0f, min, max, 0f);
         var levels = Vector256.Create(l4, l4);
-        var sa = Shifts256A; var sb = Shifts256B; var sd = Shifts256D;
+        var sa = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
+        var sb = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
+        var sd = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         float* xp = x, xLimit = x + limit;
         ushort* c = codes, end = codes + n;
@@ -141,7 +143,7 @@ internal static unsafe class WindowRows
         }
         {
             nint remaining = (nint)(end - c); // 0..3
-            uint* e0 = TailEntry(table, c, 0, remaining), e1 = TailEntry(table, c, 1, remaining), e2 = TailEntry(table, c, 2, remaining);
+            uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
             float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
             a0 += Code256(xp, e0, levels, sa, sb, sd);
             a1 += Code256(x1, e1, levels, sa, sb, sd);
