@@ -68,7 +68,7 @@ public sealed class ServerMetrics : IDisposable
         Metric("qmoe_queue_depth", "gauge", "Requests waiting for a batch slot.", [("", _scheduler.QueueDepth)]);
         Metric("qmoe_batch_active", "gauge", "Sequences in the decode batch now.", [("", _scheduler.Active)]);
         Metric("qmoe_batch_max", "gauge", "Batch slots (--max-batch).", [("", _scheduler.MaxBatch)]);
-        double occupancy = _scheduler.Steps == 0 ? 0 : _scheduler.StepSlots / (double)_scheduler.Steps / _scheduler.MaxBatch;
+        double occupancy = _scheduler.Steps == 0 ? 0 : _scheduler.StepSlots / (double)_scheduler.Steps / _scheduler.StepCapacity;
         Metric("qmoe_batch_occupancy", "gauge", "Mean fraction of batch slots used per decode step since start.", [("", occupancy)]);
         Metric("qmoe_decode_steps_total", "counter", "Batched decode steps run.", [("", _scheduler.Steps)]);
         Metric("qmoe_generations_completed_total", "counter", "Generations finished (stop, length or cancelled).", [("", _scheduler.Completed)]);

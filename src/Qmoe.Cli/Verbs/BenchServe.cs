@@ -10,7 +10,7 @@ namespace Qmoe.Cli;
 
 /// <summary>
 /// <c>bench serve --model M [--clients 16] [--requests 8] [--max-tokens 32] [--max-batch 16] [--rounds 3]</c>: a load
-/// test of <c>qmoe serve</c> on loopback. After an untimed warm-up round, each round runs every request (greedy completions of
+/// test of <c>qmoe serve</c> on loopback. After untimed warm-up rounds (until the JIT is done), each round runs every request (greedy completions of
 /// distinct lines of data/calibration.txt) alone, one at a time (its sequential twin, and the baseline tokens/s), then
 /// from the concurrent clients, each sending its requests one after another. Reports errors and outputs differing from
 /// their twins over all rounds; p50/p99 latency, aggregate tokens/s against the sequential baseline, mean batch
@@ -96,11 +96,18 @@ internal static class BenchServe
 
         // Each phase lasts about a second on the tiny fixtures, so one round's ratio moves with whatever else the
         // machine does: the rounds' median is reported, with every round's ratio beside it.
-        // Warm-up, untimed: a whole round of both phases. A shorter one (16 concurrent requests) left the JIT still
-        // tiering up the one-at-a-time path in the first timed round, whose ratio then came out 3.5-4.9x against
-        // 1.8-2.7x in the later rounds (qwen3-moe-tiny, 30 Nov 2026).
-        human.WriteLine($"warm-up: one untimed round ({prompts.Length} requests one at a time, then {clients} concurrent clients)...");
-        await RunRound();
+        // Warm-up, untimed: whole rounds of both phases until one spends under 1% of its time in the JIT (at most
+        // MaxWarmUpRounds). With one warm-up round (or a shorter one) the tiered JIT was still compiling in the timed
+        // rounds, in either phase: the background compiler took 23% of the CPU of a second round's concurrent phase
+        // (perf, qwen3-moe-tiny, 30 Nov 2026), and earlier 3.5-4.9x ratios came from a still-compiling one-at-a-time phase.
+        human.WriteLine($"warm-up: untimed rounds ({prompts.Length} requests one at a time, then {clients} concurrent clients) until the JIT is done...");
+        for (int w = 1; ; w++)
+        {
+            var r = await RunRound();
+            double jit = (r.SeqCost.Jit + r.ConCost.Jit).TotalSeconds, wall = r.SeqSeconds + r.ConSeconds;
+            human.WriteLine($"  warm-up round {w}: {wall:F1} s, JIT {jit * 1000:F0} ms ({r.SeqCost.JitMethods + r.ConCost.JitMethods} methods compiled)");
+            if (jit < 0.01 * wall || w == MaxWarmUpRounds) break;
+        }
         var all = new List<Round>();
         for (int k = 0; k < rounds; k++)
         {
@@ -120,7 +127,7 @@ internal static class BenchServe
         human.WriteLine($"errors {errors}, outputs differing from their sequential twin {mismatches} (of {prompts.Length} x {rounds} rounds)");
         human.WriteLine($"median round: latency p50 {P(lat, 0.5):F3} s, p99 {P(lat, 0.99):F3} s (one at a time: p50 {P(seqLat, 0.5):F3} s, p99 {P(seqLat, 0.99):F3} s)");
         human.WriteLine($"{tokens} tokens in {m.ConSeconds:F1} s concurrently, {m.Twins.Sum(o => o.Tokens)} in {m.SeqSeconds:F1} s one at a time");
-        human.WriteLine($"tokens/s: concurrent {m.ConTps:F1} vs one at a time {m.SeqTps:F1} = {m.Speedup:F2}x (median of {string.Join(", ", all.Select(r => $"{r.Speedup:F2}x"))}); mean batch {m.Occupancy:F2} of {maxBatch}; peak RSS {rss >> 20} MiB; load {load}");
+        human.WriteLine($"tokens/s: concurrent {m.ConTps:F1} vs one at a time {m.SeqTps:F1} = {m.Speedup:F2}x (median of {string.Join(", ", all.Select(r => $"{r.Speedup:F2}x"))}); mean batch {m.Occupancy:F2} of {served.Scheduler.StepCapacity} per step ({served.Scheduler.Lanes} lanes); peak RSS {rss >> 20} MiB; load {load}");
         human.WriteLine($"one at a time: {m.SeqCost.Describe(m.SeqSeconds)}");
         human.WriteLine($"concurrently: {m.ConCost.Describe(m.ConSeconds)}");
         if (errors > 0) human.WriteLine("first error: " + all.SelectMany(r => r.Results.Concat(r.Twins)).First(o => o.Error != null).Error);
@@ -133,10 +140,12 @@ internal static class BenchServe
             ["tokens"] = tokens, ["concurrent_seconds"] = m.ConSeconds, ["sequential_seconds"] = m.SeqSeconds,
             ["sequential_tokens_per_s"] = m.SeqTps, ["concurrent_tokens_per_s"] = m.ConTps, ["speedup"] = m.Speedup,
             ["round_speedups"] = new JsonArray(all.Select(r => (JsonNode)r.Speedup).ToArray()),
-            ["mean_batch"] = m.Occupancy, ["peak_rss_bytes"] = rss, ["loadavg"] = load,
+            ["mean_batch"] = m.Occupancy, ["step_capacity"] = served.Scheduler.StepCapacity, ["lanes"] = served.Scheduler.Lanes, ["peak_rss_bytes"] = rss, ["loadavg"] = load,
             ["sequential_cost"] = m.SeqCost.ToJson(m.SeqSeconds), ["concurrent_cost"] = m.ConCost.ToJson(m.ConSeconds),
         };
     }
+
+    private const int MaxWarmUpRounds = 6;
 
     /// <summary>One round: every request one at a time (the twins), then all of them from concurrent clients.</summary>
     private sealed record Round(Outcome[] Twins, Outcome[] Results, double SeqSeconds, double ConSeconds, double Occupancy, PhaseCost SeqCost, PhaseCost ConCost)
@@ -146,28 +155,32 @@ internal static class BenchServe
         public double Speedup => ConTps / SeqTps;
     }
 
-    /// <summary>What a phase of the load test cost the process: CPU time (cores busy on average) and the garbage
+    /// <summary>What a phase of the load test cost the process: CPU time (cores busy on average), the garbage
     /// collector's work, collections per generation, bytes allocated and time paused (on a machine that reports no
-    /// cache sizes .NET's gen0 budget is small, so this shows what the server's allocations cost).</summary>
-    private readonly record struct PhaseCost(TimeSpan Cpu, int Gen0, int Gen1, int Gen2, long Allocated, TimeSpan Paused)
+    /// cache sizes .NET's gen0 budget is small, so this shows what the server's allocations cost), and the JIT's
+    /// (time in it on every thread, methods compiled).</summary>
+    private readonly record struct PhaseCost(TimeSpan Cpu, int Gen0, int Gen1, int Gen2, long Allocated, TimeSpan Paused, TimeSpan Jit, long JitMethods)
     {
         public static PhaseCost Start() => new(Process.GetCurrentProcess().TotalProcessorTime, GC.CollectionCount(0),
-            GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes(), GC.GetTotalPauseDuration());
+            GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes(), GC.GetTotalPauseDuration(),
+            System.Runtime.JitInfo.GetCompilationTime(), System.Runtime.JitInfo.GetCompiledMethodCount());
 
         /// <summary>The cost since <see cref="Start"/>.</summary>
         public PhaseCost Stop()
         {
             var now = Start();
-            return new(now.Cpu - Cpu, now.Gen0 - Gen0, now.Gen1 - Gen1, now.Gen2 - Gen2, now.Allocated - Allocated, now.Paused - Paused);
+            return new(now.Cpu - Cpu, now.Gen0 - Gen0, now.Gen1 - Gen1, now.Gen2 - Gen2, now.Allocated - Allocated, now.Paused - Paused,
+                now.Jit - Jit, now.JitMethods - JitMethods);
         }
 
         public string Describe(double seconds) =>
-            $"{Cpu.TotalSeconds / seconds:F2} cores busy; GC {Gen0}/{Gen1}/{Gen2} collections (gen0/1/2), {Allocated >> 20} MiB allocated, paused {Paused.TotalSeconds / seconds:P1} of the time";
+            $"{Cpu.TotalSeconds / seconds:F2} cores busy; GC {Gen0}/{Gen1}/{Gen2} collections (gen0/1/2), {Allocated >> 20} MiB allocated, paused {Paused.TotalSeconds / seconds:P1} of the time; JIT {Jit.TotalMilliseconds:F0} ms ({JitMethods} methods)";
 
         public JsonObject ToJson(double seconds) => new()
         {
             ["cores_busy"] = Cpu.TotalSeconds / seconds,
             ["gen0"] = Gen0, ["gen1"] = Gen1, ["gen2"] = Gen2, ["allocated_bytes"] = Allocated, ["paused_fraction"] = Paused.TotalSeconds / seconds,
+            ["jit_seconds"] = Jit.TotalSeconds, ["jit_methods"] = JitMethods,
         };
     }
 }

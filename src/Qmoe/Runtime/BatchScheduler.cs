@@ -3,43 +3,46 @@ using System.Collections.Concurrent;
 namespace Qmoe.Runtime;
 
 /// <summary>
-/// Continuous batching over an <see cref="IBatchDecoder"/>: requests queue; between decode steps the scheduler
-/// admits queued requests (up to <see cref="MaxBatch"/> sequences, those being prefilled included) and drops finished
-/// or cancelled ones; each step feeds every active sequence its last token as one batch.
-/// One thread drives the steps. With a <see cref="IBatchDecoder.Concurrent"/> decoder it splits each step into parts
-/// run side by side (<see cref="Threads.ForEachAlone"/>), and admitted prompts are prefilled (each alone) by one
-/// prefill thread per core beside the steps: a request joins the batch at the first step after its prefill, and a
-/// step never waits for a prompt, so no core idles while another finishes a long prefill. Otherwise prompts are
-/// prefilled in turn before the step. A sequence's results are the same either way.
+/// Continuous batching over an <see cref="IBatchDecoder"/>: requests queue; decode lanes admit them and drop finished
+/// or cancelled ones between their decode steps; each step of a lane feeds every sequence it holds its last token as
+/// one batch. With a <see cref="IBatchDecoder.Concurrent"/> decoder there is one lane per core, each a thread with its
+/// own sequences (up to <see cref="StepCapacity"/>, together <see cref="MaxBatch"/>) stepping on its own, and admitted
+/// prompts are prefilled (each alone) by one prefill thread per core beside the steps: a request joins its lane at the
+/// lane's first step after its prefill, so no step waits for a prompt, and no lane waits for another (a shared step
+/// split over the cores waited for its slower part, and a core idled whenever the other was preempted). A lane that
+/// is the only one holding sequences runs its step on every core (<see cref="Threads.Count"/>); otherwise each step
+/// and prefill runs alone on its thread (<see cref="Threads.RunAlone"/>). A decoder that is not concurrent gets one
+/// lane, which prefills prompts in turn before its step. A sequence's results are the same either way.
 /// </summary>
 public sealed class BatchScheduler : IDisposable
 {
     private readonly IBatchDecoder _decoder;
     private readonly ConcurrentQueue<GenerationStream> _queue = new();
-    private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stop = new();
-    private readonly Thread _thread;
-    // Concurrent decoders: admitted requests wait here for a prefill thread; prefilled ones (with their first token's
-    // logits, or the prefill's error) wait in _prefilled for the scheduler. _prefilling counts both (scheduler thread only).
-    private readonly BlockingCollection<GenerationStream> _toPrefill = new();
-    private readonly ConcurrentQueue<(GenerationStream R, float[]? Logits, Exception? Error)> _prefilled = new();
+    private readonly Lane[] _lanes;
+    // Concurrent decoders: admitted requests wait here, with the lane that admitted them, for a prefill thread.
+    private readonly BlockingCollection<(GenerationStream R, Lane Lane)> _toPrefill = new();
     private readonly Thread[] _prefillThreads;
-    private float[][] _stepLogits = []; // the decode loop's logits buffers (see StepLogits)
-    private int _prefilling;
+    private int _busyLanes; // lanes holding sequences now (stepping or prefilling)
     private long _submitted, _completed, _failed, _tokens, _steps, _stepSlots;
 
     public int MaxBatch { get; }
-    /// <summary>Requests waiting to join the batch.</summary>
+    /// <summary>Sequences one decode step holds at most: <see cref="MaxBatch"/> shared out over the lanes.</summary>
+    public int StepCapacity => _lanes[0].Capacity;
+    /// <summary>Decode lanes: one per core with a concurrent decoder, else one.</summary>
+    public int Lanes => _lanes.Length;
+    /// <summary>Requests waiting to join a lane.</summary>
     public int QueueDepth => _queue.Count;
-    /// <summary>Sequences in the batch now, those being prefilled included.</summary>
-    public int Active { get; private set; }
+    /// <summary>Sequences in the lanes now, those being prefilled included.</summary>
+    public int Active => _lanes.Sum(l => Volatile.Read(ref l.Holding));
     public long Submitted => Interlocked.Read(ref _submitted);
     public long Completed => Interlocked.Read(ref _completed);
     public long Failed => Interlocked.Read(ref _failed);
     /// <summary>Tokens generated in all (prefill first tokens and step tokens).</summary>
     public long TokensGenerated => Interlocked.Read(ref _tokens);
+    /// <summary>Decode steps run, by every lane.</summary>
     public long Steps => Interlocked.Read(ref _steps);
-    /// <summary>Σ sequences per step: with <see cref="Steps"/>, the mean batch occupancy.</summary>
+    /// <summary>Σ sequences per step: with <see cref="Steps"/>, the mean batch of a step.</summary>
     public long StepSlots => Interlocked.Read(ref _stepSlots);
 
     public BatchScheduler(IBatchDecoder decoder, int maxBatch)
@@ -47,14 +50,15 @@ public sealed class BatchScheduler : IDisposable
         if (maxBatch < 1 || maxBatch > 256) throw new QmoeException($"--max-batch {maxBatch} must be in [1, 256]");
         _decoder = decoder;
         MaxBatch = maxBatch;
+        int lanes = decoder.Concurrent ? Math.Min(Threads.Count, maxBatch) : 1;
+        _lanes = Enumerable.Range(0, lanes).Select(i => new Lane(this, i, (maxBatch + lanes - 1 - i) / lanes)).ToArray();
         _prefillThreads = new Thread[decoder.Concurrent ? Threads.Count : 0];
         for (int i = 0; i < _prefillThreads.Length; i++)
         {
             _prefillThreads[i] = new Thread(PrefillLoop) { IsBackground = true, Name = $"qmoe-prefill-{i}" };
             _prefillThreads[i].Start();
         }
-        _thread = new Thread(Loop) { IsBackground = true, Name = "qmoe-batch-scheduler" };
-        _thread.Start();
+        foreach (var lane in _lanes) lane.Start();
     }
 
     /// <summary>
@@ -72,59 +76,18 @@ public sealed class BatchScheduler : IDisposable
         Interlocked.Increment(ref _submitted);
         if (n == 0) { r.Complete(FinishReason.Length); Interlocked.Increment(ref _completed); return r; }
         _queue.Enqueue(r);
-        _signal.Release();
-        cancel.Register(() => _signal.Release());
+        WakeLanes();
+        cancel.Register(WakeLanes);
         return r;
     }
 
-    private void Loop()
+    private void WakeLanes()
     {
-        var active = new List<GenerationStream>();
-        while (!_stop.IsCancellationRequested)
-        {
-            active.RemoveAll(r => r.Cancel.IsCancellationRequested && Done(r, FinishReason.Cancelled));
-            Join(active);
-            Admit(active);
-            Active = active.Count + _prefilling;
-            if (active.Count == 0)
-            {
-                if (!_prefilled.IsEmpty) continue;
-                try { _signal.Wait(_stop.Token); } catch (OperationCanceledException) { break; }
-                continue;
-            }
-            RunStep(active);
-        }
-        _toPrefill.CompleteAdding();
-        foreach (var t in _prefillThreads) t.Join();
-        foreach (var r in active) r.Complete(FinishReason.Cancelled);
-        while (_prefilled.TryDequeue(out var p)) p.R.Complete(FinishReason.Cancelled);
-        while (_queue.TryDequeue(out var q)) q.Complete(FinishReason.Cancelled);
+        foreach (var lane in _lanes) lane.Wake();
     }
 
-    /// <summary>Moves queued requests to prefill while the batch has room: to the prefill threads, or prefilled here in turn.</summary>
-    private void Admit(List<GenerationStream> active)
-    {
-        while (active.Count + _prefilling < MaxBatch && _queue.TryDequeue(out var r))
-        {
-            if (r.Cancel.IsCancellationRequested) { Done(r, FinishReason.Cancelled); continue; }
-            _prefilling++;
-            if (_prefillThreads.Length > 0) _toPrefill.Add(r);
-            else _prefilled.Enqueue(Prefill(r));
-        }
-        if (_prefillThreads.Length == 0) Join(active);
-    }
-
-    /// <summary>Prefilled requests take their first token and enter the batch (unless that token ends them).</summary>
-    private void Join(List<GenerationStream> active)
-    {
-        while (_prefilled.TryDequeue(out var p))
-        {
-            _prefilling--;
-            if (p.Error != null) Fail(p.R, p.Error);
-            else if (p.R.Cancel.IsCancellationRequested) Done(p.R, FinishReason.Cancelled);
-            else if (!Sample(p.R, p.Logits)) active.Add(p.R);
-        }
-    }
+    /// <summary>Runs a step or prefill of a lane: on every core when no other lane holds sequences, else alone on its thread.</summary>
+    private T Run<T>(Func<T> work) => Volatile.Read(ref _busyLanes) > 1 ? Threads.RunAlone(work) : work();
 
     private (GenerationStream, float[]?, Exception?) Prefill(GenerationStream r)
     {
@@ -136,64 +99,15 @@ public sealed class BatchScheduler : IDisposable
         catch (Exception e) { return (r, null, e); }
     }
 
-    /// <summary>A prefill thread: each prompt alone on this thread (<see cref="Threads.RunAlone"/>), then a wake-up for the scheduler.</summary>
+    /// <summary>A prefill thread: each prompt alone on this thread (<see cref="Threads.RunAlone"/>), then back to its lane.</summary>
     private void PrefillLoop()
     {
-        foreach (var r in _toPrefill.GetConsumingEnumerable())
+        foreach (var (r, lane) in _toPrefill.GetConsumingEnumerable())
         {
-            bool skip = r.Cancel.IsCancellationRequested || _stop.IsCancellationRequested; // completed as cancelled by the scheduler
-            _prefilled.Enqueue(skip ? (r, null, null) : Threads.RunAlone(() => Prefill(r)));
-            _signal.Release();
+            bool skip = r.Cancel.IsCancellationRequested || _stop.IsCancellationRequested; // completed as cancelled by the lane
+            lane.Prefilled.Enqueue(skip ? (r, null, null) : Threads.RunAlone(() => Prefill(r)));
+            lane.Wake();
         }
-    }
-
-    /// <summary>
-    /// One decode step: every active sequence is fed its last token, in parts of the batch side by side with a
-    /// <see cref="IBatchDecoder.Concurrent"/> decoder; then each sequence samples its next token.
-    /// </summary>
-    private void RunStep(List<GenerationStream> active)
-    {
-        int parts = _decoder.Concurrent ? Math.Min(active.Count, Threads.Count) : 1;
-        int partSize = (active.Count + parts - 1) / parts;
-        parts = (active.Count + partSize - 1) / partSize;
-        int v = _decoder.VocabSize;
-        var logits = StepLogits(parts, partSize * v);
-        var errors = new Exception?[parts];
-        void Job(int j)
-        {
-            try
-            {
-                var part = active.GetRange(j * partSize, Math.Min(partSize, active.Count - j * partSize));
-                _decoder.Step(part.Select(r => r.State!).ToArray(), part.Select(r => r.LastToken).ToArray(), logits[j]);
-            }
-            catch (Exception e) { errors[j] = e; }
-        }
-        if (parts > 1) Threads.ForEachAlone(parts, Job);
-        else Job(0);
-
-        var stepped = new List<GenerationStream>(active.Count);
-        for (int j = 0; j < parts; j++)
-        {
-            var part = active.GetRange(j * partSize, Math.Min(partSize, active.Count - j * partSize));
-            if (errors[j] != null) { foreach (var r in part) Fail(r, errors[j]!); continue; }
-            for (int s = 0; s < part.Count; s++)
-                if (!Sample(part[s], logits[j].AsSpan(s * v, v))) stepped.Add(part[s]);
-        }
-        Interlocked.Increment(ref _steps);
-        Interlocked.Add(ref _stepSlots, active.Count);
-        active.Clear();
-        active.AddRange(stepped);
-    }
-
-    /// <summary>One logits buffer per part of a step, of at least <paramref name="length"/> floats, kept from step to step:
-    /// a fresh [batch, vocab] array each step (a large-object allocation from vocab 4k up) made the GC run a full
-    /// collection every few steps.</summary>
-    private float[][] StepLogits(int parts, int length)
-    {
-        if (_stepLogits.Length < parts) Array.Resize(ref _stepLogits, parts);
-        for (int j = 0; j < parts; j++)
-            if (_stepLogits[j] == null || _stepLogits[j].Length < length) _stepLogits[j] = new float[length];
-        return _stepLogits;
     }
 
     /// <summary>Samples r's next token from its logits row; true when r is finished (and completed).</summary>
@@ -223,10 +137,135 @@ public sealed class BatchScheduler : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        _signal.Release();
-        _thread.Join();
+        foreach (var lane in _lanes) lane.Join();
+        _toPrefill.CompleteAdding();
+        foreach (var t in _prefillThreads) t.Join();
+        foreach (var lane in _lanes) lane.CancelRemaining();
+        while (_queue.TryDequeue(out var q)) q.Complete(FinishReason.Cancelled);
         _stop.Dispose();
-        _signal.Dispose();
         _toPrefill.Dispose();
+    }
+
+    /// <summary>
+    /// One decode lane: a thread with its own sequences. Between steps it drops cancelled sequences, takes in its
+    /// prefilled ones, and admits queued requests while it has room (<see cref="Capacity"/>, counting those being
+    /// prefilled); each step feeds all its sequences as one batch.
+    /// </summary>
+    private sealed class Lane(BatchScheduler owner, int index, int capacity)
+    {
+        // Set by Submit, cancellations and prefill threads; never disposed (without its WaitHandle it holds no kernel
+        // object), so a cancellation arriving after Dispose cannot throw.
+        private readonly ManualResetEventSlim _wake = new(false);
+        private readonly List<GenerationStream> _active = new();
+        private float[] _logits = []; // kept from step to step: a fresh [batch, vocab] array each step made the GC run full collections
+        private int _prefilling;
+        private bool _busy;
+
+        public int Capacity { get; } = capacity;
+        /// <summary>Prefilled requests (with their first token's logits, or the prefill's error) waiting to join.</summary>
+        public ConcurrentQueue<(GenerationStream R, float[]? Logits, Exception? Error)> Prefilled { get; } = new();
+        /// <summary>Sequences held (stepping or being prefilled), for <see cref="Active"/>.</summary>
+        public int Holding;
+
+        private Thread? _loop;
+
+        public void Start()
+        {
+            _loop = new Thread(Loop) { IsBackground = true, Name = $"qmoe-batch-lane-{index}" };
+            _loop.Start();
+        }
+
+        public void Wake() => _wake.Set();
+
+        public void Join()
+        {
+            _wake.Set();
+            _loop?.Join();
+        }
+
+        /// <summary>After the lane and the prefill threads have stopped: its sequences end as cancelled.</summary>
+        public void CancelRemaining()
+        {
+            foreach (var r in _active) r.Complete(FinishReason.Cancelled);
+            while (Prefilled.TryDequeue(out var p)) p.R.Complete(FinishReason.Cancelled);
+        }
+
+        private void Loop()
+        {
+            var stop = owner._stop.Token;
+            while (!stop.IsCancellationRequested)
+            {
+                _wake.Reset(); // before looking at the queues: a wake-up after this point is not lost
+                _active.RemoveAll(r => r.Cancel.IsCancellationRequested && owner.Done(r, FinishReason.Cancelled));
+                JoinPrefilled();
+                Admit();
+                Volatile.Write(ref Holding, _active.Count + _prefilling);
+                SetBusy(_active.Count + _prefilling > 0);
+                if (_active.Count == 0)
+                {
+                    if (Prefilled.IsEmpty) _wake.Wait();
+                    continue;
+                }
+                Step();
+            }
+            SetBusy(false);
+        }
+
+        private void SetBusy(bool busy)
+        {
+            if (busy == _busy) return;
+            _busy = busy;
+            Interlocked.Add(ref owner._busyLanes, busy ? 1 : -1);
+        }
+
+        /// <summary>Moves queued requests to prefill while the lane has room: to the prefill threads, or prefilled here in turn.</summary>
+        private void Admit()
+        {
+            bool inline = owner._prefillThreads.Length == 0;
+            while (_active.Count + _prefilling < Capacity && owner._queue.TryDequeue(out var r))
+            {
+                if (r.Cancel.IsCancellationRequested) { owner.Done(r, FinishReason.Cancelled); continue; }
+                _prefilling++;
+                if (inline) Prefilled.Enqueue(owner.Prefill(r));
+                else owner._toPrefill.Add((r, this));
+            }
+            if (inline) JoinPrefilled();
+        }
+
+        /// <summary>Prefilled requests take their first token and join the lane (unless that token ends them).</summary>
+        private void JoinPrefilled()
+        {
+            while (Prefilled.TryDequeue(out var p))
+            {
+                _prefilling--;
+                if (p.Error != null) owner.Fail(p.R, p.Error);
+                else if (p.R.Cancel.IsCancellationRequested) owner.Done(p.R, FinishReason.Cancelled);
+                else if (!owner.Sample(p.R, p.Logits)) _active.Add(p.R);
+            }
+        }
+
+        /// <summary>One decode step: every sequence of the lane is fed its last token as one batch; then each samples its next.</summary>
+        private void Step()
+        {
+            int v = owner._decoder.VocabSize, n = _active.Count;
+            if (_logits.Length < n * v) _logits = new float[Capacity * v];
+            var states = _active.Select(r => r.State!).ToArray();
+            var tokens = _active.Select(r => r.LastToken).ToArray();
+            Exception? error = null;
+            try { owner.Run(() => { owner._decoder.Step(states, tokens, _logits); return 0; }); }
+            catch (Exception e) { error = e; }
+            Interlocked.Increment(ref owner._steps);
+            Interlocked.Add(ref owner._stepSlots, n);
+            if (error != null)
+            {
+                foreach (var r in _active) owner.Fail(r, error);
+                _active.Clear();
+                return;
+            }
+            int kept = 0;
+            for (int s = 0; s < n; s++)
+                if (!owner.Sample(_active[s], _logits.AsSpan(s * v, v))) _active[kept++] = _active[s];
+            _active.RemoveRange(kept, n - kept);
+        }
     }
 }
