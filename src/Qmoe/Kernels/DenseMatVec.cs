@@ -80,7 +80,7 @@ public sealed unsafe class DenseMatVec
         if (Sse.IsSupported) Sse.Prefetch0((byte*)p + PrefetchBytes);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float Dot(float* w, float* x, int cols, KernelIsa isa)
     {
         int j = 0;
@@ -157,7 +157,7 @@ public sealed unsafe class DenseMatVec
         return Vector128.FusedMultiplyAdd((hi << 16).AsSingle(), Vector128.Load(x + 4), acc);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float Dot(ushort* w, float* x, int cols, KernelIsa isa)
     {
         int j = 0;

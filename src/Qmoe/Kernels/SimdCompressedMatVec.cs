@@ -151,7 +151,10 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        // Every AggressiveOptimization kernel is also NoInlining: compiled once, fully optimized, as its own method.
+        // Otherwise a tier-1 caller (Job.Run, CompressedWeight.Multiply) inlined it and ran out of inlining budget for its
+        // own callees: WindowRows.Row512 was then called, and ran as tier-0 code (perf of `generate`, docs/KERNELS.md).
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private readonly void RunWindows(int start, int end)
         {
             int limit = Cols + DecodeTable.MaxWeights;
@@ -168,7 +171,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private readonly void RunRows<TVec, TShape, TSlots>(int start, int end)
             where TVec : unmanaged where TShape : struct, IRowShape where TSlots : struct, ISlotCount
         {

@@ -99,7 +99,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
     // dots[b] += Σ over windows [0, windows) of codes · x[b]: per window two 4-lane halves, each lane's code moved to
     // the top bits by a multiply (a left shift by 32 − bits − i·bits ≥ 0, since 8 · bits ≤ 32) and brought down by a
     // uniform right shift.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Dots128(byte* row, int windows, int bits, float* x0, int cols, int batch, Span<float> dots)
     {
         int top = 32 - bits;
@@ -138,7 +138,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
     private static Vector256<uint> Shifts256(int bits) => Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7) * (uint)bits;
 
     // dots[b] += Σ over windows [w0, w1) of codes · x[b] (8 lanes per window).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Dots256(byte* row, int w0, int w1, int bits, float* x0, int cols, int batch, Span<float> dots)
     {
         var shifts = Shifts256(bits);
@@ -196,7 +196,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
         else Dots512<AnyWidth>(row, windows, bits, x0, cols, batch, dots);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Dots512<TWidth>(byte* row, int windows, int bits, float* x0, int cols, int batch, Span<float> dots) where TWidth : struct, IWidth
     {
         // Lane i holds code i of its word: 16 codes of one word (2-bit), or 8 of each of two windows.

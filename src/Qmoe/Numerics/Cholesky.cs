@@ -88,7 +88,7 @@ public static unsafe class Cholesky
         return true;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static bool FactorUnblocked(float* a, int n, int ld)
     {
         for (int j = 0; j < n; j++)

@@ -44,7 +44,7 @@ internal static unsafe class GemmKernel
     }
 
     // 8x32 tile: 16 accumulators of Vector512<float> stay in registers; a: [kc][8], b: [kc][32] packed.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Kernel512(int kc, float* a, float* b, float* c, int ldc, float alpha, int mr, int nr)
     {
         PrefetchTile(c, ldc, mr, nr);
@@ -101,7 +101,7 @@ internal static unsafe class GemmKernel
     }
 
     // 6x16 tile: 12 accumulators of Vector256<float> stay in registers; a: [kc][6], b: [kc][16] packed.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Kernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, int mr, int nr)
     {
         PrefetchTile(c, ldc, mr, nr);

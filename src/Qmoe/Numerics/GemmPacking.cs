@@ -10,7 +10,7 @@ namespace Qmoe.Numerics;
 internal static unsafe class GemmPacking
 {
     /// <summary>Packs op(A)[i0 .. i0+mc, p0 .. p0+kc] into dst (ceil(mc/MR) * MR * kc floats).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void PackA(in GemmOperand A, int i0, int mc, int p0, int kc, int MR, float* dst)
     {
         for (int ir = 0; ir < mc; ir += MR, dst += MR * kc)
@@ -42,7 +42,7 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>Packs the NR-column panels first .. first+count of op(B)[p0 .. p0+kc, j0 .. j0+nc] into dst (panel q at q*NR*kc).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void PackB(in GemmOperand B, int p0, int kc, int j0, int nc, int NR, int first, int count, float* dst)
     {
         for (int q = first; q < first + count; q++)

@@ -195,7 +195,7 @@ public static unsafe class MatMul
     // The vector sweeps of [p0, p1) for one W row, for TVec = Vector256<float> or Vector512<float>: acc[2r] (and acc[2r + 1]
     // for bf16) hold row r's accumulators between k blocks (zero at the first, loaded otherwise), so consecutive blocks
     // continue the same sums; the last block reduces them into sums[r]. One FMA per X row per vector of W.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void SpanF32<TRows, TVec>(float* x, float* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
         where TRows : struct, IRows where TVec : unmanaged
     {
@@ -226,7 +226,7 @@ public static unsafe class MatMul
     }
 
     // bf16: two accumulator sets (the low and high halves of each 2n weights, widened by a shift) to hide FMA latency.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void SpanBf16<TRows, TVec>(float* x, ushort* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
         where TRows : struct, IRows where TVec : unmanaged
     {

@@ -51,7 +51,7 @@ public static unsafe class TriangularInverse
     }
 
     // Column by column from the right: column j of X is -X[j+1:, j+1:] · L[j+1:, j] / L[j, j].
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static bool InvertUnblocked(float* a, int n, int ld)
     {
         for (int j = n - 1; j >= 0; j--)

@@ -138,7 +138,7 @@ public static unsafe class Gptq
 
     // Rows r0..r1 of one block: quantize column by column, propagating each column's error within the block.
     // Wb, Eb, Qb, Cb: [count, rows], the block transposed so that a column is contiguous.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs a handful of times per call: skip the tier-0 JIT
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // runs a handful of times per call: skip the tier-0 JIT
     private static void QuantizeBlockRows(float[] W, float[] Q, byte[] codes, float[] hinv, RowGrid grid,
         float[] Wb, float[] Eb, float[] Qb, byte[] Cb, int rows, int cols, int i1, int count, int r0, int r1)
     {

@@ -8,7 +8,7 @@ public static class Rtn
     public static QuantizedWeight Quantize(QuantType type, ReadOnlySpan<float> w, int rows, int cols, float ternaryStretch = 1f) =>
         Quantize(RowGrid.Fit(type, w, rows, cols, ternaryStretch), w, cols, null);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static QuantizedWeight Quantize(RowGrid grid, ReadOnlySpan<float> w, int cols, string? fallback)
     {
         int rows = grid.Rows;
