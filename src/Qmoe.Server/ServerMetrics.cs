@@ -69,7 +69,7 @@ public sealed class ServerMetrics : IDisposable
         Metric("qmoe_batch_active", "gauge", "Sequences in the decode batch now.", [("", _scheduler.Active)]);
         Metric("qmoe_batch_max", "gauge", "Batch slots (--max-batch).", [("", _scheduler.MaxBatch)]);
         double occupancy = _scheduler.Steps == 0 ? 0 : _scheduler.StepSlots / (double)_scheduler.Steps / _scheduler.StepCapacity;
-        Metric("qmoe_batch_occupancy", "gauge", "Mean fraction of batch slots used per decode step since start.", [("", occupancy)]);
+        Metric("qmoe_batch_occupancy", "gauge", "Mean fraction of a decode step's slots (max-batch shared out over the decode lanes) used since start.", [("", occupancy)]);
         Metric("qmoe_decode_steps_total", "counter", "Batched decode steps run.", [("", _scheduler.Steps)]);
         Metric("qmoe_generations_completed_total", "counter", "Generations finished (stop, length or cancelled).", [("", _scheduler.Completed)]);
         Metric("qmoe_generations_failed_total", "counter", "Generations that failed.", [("", _scheduler.Failed)]);
