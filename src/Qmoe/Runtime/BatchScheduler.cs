@@ -45,12 +45,15 @@ public sealed class BatchScheduler : IDisposable
     /// <summary>Σ sequences per step: with <see cref="Steps"/>, the mean batch of a step.</summary>
     public long StepSlots => Interlocked.Read(ref _stepSlots);
 
-    public BatchScheduler(IBatchDecoder decoder, int maxBatch)
+    /// <param name="decoder">the model's multi-sequence decoder</param>
+    /// <param name="maxBatch">sequences held at once, those being prefilled included (1..256)</param>
+    /// <param name="lanes">decode lanes for a concurrent decoder; ≤ 0: one per core (<see cref="Threads.Count"/>); at most <paramref name="maxBatch"/></param>
+    public BatchScheduler(IBatchDecoder decoder, int maxBatch, int lanes = 0)
     {
         if (maxBatch < 1 || maxBatch > 256) throw new QmoeException($"--max-batch {maxBatch} must be in [1, 256]");
         _decoder = decoder;
         MaxBatch = maxBatch;
-        int lanes = decoder.Concurrent ? Math.Min(Threads.Count, maxBatch) : 1;
+        lanes = decoder.Concurrent ? Math.Min(Threads.Resolve(lanes), maxBatch) : 1;
         _lanes = Enumerable.Range(0, lanes).Select(i => new Lane(this, i, (maxBatch + lanes - 1 - i) / lanes)).ToArray();
         _prefillThreads = new Thread[decoder.Concurrent ? Threads.Count : 0];
         for (int i = 0; i < _prefillThreads.Length; i++)

@@ -62,10 +62,10 @@ public class BatchDecodingTests
     [FixtureFact("mixtral-tiny-8")]
     public void MixtralBatchedStepOfTwelveEqualsSingleSteps() => StepRowsEqualSingleSteps(Paths.Fixture("mixtral-tiny-8")!, 12);
 
-    private static async Task SchedulerMatchesGenerate(string modelDir, int maxBatch, int requests = 9)
+    private static async Task SchedulerMatchesGenerate(string modelDir, int maxBatch, int requests = 9, int lanes = 0)
     {
         using var model = ModelLoader.Open(modelDir);
-        using var scheduler = new BatchScheduler(model.CreateBatchDecoder()!, maxBatch);
+        using var scheduler = new BatchScheduler(model.CreateBatchDecoder()!, maxBatch, lanes);
         var prompts = Enumerable.Range(0, requests).Select(i => model.Tokenizer.Encode(Prompts[i % Prompts.Length], !model.IsDecoderOnly)).ToArray();
         // Different lengths so that sequences leave the batch at different steps and queued ones join.
         var lengths = prompts.Select((_, i) => 3 + 5 * (i % 4)).ToArray();
@@ -87,6 +87,26 @@ public class BatchDecodingTests
     // A batch of up to 16 (steps split over the cores, prefills beside them) still equals generate.
     [FixtureFact("qwen3-moe-tiny")]
     public Task Qwen3SchedulerOfSixteenMatchesGenerate() => SchedulerMatchesGenerate(Paths.Fixture("qwen3-moe-tiny")!, 16, 20);
+
+    /// <summary>Three decode lanes (more than this machine may have cores), two sequences each, stepping side by side.</summary>
+    [FixtureFact("qwen3-moe-tiny")]
+    public Task Qwen3SchedulerWithThreeLanesMatchesGenerate() => SchedulerMatchesGenerate(Paths.Fixture("qwen3-moe-tiny")!, 6, 12, lanes: 3);
+
+    [Fact]
+    public void LanesShareOutTheBatch()
+    {
+        using var model = ModelLoader.Open(Paths.TinyModel); // Switch: not concurrent, one lane whatever is asked
+        using var single = new BatchScheduler(model.CreateBatchDecoder()!, 5, lanes: 3);
+        Assert.Equal((1, 5), (single.Lanes, single.StepCapacity));
+    }
+
+    [FixtureFact("qwen3-moe-tiny")]
+    public void ConcurrentDecoderGetsTheLanesAskedAtMostMaxBatch()
+    {
+        using var model = ModelLoader.Open(Paths.Fixture("qwen3-moe-tiny")!);
+        using (var s = new BatchScheduler(model.CreateBatchDecoder()!, 16, lanes: 3)) Assert.Equal((3, 6), (s.Lanes, s.StepCapacity));
+        using (var s = new BatchScheduler(model.CreateBatchDecoder()!, 2, lanes: 3)) Assert.Equal((2, 1), (s.Lanes, s.StepCapacity));
+    }
 
     [Fact]
     public void ForEachAloneRunsKernelsInlineAndRestoresTheCount()
