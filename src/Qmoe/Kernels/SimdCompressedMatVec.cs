@@ -54,8 +54,9 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         Isa = isa ?? KernelIsas.Best;
     }
 
-    /// <summary>Whether a call with this batch runs <see cref="WindowRows"/> (batch 1 on AVX2 / AVX-512).</summary>
-    private bool UsesWindows(int batch) => batch == 1 && Isa >= KernelIsa.Avx2;
+    /// <summary>Whether a call with this batch runs <see cref="WindowRows"/>: on AVX2 / AVX-512, batch 1, and every batch
+    /// inside <see cref="BatchInvariance.Enter"/> (each vector then gets exactly its batch-1 sum).</summary>
+    private bool UsesWindows(int batch) => Isa >= KernelIsa.Avx2 && (batch == 1 || BatchInvariance.IsOn);
 
     /// <summary>Batch vectors per workspace unit: the batch rounded up to 1, 2, 4 or 8 (scalar: 1, one copy per vector).</summary>
     private static int Lanes(KernelIsa isa, int batch) => isa == KernelIsa.Scalar ? 1 : (int)BitOperations.RoundUpToPowerOf2((uint)batch);
@@ -68,16 +69,17 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         w.Validate();
         w.CheckOperands(x.Length, y.Length, batch);
         bool windows = UsesWindows(batch);
-        int lanes = Lanes(Isa, batch), copies = Isa == KernelIsa.Scalar ? batch : 1;
+        int lanes = Lanes(Isa, batch), copies = windows || Isa == KernelIsa.Scalar ? batch : 1;
         int copyFloats = windows ? w.Cols + WindowRows.Padding : 3 * lanes * Positions(w.Cols) + 16;
         var ws = ArrayPool<float>.Shared.Rent(copies * copyFloats);
         try
         {
             if (windows)
-            {
-                x.CopyTo(ws);
-                ws.AsSpan(w.Cols, WindowRows.Padding).Clear();
-            }
+                for (int b = 0; b < batch; b++)
+                {
+                    x.Slice(b * w.Cols, w.Cols).CopyTo(ws.AsSpan(b * copyFloats));
+                    ws.AsSpan(b * copyFloats + w.Cols, WindowRows.Padding).Clear();
+                }
             else Fill(ws, x, w.Cols, batch, lanes, copies, copyFloats);
             fixed (ulong* table = _table.Entries) fixed (byte* overflow = _table.Overflow) fixed (int* overflowStart = _table.OverflowStart)
             fixed (ulong* windowTable = _windowTable.Entries)
@@ -163,11 +165,21 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 ushort* codes = Codes + RowOffsets[r];
                 int n = RowOffsets[r + 1] - RowOffsets[r];
                 float min = BFloat16.ToFloat(Scales[2 * r]), max = BFloat16.ToFloat(Scales[2 * r + 1]);
-                var (sum, pos) = Isa == KernelIsa.Avx512
-                    ? WindowRows.Row512(Table, Empty, codes, n, Workspace, limit, min, max)
-                    : WindowRows.Row256(Table, Empty, codes, n, Workspace, limit, min, max);
-                if (pos < Cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, Cols);
-                Y[r] = sum;
+                // Vectors in pairs (one decode for two), the last alone when the batch is odd.
+                for (int b = 0; b < Batch; b += 2)
+                {
+                    float* x = Workspace + (long)b * CopyFloats;
+                    var (sum, sum2, pos) = (Isa == KernelIsa.Avx512, b + 1 < Batch) switch
+                    {
+                        (true, true) => WindowRows.Row512<TwoVectors>(Table, Empty, codes, n, x, CopyFloats, limit, min, max),
+                        (true, false) => WindowRows.Row512<OneVector>(Table, Empty, codes, n, x, 0, limit, min, max),
+                        (false, true) => WindowRows.Row256<TwoVectors>(Table, Empty, codes, n, x, CopyFloats, limit, min, max),
+                        _ => WindowRows.Row256<OneVector>(Table, Empty, codes, n, x, 0, limit, min, max),
+                    };
+                    if (pos < Cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, Cols);
+                    Y[(long)b * Rows + r] = sum;
+                    if (b + 1 < Batch) Y[(long)(b + 1) * Rows + r] = sum2;
+                }
             }
         }
 

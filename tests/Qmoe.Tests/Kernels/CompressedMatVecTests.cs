@@ -79,6 +79,31 @@ public class CompressedMatVecTests
             AssertClose(yRef, y);
             kernel.Multiply(c.Matrix, x, y, batch); // workspace reuse
             AssertClose(yRef, y);
+            using (BatchInvariance.Enter()) kernel.Multiply(c.Matrix, x, y, batch); // AVX2/AVX-512: windows for every vector
+            AssertClose(yRef, y);
+        }
+    }
+
+    [Fact]
+    public void BatchInvariantCallsGiveEachVectorItsBatchOneResultBitwise()
+    {
+        var rnd = new Random(7);
+        var trits = TestDict16.RandomTrits(rnd, 45, 301, 0.885, 0.5, 0.0);
+        var c = Make(rnd, 45, 301, trits, padTail: true);
+        var x = RandomVector(rnd, ICompressedMatVec.MaxBatch * c.Cols);
+        foreach (var (path, threads, slots) in Variants().SelectMany(v => new[] { (v.Item1, v.Item2, 4), (v.Item1, v.Item2, 5) }))
+        {
+            using var parallel = new RowParallel(threads);
+            var kernel = new SimdCompressedMatVec(Table, parallel, path, slots);
+            var alone = new float[ICompressedMatVec.MaxBatch * c.Rows];
+            for (int b = 0; b < ICompressedMatVec.MaxBatch; b++)
+                kernel.Multiply(c.Matrix, x.AsSpan(b * c.Cols, c.Cols), alone.AsSpan(b * c.Rows, c.Rows), 1);
+            for (int batch = 2; batch <= ICompressedMatVec.MaxBatch; batch++)
+            {
+                var y = new float[batch * c.Rows];
+                using (BatchInvariance.Enter()) kernel.Multiply(c.Matrix, x.AsSpan(0, batch * c.Cols), y, batch);
+                Assert.True(alone.AsSpan(0, batch * c.Rows).SequenceEqual(y), $"{path}, {threads} thread(s), {slots} slots, batch {batch}: a vector's result differs from its batch-1 result");
+            }
         }
     }
 

@@ -16,7 +16,7 @@ public class BatchDecodingTests
         "A wise son maketh a glad father",
     ];
 
-    private static void StepRowsEqualSingleSteps(string modelDir, int sequences = 5)
+    internal static void StepRowsEqualSingleSteps(string modelDir, int sequences = 5)
     {
         using var model = ModelLoader.Open(modelDir);
         var decoder = model.CreateBatchDecoder()!;

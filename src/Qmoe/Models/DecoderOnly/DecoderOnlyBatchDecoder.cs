@@ -55,6 +55,7 @@ public sealed class DecoderOnlyBatchDecoder(IDecoderOnlyModel model) : IBatchDec
     /// <summary>One token for each of a few sequences (at most the dot path's rows): logits [states.Count, vocab] into <paramref name="logits"/>.</summary>
     private void StepChunk(IReadOnlyList<IDecodeState> states, int[] tokens, Span<float> logits)
     {
+        using var exact = Kernels.BatchInvariance.Enter(); // each row as the sequence alone computes it, bitwise
         var batch = new int[states.Count][];
         for (int s = 0; s < batch.Length; s++) batch[s] = [tokens[s]];
         var h = model.ForwardHidden(batch, CachesOf(states));

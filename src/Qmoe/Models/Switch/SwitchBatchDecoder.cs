@@ -62,6 +62,7 @@ public sealed class SwitchBatchDecoder(SwitchModel model) : IBatchDecoder
 
     private void StepChunk(IReadOnlyList<IDecodeState> states, ReadOnlySpan<int> tokens, Span<float> logits)
     {
+        using var exact = Kernels.BatchInvariance.Enter(); // each row as the sequence alone computes it, bitwise
         var seqs = states.Select(s => ((State)s).Decoder ?? throw new InvalidOperationException("step before prefill")).ToArray();
         // One decoder state over all sequences: the per-sequence caches side by side ([layer][sequence]).
         var joint = new SwitchModel.DecoderState
