@@ -136,6 +136,28 @@ public class BatchDecodingTests
         Assert.Equal(FinishReason.Cancelled, first.Finish);
     }
 
+    /// <summary>Two lanes of one slot each: a cancelled endless request frees its lane for a queued one, while the other
+    /// lane's request runs on; prefills go through the prefill threads.</summary>
+    [FixtureFact("qwen3-moe-tiny")]
+    public async Task CancelledRequestFreesItsLane()
+    {
+        using var model = ModelLoader.Open(Paths.Fixture("qwen3-moe-tiny")!);
+        using var scheduler = new BatchScheduler(model.CreateBatchDecoder()!, 2, lanes: 2);
+        Assert.Equal(2, scheduler.Lanes);
+        var prompt = model.Tokenizer.Encode(Prompts[1], false);
+        using var cts = new CancellationTokenSource();
+        var endless = scheduler.Submit(prompt, 100_000, SamplingOptions.Greedy, [], cts.Token);
+        var other = scheduler.Submit(prompt, 12, SamplingOptions.Greedy, model.EosIds);
+        await endless.Tokens.ReadAsync();
+        var queued = scheduler.Submit(prompt, 6, SamplingOptions.Greedy, model.EosIds);
+        cts.Cancel();
+        var ids = await queued.ReadAllAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(GreedyReference.NewIds(model, prompt, 6), ids);
+        Assert.Equal(GreedyReference.NewIds(model, prompt, 12), await other.ReadAllAsync().WaitAsync(TimeSpan.FromMinutes(2)));
+        await endless.ReadAllAsync();
+        Assert.Equal(FinishReason.Cancelled, endless.Finish);
+    }
+
     [Fact]
     public void SeededSamplingIsReproducible()
     {
