@@ -153,36 +153,27 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
-        // Every AggressiveOptimization kernel is also NoInlining: compiled once, fully optimized, as its own method.
-        // Otherwise a tier-1 caller (Job.Run, CompressedWeight.Multiply) inlined it and ran out of inlining budget for its
-        // own callees: WindowRows.Row512 was then called, and ran as tier-0 code (perf of `generate`, docs/KERNELS.md).
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        /// <summary>The window loops over rows [start, end) for the batch's vectors in pairs (one decode for two), the last
+        /// alone when the batch is odd (<see cref="WindowRows"/>; each loop is its own fully optimized method).</summary>
         private readonly void RunWindows(int start, int end)
         {
-            int limit = Cols + DecodeTable.MaxWeights;
-            for (int r = start; r < end; r++)
+            for (int b = 0; b < Batch; b += 2)
             {
-                ushort* codes = Codes + RowOffsets[r];
-                int n = RowOffsets[r + 1] - RowOffsets[r];
-                float min = BFloat16.ToFloat(Scales[2 * r]), max = BFloat16.ToFloat(Scales[2 * r + 1]);
-                // Vectors in pairs (one decode for two), the last alone when the batch is odd.
-                for (int b = 0; b < Batch; b += 2)
+                float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
+                bool two = b + 1 < Batch;
+                if (Isa == KernelIsa.Avx512)
                 {
-                    float* x = Workspace + (long)b * CopyFloats;
-                    var (sum, sum2, pos) = (Isa == KernelIsa.Avx512, b + 1 < Batch) switch
-                    {
-                        (true, true) => WindowRows.Row512<TwoVectors>(Table, Empty, codes, n, x, CopyFloats, limit, min, max),
-                        (true, false) => WindowRows.Row512<OneVector>(Table, Empty, codes, n, x, 0, limit, min, max),
-                        (false, true) => WindowRows.Row256<TwoVectors>(Table, Empty, codes, n, x, CopyFloats, limit, min, max),
-                        _ => WindowRows.Row256<OneVector>(Table, Empty, codes, n, x, 0, limit, min, max),
-                    };
-                    if (pos < Cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, Cols);
-                    Y[(long)b * Rows + r] = sum;
-                    if (b + 1 < Batch) Y[(long)(b + 1) * Rows + r] = sum2;
+                    if (two) WindowRows.Rows512<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows);
+                    else WindowRows.Rows512<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, 0, y, 0);
                 }
+                else if (two) WindowRows.Rows256<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows);
+                else WindowRows.Rows256<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, 0, y, 0);
             }
         }
 
+        // Every AggressiveOptimization kernel is also NoInlining: compiled once, fully optimized, as its own method.
+        // Otherwise a tier-1 caller (Job.Run, CompressedWeight.Multiply) inlined it and ran out of inlining budget for its
+        // own callees: WindowRows' row function was then called, and ran as tier-0 code (perf of `generate`, docs/KERNELS.md).
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private readonly void RunRows<TVec, TShape, TSlots>(int start, int end)
             where TVec : unmanaged where TShape : struct, IRowShape where TSlots : struct, ISlotCount

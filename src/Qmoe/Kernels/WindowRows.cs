@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Qmoe.IO;
 
 namespace Qmoe.Kernels;
 
@@ -48,74 +49,83 @@ internal static unsafe class WindowRows
         return (uint*)((nint)zero + (((nint)e - (nint)zero) & real));
     }
 
-    // Each returns Σ_j W[r, j] x[j] for one row and the decoded length (clamped to limit). x: padded.
-    // The x pointer is the loop-carried dependency; it advances a whole step with adds (the codewords'
-    // lengths summed off that chain) and a never-taken clamp branch, and each window feeds its own accumulator.
-    // Rows end with one masked step for their last 0..3 codewords (TailEntry), not a loop.
-    // Inlined into the caller's row loop (its constants stay in registers across rows).
-    // With TVectors = TwoVectors a second x (at x + second, same padding) rides along: each window is decoded once and
-    // multiplied into both, every vector through exactly the operations it would see alone (so its sum is bitwise
-    // the one-vector sum: batch-invariant decode steps, BatchInvariance).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static (float, float, int) Row512<TVectors>(ulong* table, ulong* zero, ushort* codes, int n, float* x, nint second, int limit, float min, float max)
-        where TVectors : struct, IVectorCount
+    // Each row function sums Σ_j W[r, j] x[j] for rows [start, end) into y[r] (and, with TVectors = TwoVectors, a
+    // second x at x + second, same padding, into y[r + yNext]); x: padded. A row's decoded length (clamped to
+    // cols + 28) must be cols + 0..27, else it throws. The x pointer is the loop-carried dependency; it advances a
+    // whole step with adds (the codewords' lengths summed off that chain) and a never-taken clamp branch, and each
+    // window feeds its own accumulator. Rows end with one masked step for their last 0..3 codewords (TailEntry), not a
+    // loop. With two vectors each window is decoded once and multiplied into both, every vector through exactly the
+    // operations it would see alone (its sum is bitwise the one-vector sum: batch-invariant decode steps,
+    // BatchInvariance). Each is its own fully optimized method with the row loop inside: inlined into a caller's row
+    // loop, the two-vector body (16 accumulators) exceeded the JIT's inlinee limits and ran as a tier-0 call.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal static void Rows512<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
+        int cols, float* x, nint second, float* y, nint yNext) where TVectors : struct, IVectorCount
     {
+        int limit = cols + DecodeTable.MaxWeights;
         bool two = TVectors.Two;
-        // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
-        var l4 = Vector128.Create(0f, min, max, 0f);
-        var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
         var lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         var hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
-        float* xp = x, xLimit = x + limit;
-        ushort* c = codes, end = codes + n;
-        for (; c + Unroll <= end; c += Unroll)
+        for (int r = r0; r < r1; r++)
         {
-            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
-            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
-            float* x1 = xp + Length(e0), x2 = x1 + Length(e1), x3 = x2 + Length(e2);
-            var w = Window512(e0[0], levels, lo);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), w, a0); if (two) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second), w, b0);
-            w = Window512(e0[1], levels, hi);
-            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), w, a1); if (two) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second + 16), w, b1);
-            w = Window512(e1[0], levels, lo);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), w, a2); if (two) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second), w, b2);
-            w = Window512(e1[1], levels, hi);
-            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), w, a3); if (two) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second + 16), w, b3);
-            w = Window512(e2[0], levels, lo);
-            a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), w, a4); if (two) b4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second), w, b4);
-            w = Window512(e2[1], levels, hi);
-            a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), w, a5); if (two) b5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second + 16), w, b5);
-            w = Window512(e3[0], levels, lo);
-            a6 = Vector512.FusedMultiplyAdd(Vector512.Load(x3), w, a6); if (two) b6 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + second), w, b6);
-            w = Window512(e3[1], levels, hi);
-            a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + 16), w, a7); if (two) b7 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + second + 16), w, b7);
-            xp = x3 + Length(e3);
-            if (xp > xLimit) xp = xLimit;
+            ushort* codes = allCodes + rowOffsets[r];
+            int n = rowOffsets[r + 1] - rowOffsets[r];
+            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
+            // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
+            var l4 = Vector128.Create(0f, min, max, 0f);
+            var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+            float* xp = x, xLimit = x + limit;
+            ushort* c = codes, end = codes + n;
+            for (; c + Unroll <= end; c += Unroll)
+            {
+                uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+                uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+                float* x1 = xp + Length(e0), x2 = x1 + Length(e1), x3 = x2 + Length(e2);
+                var w = Window512(e0[0], levels, lo);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), w, a0); if (two) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second), w, b0);
+                w = Window512(e0[1], levels, hi);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), w, a1); if (two) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second + 16), w, b1);
+                w = Window512(e1[0], levels, lo);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), w, a2); if (two) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second), w, b2);
+                w = Window512(e1[1], levels, hi);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), w, a3); if (two) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second + 16), w, b3);
+                w = Window512(e2[0], levels, lo);
+                a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), w, a4); if (two) b4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second), w, b4);
+                w = Window512(e2[1], levels, hi);
+                a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), w, a5); if (two) b5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second + 16), w, b5);
+                w = Window512(e3[0], levels, lo);
+                a6 = Vector512.FusedMultiplyAdd(Vector512.Load(x3), w, a6); if (two) b6 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + second), w, b6);
+                w = Window512(e3[1], levels, hi);
+                a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + 16), w, a7); if (two) b7 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + second + 16), w, b7);
+                xp = x3 + Length(e3);
+                if (xp > xLimit) xp = xLimit;
+            }
+            {
+                nint remaining = (nint)(end - c); // 0..3
+                uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
+                float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
+                var w = Window512(e0[0], levels, lo);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), w, a0); if (two) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second), w, b0);
+                w = Window512(e0[1], levels, hi);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), w, a1); if (two) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second + 16), w, b1);
+                w = Window512(e1[0], levels, lo);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), w, a2); if (two) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second), w, b2);
+                w = Window512(e1[1], levels, hi);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), w, a3); if (two) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second + 16), w, b3);
+                w = Window512(e2[0], levels, lo);
+                a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), w, a4); if (two) b4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second), w, b4);
+                w = Window512(e2[1], levels, hi);
+                a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), w, a5); if (two) b5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second + 16), w, b5);
+                xp = x2 + Length(e2);
+                if (xp > xLimit) xp = xLimit;
+            }
+            int pos = (int)(xp - x);
+            if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
+            y[r] = Vector512.Sum(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
+            if (two) y[r + yNext] = Vector512.Sum(((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7)));
         }
-        {
-            nint remaining = (nint)(end - c); // 0..3
-            uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
-            float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
-            var w = Window512(e0[0], levels, lo);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), w, a0); if (two) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second), w, b0);
-            w = Window512(e0[1], levels, hi);
-            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), w, a1); if (two) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second + 16), w, b1);
-            w = Window512(e1[0], levels, lo);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), w, a2); if (two) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second), w, b2);
-            w = Window512(e1[1], levels, hi);
-            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), w, a3); if (two) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second + 16), w, b3);
-            w = Window512(e2[0], levels, lo);
-            a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), w, a4); if (two) b4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second), w, b4);
-            w = Window512(e2[1], levels, hi);
-            a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), w, a5); if (two) b5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second + 16), w, b5);
-            xp = x2 + Length(e2);
-            if (xp > xLimit) xp = xLimit;
-        }
-        float sumA = Vector512.Sum(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
-        float sumB = two ? Vector512.Sum(((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))) : 0f;
-        return (sumA, sumB, (int)(xp - x));
     }
 
     /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
@@ -139,44 +149,54 @@ internal static unsafe class WindowRows
         return s.ToScalar();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static (float, float, int) Row256<TVectors>(ulong* table, ulong* zero, ushort* codes, int n, float* x, nint second, int limit, float min, float max)
-        where TVectors : struct, IVectorCount
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal static void Rows256<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
+        int cols, float* x, nint second, float* y, nint yNext) where TVectors : struct, IVectorCount
     {
+        int limit = cols + DecodeTable.MaxWeights;
         bool two = TVectors.Two;
-        var l4 = Vector128.Create(0f, min, max, 0f);
-        var levels = Vector256.Create(l4, l4);
         var sa = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
         var sb = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
         var sd = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        float* xp = x, xLimit = x + limit;
-        ushort* c = codes, end = codes + n;
-        for (; c + Unroll <= end; c += Unroll)
+        for (int r = r0; r < r1; r++)
         {
-            uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
-            uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
-            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
-            float* x2 = xp + (l0 + l1);
-            Code256<TVectors>(xp, second, e0, levels, sa, sb, sd, ref a0, ref b0);
-            Code256<TVectors>(xp + l0, second, e1, levels, sa, sb, sd, ref a1, ref b1);
-            Code256<TVectors>(x2, second, e2, levels, sa, sb, sd, ref a2, ref b2);
-            Code256<TVectors>(x2 + l2, second, e3, levels, sa, sb, sd, ref a3, ref b3);
-            xp = x2 + (l2 + l3);
-            if (xp > xLimit) xp = xLimit;
+            ushort* codes = allCodes + rowOffsets[r];
+            int n = rowOffsets[r + 1] - rowOffsets[r];
+            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
+            var l4 = Vector128.Create(0f, min, max, 0f);
+            var levels = Vector256.Create(l4, l4);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            float* xp = x, xLimit = x + limit;
+            ushort* c = codes, end = codes + n;
+            for (; c + Unroll <= end; c += Unroll)
+            {
+                uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
+                uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
+                nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+                float* x2 = xp + (l0 + l1);
+                Code256<TVectors>(xp, second, e0, levels, sa, sb, sd, ref a0, ref b0);
+                Code256<TVectors>(xp + l0, second, e1, levels, sa, sb, sd, ref a1, ref b1);
+                Code256<TVectors>(x2, second, e2, levels, sa, sb, sd, ref a2, ref b2);
+                Code256<TVectors>(x2 + l2, second, e3, levels, sa, sb, sd, ref a3, ref b3);
+                xp = x2 + (l2 + l3);
+                if (xp > xLimit) xp = xLimit;
+            }
+            {
+                nint remaining = (nint)(end - c); // 0..3
+                uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
+                float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
+                Code256<TVectors>(xp, second, e0, levels, sa, sb, sd, ref a0, ref b0);
+                Code256<TVectors>(x1, second, e1, levels, sa, sb, sd, ref a1, ref b1);
+                Code256<TVectors>(x2, second, e2, levels, sa, sb, sd, ref a2, ref b2);
+                xp = x2 + Length(e2);
+                if (xp > xLimit) xp = xLimit;
+            }
+            int pos = (int)(xp - x);
+            if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
+            y[r] = HorizontalSum((a0 + a1) + (a2 + a3));
+            if (two) y[r + yNext] = HorizontalSum((b0 + b1) + (b2 + b3));
         }
-        {
-            nint remaining = (nint)(end - c); // 0..3
-            uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
-            float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
-            Code256<TVectors>(xp, second, e0, levels, sa, sb, sd, ref a0, ref b0);
-            Code256<TVectors>(x1, second, e1, levels, sa, sb, sd, ref a1, ref b1);
-            Code256<TVectors>(x2, second, e2, levels, sa, sb, sd, ref a2, ref b2);
-            xp = x2 + Length(e2);
-            if (xp > xLimit) xp = xLimit;
-        }
-        return (HorizontalSum((a0 + a1) + (a2 + a3)), two ? HorizontalSum((b0 + b1) + (b2 + b3)) : 0f, (int)(xp - x));
     }
 
     // One codeword's 28 weights in four 8-lane windows, added to a (and, with two vectors, the same weights times the
