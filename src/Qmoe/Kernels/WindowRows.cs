@@ -83,22 +83,10 @@ internal static unsafe class WindowRows
                 uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
                 uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
                 float* x1 = xp + Length(e0), x2 = x1 + Length(e1), x3 = x2 + Length(e2);
-                var w = Window512(e0[0], levels, lo);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), w, a0); if (two) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second), w, b0);
-                w = Window512(e0[1], levels, hi);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), w, a1); if (two) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second + 16), w, b1);
-                w = Window512(e1[0], levels, lo);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), w, a2); if (two) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second), w, b2);
-                w = Window512(e1[1], levels, hi);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), w, a3); if (two) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second + 16), w, b3);
-                w = Window512(e2[0], levels, lo);
-                a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), w, a4); if (two) b4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second), w, b4);
-                w = Window512(e2[1], levels, hi);
-                a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), w, a5); if (two) b5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second + 16), w, b5);
-                w = Window512(e3[0], levels, lo);
-                a6 = Vector512.FusedMultiplyAdd(Vector512.Load(x3), w, a6); if (two) b6 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + second), w, b6);
-                w = Window512(e3[1], levels, hi);
-                a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + 16), w, a7); if (two) b7 = Vector512.FusedMultiplyAdd(Vector512.Load(x3 + second + 16), w, b7);
+                Code512<TVectors>(xp, second, e0, levels, lo, hi, ref a0, ref a1, ref b0, ref b1);
+                Code512<TVectors>(x1, second, e1, levels, lo, hi, ref a2, ref a3, ref b2, ref b3);
+                Code512<TVectors>(x2, second, e2, levels, lo, hi, ref a4, ref a5, ref b4, ref b5);
+                Code512<TVectors>(x3, second, e3, levels, lo, hi, ref a6, ref a7, ref b6, ref b7);
                 xp = x3 + Length(e3);
                 if (xp > xLimit) xp = xLimit;
             }
@@ -106,18 +94,9 @@ internal static unsafe class WindowRows
                 nint remaining = (nint)(end - c); // 0..3
                 uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
                 float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
-                var w = Window512(e0[0], levels, lo);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), w, a0); if (two) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second), w, b0);
-                w = Window512(e0[1], levels, hi);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 16), w, a1); if (two) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + second + 16), w, b1);
-                w = Window512(e1[0], levels, lo);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1), w, a2); if (two) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second), w, b2);
-                w = Window512(e1[1], levels, hi);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + 16), w, a3); if (two) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(x1 + second + 16), w, b3);
-                w = Window512(e2[0], levels, lo);
-                a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2), w, a4); if (two) b4 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second), w, b4);
-                w = Window512(e2[1], levels, hi);
-                a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + 16), w, a5); if (two) b5 = Vector512.FusedMultiplyAdd(Vector512.Load(x2 + second + 16), w, b5);
+                Code512<TVectors>(xp, second, e0, levels, lo, hi, ref a0, ref a1, ref b0, ref b1);
+                Code512<TVectors>(x1, second, e1, levels, lo, hi, ref a2, ref a3, ref b2, ref b3);
+                Code512<TVectors>(x2, second, e2, levels, lo, hi, ref a4, ref a5, ref b4, ref b5);
                 xp = x2 + Length(e2);
                 if (xp > xLimit) xp = xLimit;
             }
@@ -126,6 +105,20 @@ internal static unsafe class WindowRows
             y[r] = Vector512.Sum(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
             if (two) y[r + yNext] = Vector512.Sum(((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7)));
         }
+    }
+
+    // One codeword's two 16-lane windows: each decoded once, times x at the codeword's position into (lo, hi), and
+    // with two vectors times the second x (at + second) into (lo2, hi2), in the same order.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Code512<TVectors>(float* x, nint second, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi,
+        ref Vector512<float> aLo, ref Vector512<float> aHi, ref Vector512<float> bLo, ref Vector512<float> bHi) where TVectors : struct, IVectorCount
+    {
+        var w = Window512(entry[0], levels, lo);
+        aLo = Vector512.FusedMultiplyAdd(Vector512.Load(x), w, aLo);
+        if (TVectors.Two) bLo = Vector512.FusedMultiplyAdd(Vector512.Load(x + second), w, bLo);
+        w = Window512(entry[1], levels, hi);
+        aHi = Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w, aHi);
+        if (TVectors.Two) bHi = Vector512.FusedMultiplyAdd(Vector512.Load(x + second + 16), w, bHi);
     }
 
     /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
