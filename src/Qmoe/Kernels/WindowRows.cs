@@ -7,9 +7,9 @@ using Qmoe.IO;
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// Batch-1 row loops of <see cref="SimdCompressedMatVec"/> on AVX-512 and AVX2, where they measured faster than the
-/// nonzero slots (docs/KERNELS.md): each codeword is one 64-bit <see cref="DecodeTable"/> lookup holding the 2-bit
-/// trits of its (up to) 28 weights. Per 16-lane window (8 with Vector256): broadcast the 32 bits holding the window's
+/// Row loops of <see cref="SimdCompressedMatVec"/> on AVX-512 and AVX2 for batch 1, where they measured faster than the
+/// nonzero slots (docs/KERNELS.md), and for every vector of a batch-invariant decode step (<see cref="BatchInvariance"/>):
+/// each codeword is one 64-bit <see cref="DecodeTable"/> lookup holding the 2-bit trits of its (up to) 28 weights. Per 16-lane window (8 with Vector256): broadcast the 32 bits holding the window's
 /// trits, shift lane i right by 2i so its trit lands in the low bits, and use that as the index of a permute of the
 /// row's level vector [0, min, max, 0] (replicated, so the next trit's bits above are ignored): the dequantized
 /// weights of the window in three instructions, then an FMA with the x window at the codeword's position. Lanes past
@@ -107,8 +107,8 @@ internal static unsafe class WindowRows
         }
     }
 
-    // One codeword's two 16-lane windows: each decoded once, times x at the codeword's position into (lo, hi), and
-    // with two vectors times the second x (at + second) into (lo2, hi2), in the same order.
+    // One codeword's two 16-lane windows: each decoded once, times x at the codeword's position into (aLo, aHi), and
+    // with two vectors times the second x (at x + second) into (bLo, bHi), in the same order.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Code512<TVectors>(float* x, nint second, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi,
         ref Vector512<float> aLo, ref Vector512<float> aHi, ref Vector512<float> bLo, ref Vector512<float> bHi) where TVectors : struct, IVectorCount
