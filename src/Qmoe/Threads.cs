@@ -43,7 +43,8 @@ public static class Threads
         finally { _local = saved; }
     }
 
-    private static void RunAlone(Action body) => RunAlone(() => { body(); return 0; });
+    /// <summary>As <see cref="RunAlone{T}"/>, for a body without a result.</summary>
+    public static void RunAlone(Action body) => RunAlone(() => { body(); return 0; });
 
     /// <summary>Runs body(i) for i in [0, n) on up to <paramref name="threads"/> threads (≤ 0: <see cref="Count"/>).</summary>
     public static void For(int n, int threads, Action<int> body)

@@ -31,6 +31,11 @@ internal interface ISlotCount
 internal struct Slots4 : ISlotCount { public static bool Five => false; }
 internal struct Slots5 : ISlotCount { public static bool Five => true; }
 
+/// <summary>How many x vectors a <see cref="WindowRows"/> row loop carries: one, or two sharing each decoded window.</summary>
+internal interface IVectorCount { static abstract bool Two { get; } }
+internal struct OneVector : IVectorCount { public static bool Two => false; }
+internal struct TwoVectors : IVectorCount { public static bool Two => true; }
+
 /// <summary>Unaligned load and add for float and Vector128/256/512 of float, chosen when the JIT specialises the generic loop.</summary>
 internal static unsafe class SlotVector
 {

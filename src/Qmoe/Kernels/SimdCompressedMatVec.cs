@@ -17,7 +17,8 @@ namespace Qmoe.Kernels;
 /// scalar (two floats, one batch vector at a time), Vector128 (SSE/NEON), AVX2 (256-bit for batch ≥ 4) and
 /// AVX-512 (512-bit for batch 8); batch 2 is 128-bit on every SIMD path. Batch 1 on AVX2 and AVX-512 runs
 /// <see cref="WindowRows"/> (dequantize whole 8/16-lane windows by permutes), which measured ~1.4x faster there
-/// (docs/KERNELS.md). Reentrant: the operands of a call travel in a stack struct and its workspace is rented per call, so one
+/// (docs/KERNELS.md), and so does every vector of a batch inside <see cref="BatchInvariance.Enter"/>, so that each
+/// gets its batch-1 result bitwise. Reentrant: the operands of a call travel in a stack struct and its workspace is rented per call, so one
 /// instance serves several threads at once. The position is clamped (a never-taken branch) so a corrupt row
 /// stays inside the zero-padded workspace; a row not decoding to cols (+ &lt; 28 padding) weights throws
 /// <see cref="QmoeException"/>.
@@ -126,7 +127,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         public ulong* Empty;
         public int Rows, Cols, Batch, Lanes;
         public KernelIsa Isa;
-        /// <summary>Batch 1 through <see cref="WindowRows"/>: Table is the <see cref="DecodeTable"/>, Workspace the zero-padded x.</summary>
+        /// <summary>Through <see cref="WindowRows"/> (batch 1, or batch-invariant): Table is the <see cref="DecodeTable"/>,
+        /// Workspace one zero-padded copy of x per vector, <see cref="CopyFloats"/> apart.</summary>
         public bool Windows;
         /// <summary>The nonzero table holds 5 slots per entry (else 4).</summary>
         public bool FiveSlots;

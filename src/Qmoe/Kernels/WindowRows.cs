@@ -213,8 +213,3 @@ internal static unsafe class WindowRows
         }
     }
 }
-
-/// <summary>How many x vectors a window row loop carries: one, or two sharing each decoded window.</summary>
-internal interface IVectorCount { static abstract bool Two { get; } }
-internal struct OneVector : IVectorCount { public static bool Two => false; }
-internal struct TwoVectors : IVectorCount { public static bool Two => true; }

@@ -90,7 +90,11 @@ public sealed class BatchScheduler : IDisposable
     }
 
     /// <summary>Runs a step or prefill of a lane: on every core when no other lane holds sequences, else alone on its thread.</summary>
-    private T Run<T>(Func<T> work) => Volatile.Read(ref _busyLanes) > 1 ? Threads.RunAlone(work) : work();
+    private void Run(Action work)
+    {
+        if (Volatile.Read(ref _busyLanes) > 1) Threads.RunAlone(work);
+        else work();
+    }
 
     private (GenerationStream, float[]?, Exception?) Prefill(GenerationStream r)
     {
@@ -255,7 +259,7 @@ public sealed class BatchScheduler : IDisposable
             var states = _active.Select(r => r.State!).ToArray();
             var tokens = _active.Select(r => r.LastToken).ToArray();
             Exception? error = null;
-            try { owner.Run(() => { owner._decoder.Step(states, tokens, _logits); return 0; }); }
+            try { owner.Run(() => owner._decoder.Step(states, tokens, _logits)); }
             catch (Exception e) { error = e; }
             Interlocked.Increment(ref owner._steps);
             Interlocked.Add(ref owner._stepSlots, n);

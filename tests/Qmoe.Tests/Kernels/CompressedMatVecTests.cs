@@ -16,6 +16,10 @@ public class CompressedMatVecTests
         foreach (var isa in KernelIsas.Supported()) yield return (isa, 1);
     }
 
+    /// <summary><see cref="Variants"/>, each with 4 and with 5 slots per table entry.</summary>
+    private static IEnumerable<(KernelIsa Isa, int Threads, int Slots)> SlotVariants() =>
+        Variants().SelectMany(v => new[] { (v.Item1, v.Item2, 4), (v.Item1, v.Item2, 5) });
+
     internal sealed record Case(int Rows, int Cols, byte[] Trits, ushort[] Codes, int[] RowOffsets, ushort[] Scales)
     {
         public CompressedMatrix Matrix => new(Codes, RowOffsets, Scales, Rows, Cols);
@@ -70,7 +74,7 @@ public class CompressedMatVecTests
         var yRef = new float[batch * c.Rows];
         Reference.Multiply(c.Matrix, x, yRef, batch);
         AssertClose(Dense(c, x, batch), yRef);
-        foreach (var (path, threads, slots) in Variants().SelectMany(v => new[] { (v.Item1, v.Item2, 4), (v.Item1, v.Item2, 5) }))
+        foreach (var (path, threads, slots) in SlotVariants())
         {
             using var parallel = new RowParallel(threads);
             var kernel = new SimdCompressedMatVec(Table, parallel, path, slots);
@@ -91,7 +95,7 @@ public class CompressedMatVecTests
         var trits = TestDict16.RandomTrits(rnd, 45, 301, 0.885, 0.5, 0.0);
         var c = Make(rnd, 45, 301, trits, padTail: true);
         var x = RandomVector(rnd, ICompressedMatVec.MaxBatch * c.Cols);
-        foreach (var (path, threads, slots) in Variants().SelectMany(v => new[] { (v.Item1, v.Item2, 4), (v.Item1, v.Item2, 5) }))
+        foreach (var (path, threads, slots) in SlotVariants())
         {
             using var parallel = new RowParallel(threads);
             var kernel = new SimdCompressedMatVec(Table, parallel, path, slots);
