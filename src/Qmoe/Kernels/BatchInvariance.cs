@@ -3,10 +3,10 @@ namespace Qmoe.Kernels;
 /// <summary>
 /// A thread's request that a batched product give each input vector exactly (bitwise) what it would get alone: the
 /// decode step of several sequences, whose rows must equal each sequence stepped alone (<see cref="Runtime.IBatchDecoder"/>).
-/// On AVX2 / AVX-512 the compressed kernel runs batch 1 through its window loop and batches of 2–8 through the slot
-/// loop, which sums in another order; inside <see cref="Enter"/>'s scope every vector of a batch takes the window loop (two
-/// vectors per decode). Prefill and evaluation stay outside: there a batch's vectors are never compared with lone ones,
-/// and the slot loop is faster for larger batches. Other kernels are batch-invariant on every path.
+/// On AVX2 / AVX-512 the compressed kernel runs batches of 1–2 through its window loop and batches of 3–8 through the slot
+/// loop, which sums in another order; inside <see cref="Enter"/>'s scope every vector of a batch takes the window loop (up
+/// to four vectors per decode on AVX-512, two on AVX2). Prefill and evaluation stay outside: there a batch's vectors are
+/// never compared with lone ones, and the slot loop is faster for larger batches. Other kernels are batch-invariant on every path.
 /// </summary>
 public static class BatchInvariance
 {

@@ -31,10 +31,13 @@ internal interface ISlotCount
 internal struct Slots4 : ISlotCount { public static bool Five => false; }
 internal struct Slots5 : ISlotCount { public static bool Five => true; }
 
-/// <summary>How many x vectors a <see cref="WindowRows"/> row loop carries: one, or two sharing each decoded window.</summary>
-internal interface IVectorCount { static abstract bool Two { get; } }
-internal struct OneVector : IVectorCount { public static bool Two => false; }
-internal struct TwoVectors : IVectorCount { public static bool Two => true; }
+/// <summary>How many x vectors a <see cref="WindowRows"/> row loop carries, sharing each decoded window (1..4; the
+/// 256-bit loop takes at most 2).</summary>
+internal interface IVectorCount { static abstract int Count { get; } }
+internal struct OneVector : IVectorCount { public static int Count => 1; }
+internal struct TwoVectors : IVectorCount { public static int Count => 2; }
+internal struct ThreeVectors : IVectorCount { public static int Count => 3; }
+internal struct FourVectors : IVectorCount { public static int Count => 4; }
 
 /// <summary>Unaligned load and add for float and Vector128/256/512 of float, chosen when the JIT specialises the generic loop.</summary>
 internal static unsafe class SlotVector

@@ -7,7 +7,7 @@ using Qmoe.IO;
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// The CPU kernel. For batches of 2..8, and for batch 1 on Vector128 (SSE/NEON) and scalar, work per codeword
+/// The CPU kernel. For batches of 3..8, and for batches 1–2 on Vector128 (SSE/NEON) and scalar, work per codeword
 /// follows its nonzero trits. Each codeword is one 64-bit
 /// <see cref="NonzeroTable"/> lookup whose <see cref="NonzeroTable.Slots"/> slots are the workspace offsets of its
 /// nonzero weights; each slot is one load + one add into a [Σx over min positions | Σx over max positions]
@@ -15,8 +15,8 @@ namespace Qmoe.Kernels;
 /// For a batch of B ≤ 8 vectors (rounded up to 1, 2, 4 or 8) a workspace unit holds B floats, so a slot adds
 /// 2B floats at once: the batch rides along for free in the vector width. Paths by <see cref="KernelIsa"/>:
 /// scalar (two floats, one batch vector at a time), Vector128 (SSE/NEON), AVX2 (256-bit for batch ≥ 4) and
-/// AVX-512 (512-bit for batch 8); batch 2 is 128-bit on every SIMD path. Batch 1 on AVX2 and AVX-512 runs
-/// <see cref="WindowRows"/> (dequantize whole 8/16-lane windows by permutes), which measured ~1.4x faster there
+/// AVX-512 (512-bit for batch 8); batch 2 is 128-bit on every SIMD path. Batches 1 and 2 on AVX2 and AVX-512 run
+/// <see cref="WindowRows"/> (dequantize whole 8/16-lane windows by permutes), which measured faster there
 /// (docs/KERNELS.md), and so does every vector of a batch inside <see cref="BatchInvariance.Enter"/>, so that each
 /// gets its batch-1 result bitwise. Reentrant: the operands of a call travel in a stack struct and its workspace is rented per call, so one
 /// instance serves several threads at once. The position is clamped (a never-taken branch) so a corrupt row
@@ -55,9 +55,9 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         Isa = isa ?? KernelIsas.Best;
     }
 
-    /// <summary>Whether a call with this batch runs <see cref="WindowRows"/>: on AVX2 / AVX-512, batch 1, and every batch
-    /// inside <see cref="BatchInvariance.Enter"/> (each vector then gets exactly its batch-1 sum).</summary>
-    private bool UsesWindows(int batch) => Isa >= KernelIsa.Avx2 && (batch == 1 || BatchInvariance.IsOn);
+    /// <summary>Whether a call with this batch runs <see cref="WindowRows"/>: on AVX2 / AVX-512, batches of 1 and 2, and every
+    /// batch inside <see cref="BatchInvariance.Enter"/> (each vector then gets exactly its batch-1 sum).</summary>
+    private bool UsesWindows(int batch) => Isa >= KernelIsa.Avx2 && (batch <= 2 || BatchInvariance.IsOn);
 
     /// <summary>Batch vectors per workspace unit: the batch rounded up to 1, 2, 4 or 8 (scalar: 1, one copy per vector).</summary>
     private static int Lanes(KernelIsa isa, int batch) => isa == KernelIsa.Scalar ? 1 : (int)BitOperations.RoundUpToPowerOf2((uint)batch);
@@ -155,21 +155,23 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
-        /// <summary>The window loops over rows [start, end) for the batch's vectors in pairs (one decode for two), the last
-        /// alone when the batch is odd (<see cref="WindowRows"/>; each loop is its own fully optimized method).</summary>
+        /// <summary>The window loops over rows [start, end) for the batch's vectors, up to four per decode on AVX-512 and
+        /// two on AVX2 (<see cref="WindowRows"/>; each loop is its own fully optimized method).</summary>
         private readonly void RunWindows(int start, int end)
         {
-            for (int b = 0; b < Batch; b += 2)
+            int group = Isa == KernelIsa.Avx512 ? 4 : 2;
+            for (int b = 0; b < Batch; b += group)
             {
                 float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
-                bool two = b + 1 < Batch;
-                if (Isa == KernelIsa.Avx512)
+                switch (Isa, Math.Min(group, Batch - b))
                 {
-                    if (two) WindowRows.Rows512<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows);
-                    else WindowRows.Rows512<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, 0, y, 0);
+                    case (KernelIsa.Avx512, 1): WindowRows.Rows512<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (KernelIsa.Avx512, 2): WindowRows.Rows512<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (KernelIsa.Avx512, 3): WindowRows.Rows512<ThreeVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (KernelIsa.Avx512, _): WindowRows.Rows512<FourVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (_, 1): WindowRows.Rows256<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    default: WindowRows.Rows256<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
                 }
-                else if (two) WindowRows.Rows256<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows);
-                else WindowRows.Rows256<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, 0, y, 0);
             }
         }
 

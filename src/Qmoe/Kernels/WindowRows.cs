@@ -7,8 +7,8 @@ using Qmoe.IO;
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// Row loops of <see cref="SimdCompressedMatVec"/> on AVX-512 and AVX2 for batch 1, where they measured faster than the
-/// nonzero slots (docs/KERNELS.md), and for every vector of a batch-invariant decode step (<see cref="BatchInvariance"/>):
+/// Row loops of <see cref="SimdCompressedMatVec"/> on AVX-512 and AVX2 for batches 1 and 2, where they measured faster
+/// than the nonzero slots (docs/KERNELS.md), and for every vector of a batch-invariant decode step (<see cref="BatchInvariance"/>):
 /// each codeword is one 64-bit <see cref="DecodeTable"/> lookup holding the 2-bit trits of its (up to) 28 weights. Per 16-lane window (8 with Vector256): broadcast the 32 bits holding the window's
 /// trits, shift lane i right by 2i so its trit lands in the low bits, and use that as the index of a permute of the
 /// row's level vector [0, min, max, 0] (replicated, so the next trit's bits above are ignored): the dequantized
@@ -49,21 +49,25 @@ internal static unsafe class WindowRows
         return (uint*)((nint)zero + (((nint)e - (nint)zero) & real));
     }
 
-    // Each row function sums Σ_j W[r, j] x[j] for rows [start, end) into y[r] (and, with TVectors = TwoVectors, a
-    // second x at x + second, same padding, into y[r + yNext]); x: padded. A row's decoded length (clamped to
-    // cols + 28) must be cols + 0..27, else it throws. The x pointer is the loop-carried dependency; it advances a
-    // whole step with adds (the codewords' lengths summed off that chain) and a never-taken clamp branch, and each
-    // window feeds its own accumulator. Rows end with one masked step for their last 0..3 codewords (TailEntry), not a
-    // loop. With two vectors each window is decoded once and multiplied into both, every vector through exactly the
-    // operations it would see alone (its sum is bitwise the one-vector sum: batch-invariant decode steps,
-    // BatchInvariance). Each is its own fully optimized method with the row loop inside: inlined into a caller's row
-    // loop, the two-vector body (16 accumulators) exceeded the JIT's inlinee limits and ran as a tier-0 call.
+    // Rows512 sums Σ_j W[r, j] x[j] for rows [start, end) into y[r], and with TVectors.Count = N > 1 (up to 4) the same
+    // for N - 1 more x at x + second, x + 2·second, ... (same padding) into y[r + yNext], y[r + 2·yNext], ...; x: padded.
+    // A row's decoded length (clamped to cols + 28) must be cols + 0..27, else it throws. The x pointer is the
+    // loop-carried dependency; it advances a whole step with adds (the codewords' lengths summed off that chain) and a
+    // never-taken clamp branch. Each vector has four accumulators: the low and high window of the step's even and odd
+    // codewords (two FMAs per accumulator per step, well within the FMA latency). Rows end with one masked step for
+    // their last 0..3 codewords (TailEntry), not a loop. With N vectors each window is decoded once and multiplied into
+    // all of them, every vector through exactly the operations it would see alone (its sum is bitwise the one-vector
+    // sum: batch-invariant decode steps, BatchInvariance). Four accumulators per vector, not one per window of a step,
+    // so that four vectors fit the 32 registers (16 accumulators): measured as fast at batch 1, and each further vector
+    // costs about half a lone one (its x loads mostly split cache lines).
+    // Each is its own fully optimized method with the row loop inside: inlined into a caller's row loop, a
+    // many-accumulator body exceeded the JIT's inlinee limits and ran as a tier-0 call.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static void Rows512<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
         int cols, float* x, nint second, float* y, nint yNext) where TVectors : struct, IVectorCount
     {
         int limit = cols + DecodeTable.MaxWeights;
-        bool two = TVectors.Two;
+        int count = TVectors.Count;
         var lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         var hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
         for (int r = r0; r < r1; r++)
@@ -74,8 +78,9 @@ internal static unsafe class WindowRows
             // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
             var l4 = Vector128.Create(0f, min, max, 0f);
             var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+            // Accumulators: vector v's even (e) and odd (o) codewords' low (l) and high (h) windows.
+            Vector512<float> el0 = default, eh0 = default, ol0 = default, oh0 = default, el1 = default, eh1 = default, ol1 = default, oh1 = default;
+            Vector512<float> el2 = default, eh2 = default, ol2 = default, oh2 = default, el3 = default, eh3 = default, ol3 = default, oh3 = default;
             float* xp = x, xLimit = x + limit;
             ushort* c = codes, end = codes + n;
             for (; c + Unroll <= end; c += Unroll)
@@ -83,10 +88,10 @@ internal static unsafe class WindowRows
                 uint* e0 = (uint*)(table + c[0]); uint* e1 = (uint*)(table + c[1]);
                 uint* e2 = (uint*)(table + c[2]); uint* e3 = (uint*)(table + c[3]);
                 float* x1 = xp + Length(e0), x2 = x1 + Length(e1), x3 = x2 + Length(e2);
-                Code512<TVectors>(xp, second, e0, levels, lo, hi, ref a0, ref a1, ref b0, ref b1);
-                Code512<TVectors>(x1, second, e1, levels, lo, hi, ref a2, ref a3, ref b2, ref b3);
-                Code512<TVectors>(x2, second, e2, levels, lo, hi, ref a4, ref a5, ref b4, ref b5);
-                Code512<TVectors>(x3, second, e3, levels, lo, hi, ref a6, ref a7, ref b6, ref b7);
+                Code512<TVectors>(xp, second, e0, levels, lo, hi, ref el0, ref eh0, ref el1, ref eh1, ref el2, ref eh2, ref el3, ref eh3);
+                Code512<TVectors>(x1, second, e1, levels, lo, hi, ref ol0, ref oh0, ref ol1, ref oh1, ref ol2, ref oh2, ref ol3, ref oh3);
+                Code512<TVectors>(x2, second, e2, levels, lo, hi, ref el0, ref eh0, ref el1, ref eh1, ref el2, ref eh2, ref el3, ref eh3);
+                Code512<TVectors>(x3, second, e3, levels, lo, hi, ref ol0, ref oh0, ref ol1, ref oh1, ref ol2, ref oh2, ref ol3, ref oh3);
                 xp = x3 + Length(e3);
                 if (xp > xLimit) xp = xLimit;
             }
@@ -94,31 +99,39 @@ internal static unsafe class WindowRows
                 nint remaining = (nint)(end - c); // 0..3
                 uint* e0 = TailEntry(table, zero, c, 0, remaining), e1 = TailEntry(table, zero, c, 1, remaining), e2 = TailEntry(table, zero, c, 2, remaining);
                 float* x1 = xp + Length(e0), x2 = x1 + Length(e1);
-                Code512<TVectors>(xp, second, e0, levels, lo, hi, ref a0, ref a1, ref b0, ref b1);
-                Code512<TVectors>(x1, second, e1, levels, lo, hi, ref a2, ref a3, ref b2, ref b3);
-                Code512<TVectors>(x2, second, e2, levels, lo, hi, ref a4, ref a5, ref b4, ref b5);
+                Code512<TVectors>(xp, second, e0, levels, lo, hi, ref el0, ref eh0, ref el1, ref eh1, ref el2, ref eh2, ref el3, ref eh3);
+                Code512<TVectors>(x1, second, e1, levels, lo, hi, ref ol0, ref oh0, ref ol1, ref oh1, ref ol2, ref oh2, ref ol3, ref oh3);
+                Code512<TVectors>(x2, second, e2, levels, lo, hi, ref el0, ref eh0, ref el1, ref eh1, ref el2, ref eh2, ref el3, ref eh3);
                 xp = x2 + Length(e2);
                 if (xp > xLimit) xp = xLimit;
             }
             int pos = (int)(xp - x);
             if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
-            y[r] = Vector512.Sum(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
-            if (two) y[r + yNext] = Vector512.Sum(((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7)));
+            y[r] = Vector512.Sum((el0 + eh0) + (ol0 + oh0));
+            if (count > 1) y[r + yNext] = Vector512.Sum((el1 + eh1) + (ol1 + oh1));
+            if (count > 2) y[r + 2 * yNext] = Vector512.Sum((el2 + eh2) + (ol2 + oh2));
+            if (count > 3) y[r + 3 * yNext] = Vector512.Sum((el3 + eh3) + (ol3 + oh3));
         }
     }
 
-    // One codeword's two 16-lane windows: each decoded once, times x at the codeword's position into (aLo, aHi), and
-    // with two vectors times the second x (at x + second) into (bLo, bHi), in the same order.
+    // One codeword's two 16-lane windows: each decoded once, then times x at the codeword's position into (l0, h0), and
+    // for each further vector v times its x (at x + v·second) into (lv, hv), in the same order.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Code512<TVectors>(float* x, nint second, uint* entry, Vector512<float> levels, Vector512<uint> lo, Vector512<uint> hi,
-        ref Vector512<float> aLo, ref Vector512<float> aHi, ref Vector512<float> bLo, ref Vector512<float> bHi) where TVectors : struct, IVectorCount
+        ref Vector512<float> l0, ref Vector512<float> h0, ref Vector512<float> l1, ref Vector512<float> h1,
+        ref Vector512<float> l2, ref Vector512<float> h2, ref Vector512<float> l3, ref Vector512<float> h3) where TVectors : struct, IVectorCount
     {
+        int count = TVectors.Count;
         var w = Window512(entry[0], levels, lo);
-        aLo = Vector512.FusedMultiplyAdd(Vector512.Load(x), w, aLo);
-        if (TVectors.Two) bLo = Vector512.FusedMultiplyAdd(Vector512.Load(x + second), w, bLo);
+        l0 = Vector512.FusedMultiplyAdd(Vector512.Load(x), w, l0);
+        if (count > 1) l1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + second), w, l1);
+        if (count > 2) l2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * second), w, l2);
+        if (count > 3) l3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * second), w, l3);
         w = Window512(entry[1], levels, hi);
-        aHi = Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w, aHi);
-        if (TVectors.Two) bHi = Vector512.FusedMultiplyAdd(Vector512.Load(x + second + 16), w, bHi);
+        h0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w, h0);
+        if (count > 1) h1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + second + 16), w, h1);
+        if (count > 2) h2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * second + 16), w, h2);
+        if (count > 3) h3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * second + 16), w, h3);
     }
 
     /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
@@ -142,12 +155,14 @@ internal static unsafe class WindowRows
         return s.ToScalar();
     }
 
+    // Rows256: as Rows512 with 8-lane windows, for one or two vectors (TVectors.Count ≤ 2: the 16 registers hold the
+    // windows, shifts and four accumulators per vector, one per codeword of a step).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static void Rows256<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
         int cols, float* x, nint second, float* y, nint yNext) where TVectors : struct, IVectorCount
     {
         int limit = cols + DecodeTable.MaxWeights;
-        bool two = TVectors.Two;
+        bool two = TVectors.Count > 1;
         var sa = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
         var sb = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
         var sd = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
@@ -205,7 +220,7 @@ internal static unsafe class WindowRows
         var w3 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32());
         a += Fma.MultiplyAdd(Vector256.Load(x + 8), w1, Vector256.Load(x) * w0)
            + Fma.MultiplyAdd(Vector256.Load(x + 24), w3, Vector256.Load(x + 16) * w2);
-        if (TVectors.Two)
+        if (TVectors.Count > 1)
         {
             float* y = x + second;
             b += Fma.MultiplyAdd(Vector256.Load(y + 8), w1, Vector256.Load(y) * w0)
