@@ -23,6 +23,8 @@ public sealed class ResidentGpuMatVec : ICompressedMatVec, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? _x, _y;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _badRow;
 
+    /// <param name="accelerator">the device the codes are copied to and the kernel runs on</param>
+    /// <param name="table">the model's decode table</param>
     /// <param name="owner">disposed with this instance (e.g. the <see cref="CudaDevice"/> the accelerator belongs to)</param>
     public ResidentGpuMatVec(Accelerator accelerator, DecodeTable table, IDisposable? owner = null)
     {

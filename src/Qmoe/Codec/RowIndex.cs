@@ -87,6 +87,13 @@ internal static class RowIndex
     /// Rebuilds v2 offsets [E, rows + 1] from the codes alone: row r ends with the code that brings its covered
     /// width to ≥ cols. Also proves every row decodable; <paramref name="where"/> names the codes tensor in errors.
     /// </summary>
+    /// <param name="codesOf">the group's codes, read per expert</param>
+    /// <param name="expertOffsets">[E + 1] start of each expert's codes</param>
+    /// <param name="experts">experts in the group (E)</param>
+    /// <param name="rows">rows of each expert matrix</param>
+    /// <param name="cols">columns of each expert matrix (the width a row's codes must cover)</param>
+    /// <param name="dict">the model's dictionary (each code's covered width)</param>
+    /// <param name="where">the codes tensor's name, for errors</param>
     /// <param name="types">per expert 0 = ternary, else n-bit (no codes; its offsets stay 0); empty: all ternary</param>
     public static int[] FromCodes(ExpertCodes codesOf, ReadOnlySpan<long> expertOffsets, int experts, int rows, int cols,
         CodeDictionary dict, string where, ReadOnlySpan<byte> types = default)

@@ -132,13 +132,45 @@ public static unsafe class MatMul
             DotTileBlocked<TRows>(x, w, bf16, k, path, vectorEnd, j0, j1, y, ldy);
             return;
         }
+        switch (path, bf16)
+        {
+            case (DotPath.V512, true): RowsBf16<TRows, Vector512<float>>(x, (ushort*)w, k, vectorEnd, j0, j1, y, ldy); return;
+            case (DotPath.V512, false): RowsF32<TRows, Vector512<float>>(x, (float*)w, k, vectorEnd, j0, j1, y, ldy); return;
+            case (DotPath.V256, true): RowsBf16<TRows, Vector256<float>>(x, (ushort*)w, k, vectorEnd, j0, j1, y, ldy); return;
+            case (DotPath.V256, false): RowsF32<TRows, Vector256<float>>(x, (float*)w, k, vectorEnd, j0, j1, y, ldy); return;
+        }
+        float* sums = stackalloc float[8];
+        new Span<float>(sums, rows).Clear();
+        for (int j = j0; j < j1; j++) Tail<TRows>(x, w + (long)j * k * elem, bf16, k, 0, sums, y + j, ldy); // scalar: k too short for a vector
+    }
+
+    // The unblocked tile's W rows [j0, j1), each swept whole (SpanF32/SpanBf16's operations, inlined) and finished by its
+    // tail, in one call: a call per W row cost as much as a short row's FMAs (k = 192 on the tiny models' attention and
+    // head, where these calls were ~20% of a batched decode step).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void RowsF32<TRows, TVec>(float* x, float* w, int k, int vectorEnd, int j0, int j1, float* y, int ldy)
+        where TRows : struct, IRows where TVec : unmanaged
+    {
         float* sums = stackalloc float[8];
         for (int j = j0; j < j1; j++)
         {
-            byte* wj = w + (long)j * k * elem;
-            if (vectorEnd > 0) Sweep<TRows>(path, bf16, x, wj, k, 0, vectorEnd, null, true, true, sums);
-            else new Span<float>(sums, rows).Clear();
-            Tail<TRows>(x, wj, bf16, k, vectorEnd, sums, y + j, ldy);
+            float* wj = w + (long)j * k;
+            SweepF32<TRows, TVec>(x, wj, k, 0, vectorEnd, null, true, true, sums);
+            Tail<TRows>(x, (byte*)wj, false, k, vectorEnd, sums, y + j, ldy);
+        }
+    }
+
+    /// <summary>As <see cref="RowsF32{TRows, TVec}"/> for bf16 W.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void RowsBf16<TRows, TVec>(float* x, ushort* w, int k, int vectorEnd, int j0, int j1, float* y, int ldy)
+        where TRows : struct, IRows where TVec : unmanaged
+    {
+        float* sums = stackalloc float[8];
+        for (int j = j0; j < j1; j++)
+        {
+            ushort* wj = w + (long)j * k;
+            SweepBf16<TRows, TVec>(x, wj, k, 0, vectorEnd, null, true, true, sums);
+            Tail<TRows>(x, (byte*)wj, true, k, vectorEnd, sums, y + j, ldy);
         }
     }
 
@@ -197,6 +229,10 @@ public static unsafe class MatMul
     // continue the same sums; the last block reduces them into sums[r]. One FMA per X row per vector of W.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void SpanF32<TRows, TVec>(float* x, float* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
+        where TRows : struct, IRows where TVec : unmanaged => SweepF32<TRows, TVec>(x, w, k, p0, p1, acc, first, last, sums);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SweepF32<TRows, TVec>(float* x, float* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
         where TRows : struct, IRows where TVec : unmanaged
     {
         int rows = TRows.Count, n = sizeof(TVec) / sizeof(float);
@@ -228,6 +264,10 @@ public static unsafe class MatMul
     // bf16: two accumulator sets (the low and high halves of each 2n weights, widened by a shift) to hide FMA latency.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void SpanBf16<TRows, TVec>(float* x, ushort* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
+        where TRows : struct, IRows where TVec : unmanaged => SweepBf16<TRows, TVec>(x, w, k, p0, p1, acc, first, last, sums);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SweepBf16<TRows, TVec>(float* x, ushort* w, int k, int p0, int p1, TVec* acc, bool first, bool last, float* sums)
         where TRows : struct, IRows where TVec : unmanaged
     {
         int rows = TRows.Count, n = sizeof(TVec) / sizeof(float);

@@ -23,10 +23,9 @@ public static class MoeDispatch
             experts.Forward(e, xin.Span, toks.Count, y.Span);
             for (int i = 0; i < toks.Count; i++)
             {
-                float w = WeightOf(routing, toks[i], e);
                 var dst = output.Slice(toks[i] * dim, dim);
-                var src = y.Span.Slice(i * dim, dim);
-                for (int c = 0; c < dim; c++) dst[c] += w * src[c];
+                // dst[c] = src[c] * w + dst[c], multiply then add (not fused): the same bits as the scalar loop.
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(y.Span.Slice(i * dim, dim), WeightOf(routing, toks[i], e), dst, dst);
             }
         }
     }
