@@ -132,13 +132,8 @@ public static unsafe class MatMul
             DotTileBlocked<TRows>(x, w, bf16, k, path, vectorEnd, j0, j1, y, ldy);
             return;
         }
-        switch (path, bf16)
-        {
-            case (DotPath.V512, true): RowsBf16<TRows, Vector512<float>>(x, (ushort*)w, k, vectorEnd, j0, j1, y, ldy); return;
-            case (DotPath.V512, false): RowsF32<TRows, Vector512<float>>(x, (float*)w, k, vectorEnd, j0, j1, y, ldy); return;
-            case (DotPath.V256, true): RowsBf16<TRows, Vector256<float>>(x, (ushort*)w, k, vectorEnd, j0, j1, y, ldy); return;
-            case (DotPath.V256, false): RowsF32<TRows, Vector256<float>>(x, (float*)w, k, vectorEnd, j0, j1, y, ldy); return;
-        }
+        if (path == DotPath.V512) { Rows<TRows, Vector512<float>>(x, w, bf16, k, vectorEnd, j0, j1, y, ldy); return; }
+        if (path == DotPath.V256) { Rows<TRows, Vector256<float>>(x, w, bf16, k, vectorEnd, j0, j1, y, ldy); return; }
         float* sums = stackalloc float[8];
         new Span<float>(sums, rows).Clear();
         for (int j = j0; j < j1; j++) Tail<TRows>(x, w + (long)j * k * elem, bf16, k, 0, sums, y + j, ldy); // scalar: k too short for a vector
@@ -148,29 +143,16 @@ public static unsafe class MatMul
     // tail, in one call: a call per W row cost as much as a short row's FMAs (k = 192 on the tiny models' attention and
     // head, where these calls were ~20% of a batched decode step).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RowsF32<TRows, TVec>(float* x, float* w, int k, int vectorEnd, int j0, int j1, float* y, int ldy)
+    private static void Rows<TRows, TVec>(float* x, byte* w, bool bf16, int k, int vectorEnd, int j0, int j1, float* y, int ldy)
         where TRows : struct, IRows where TVec : unmanaged
     {
         float* sums = stackalloc float[8];
         for (int j = j0; j < j1; j++)
         {
-            float* wj = w + (long)j * k;
-            SweepF32<TRows, TVec>(x, wj, k, 0, vectorEnd, null, true, true, sums);
-            Tail<TRows>(x, (byte*)wj, false, k, vectorEnd, sums, y + j, ldy);
-        }
-    }
-
-    /// <summary>As <see cref="RowsF32{TRows, TVec}"/> for bf16 W.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void RowsBf16<TRows, TVec>(float* x, ushort* w, int k, int vectorEnd, int j0, int j1, float* y, int ldy)
-        where TRows : struct, IRows where TVec : unmanaged
-    {
-        float* sums = stackalloc float[8];
-        for (int j = j0; j < j1; j++)
-        {
-            ushort* wj = w + (long)j * k;
-            SweepBf16<TRows, TVec>(x, wj, k, 0, vectorEnd, null, true, true, sums);
-            Tail<TRows>(x, (byte*)wj, true, k, vectorEnd, sums, y + j, ldy);
+            byte* wj = w + (long)j * k * (bf16 ? 2 : 4);
+            if (bf16) SweepBf16<TRows, TVec>(x, (ushort*)wj, k, 0, vectorEnd, null, true, true, sums);
+            else SweepF32<TRows, TVec>(x, (float*)wj, k, 0, vectorEnd, null, true, true, sums);
+            Tail<TRows>(x, wj, bf16, k, vectorEnd, sums, y + j, ldy);
         }
     }
 
