@@ -80,7 +80,7 @@ internal static class DemoFills
     {
         var probs = Softmax(model.NextTokenLogits(input, [.. prefix]));
         var ranked = Enumerable.Range(0, probs.Length).OrderByDescending(i => probs[i]).ThenBy(i => i)
-            .Select(i => new Candidate(model.Tokenizer.Decode([i], skipSpecialTokens: false).Trim(), probs[i]));
+            .Select(i => new Candidate(model.Tokenizer.DecodeGenerated([i], skipSpecialTokens: false).Trim(), probs[i]));
         var top = ranked.Take(topK).ToArray();
         var words = ranked.Where(c => IsWord(c.Text)).Take(topK).ToArray();
         var fill = new List<int>();
@@ -92,7 +92,7 @@ internal static class DemoFills
             prefix.Add(next);
             fill.Add(next);
         }
-        return (top, words, model.Tokenizer.Decode([.. fill]).Trim());
+        return (top, words, model.Tokenizer.DecodeGenerated([.. fill]).Trim());
     }
 
     /// <summary>A token text that is (part of) a word: a letter or digit, not a special token such as &lt;extra_id_1&gt;.</summary>

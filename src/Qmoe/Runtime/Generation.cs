@@ -18,6 +18,6 @@ public static class Generation
         var output = model.Generate(input, maxNewTokens);
         double secs = sw.Elapsed.TotalSeconds;
         int generated = decoderOnly ? output.Length - input.Length : output.Length - 1;
-        return new GenerationResult(input, output, model.Tokenizer.Decode(output), generated / Math.Max(secs, 1e-9));
+        return new GenerationResult(input, output, Text.GeneratedIds.DecodeGenerated(model.Tokenizer, output), generated / Math.Max(secs, 1e-9));
     }
 }

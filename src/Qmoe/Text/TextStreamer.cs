@@ -4,7 +4,8 @@ namespace Qmoe.Text;
 /// Turns generated ids into text deltas as they arrive: the ids so far are decoded as a whole and the new part is
 /// emitted, except a trailing replacement character (an incomplete UTF-8 sequence) and any tail that could still
 /// become a stop string, which are held back. When a stop string appears the text ends just before it.
-/// The concatenated deltas equal the decoded text of all ids (cut at the first stop string).
+/// The concatenated deltas equal the decoded text of all ids (cut at the first stop string; ids the tokenizer has no
+/// token for are dropped, <see cref="GeneratedIds"/>).
 /// </summary>
 public sealed class TextStreamer(ITokenizer tokenizer, IReadOnlyList<string>? stops = null)
 {
@@ -23,11 +24,11 @@ public sealed class TextStreamer(ITokenizer tokenizer, IReadOnlyList<string>? st
     {
         if (Stopped) return "";
         _ids.Add(id);
-        return Emit(tokenizer.Decode(_ids.ToArray()), final: false);
+        return Emit(tokenizer.DecodeGenerated(_ids.ToArray()), final: false);
     }
 
     /// <summary>Emits what was held back (the generation ended).</summary>
-    public string Flush() => Stopped ? "" : Emit(tokenizer.Decode(_ids.ToArray()), final: true);
+    public string Flush() => Stopped ? "" : Emit(tokenizer.DecodeGenerated(_ids.ToArray()), final: true);
 
     private string Emit(string text, bool final)
     {
