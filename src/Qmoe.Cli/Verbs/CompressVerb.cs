@@ -7,7 +7,7 @@ namespace Qmoe.Cli;
 
 /// <summary>
 /// <c>compress --model M --out DIR [--calib-text FILE | --calib F --split S] [--samples N] [--seq-len N] [--method gptq|rtn]
-/// [--bits ternary|2|3|4 | --target-bits B [--probe FILE]] [--premask] [--fake-quant] [--memory-budget GB] [--shard-gb GB] [--resume]</c>.
+/// [--bits ternary|2|3|4 | --target-bits B [--probe FILE] [--proxy output|next-layer]] [--premask] [--fake-quant] [--memory-budget GB] [--shard-gb GB] [--resume]</c>.
 /// </summary>
 internal static class CompressVerb
 {
@@ -30,10 +30,11 @@ internal static class CompressVerb
         var resume = new Option<bool>("--resume") { Description = "continue an interrupted run" };
         var targetBits = new Option<double?>("--target-bits") { Description = "mixed precision: choose ternary / 2 / 3 / 4 bits per expert matrix for this average of expert bits/param (every byte counted), least predicted error" };
         var probe = new Option<string?>("--probe") { Description = "with --target-bits: the allocation probe file, read if present (same model, calibration and method), else measured and saved there" };
+        var proxy = new Option<string>("--proxy") { Description = "with --target-bits: score a candidate's output change as ‖Δy‖² (output) or weighted by the next layer's readers of the residual (next-layer; decoder-only models)", DefaultValueFactory = _ => "output" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
         var cmd = new Command("compress", "compress a model's experts (QMoE: GPTQ ternary + dictionary code)")
-            { model, output, calibText, calib, split, samples, seqLen, method, bits, damp, premask, fakeQuant, budget, shardGb, resume, targetBits, probe, threads, json };
+            { model, output, calibText, calib, split, samples, seqLen, method, bits, damp, premask, fakeQuant, budget, shardGb, resume, targetBits, probe, proxy, threads, json };
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(p.GetValue(json), human =>
         {
             CommonOptions.ApplyThreads(p.GetValue(threads));
@@ -58,6 +59,12 @@ internal static class CompressVerb
                 FakeQuant = p.GetValue(fakeQuant),
                 MemoryBudgetBytes = (long)(gib * (1L << 30)),
                 Resume = p.GetValue(resume),
+                Proxy = p.GetValue(proxy) switch
+                {
+                    "output" => AllocationProxy.Output,
+                    "next-layer" => AllocationProxy.NextLayer,
+                    var x => throw new QmoeException($"--proxy {x}: expected output or next-layer"),
+                },
                 ShardBytes = Math.Max(1, (long)(shard * (1L << 30))),
             };
             var data = CalibrationLoader.Load(modelDir, p.GetValue(calibText), p.GetValue(calib), p.GetValue(split), n, options.Premask, p.GetValue(seqLen));
@@ -65,6 +72,7 @@ internal static class CompressVerb
             double? target = p.GetValue(targetBits);
             if (target != null && p.GetResult(bits) is { Implicit: false }) throw new QmoeException("--target-bits chooses the bits per matrix; do not pass --bits with it");
             if (target == null && p.GetValue(probe) != null) throw new QmoeException("--probe applies to --target-bits only");
+            if (target == null && p.GetResult(proxy) is { Implicit: false }) throw new QmoeException("--proxy applies to --target-bits only");
             var r = PipelineProgressView.Run(human, progress => target is double b
                 ? CompressionPipeline.RunToTarget(modelDir, p.GetValue(output)!, data, options, b, p.GetValue(probe), progress, ct)
                 : CompressionPipeline.Run(modelDir, p.GetValue(output)!, data, options, progress, ct));

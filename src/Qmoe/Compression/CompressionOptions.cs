@@ -44,6 +44,8 @@ public sealed record CompressionOptions
     /// <summary>When set, every expert matrix is also quantized to each of <see cref="Precision.Candidates"/>
     /// and measured into this probe (the run itself propagates <see cref="Type"/>).</summary>
     public AllocationProbe? Probe { get; init; }
+    /// <summary>How the probe scores a candidate's change of its expert's output (<c>--proxy</c>).</summary>
+    public AllocationProxy Proxy { get; init; } = AllocationProxy.Output;
 
     /// <summary>Mixed precision: ternary matrices whose grid is widened (sparser ternary), by checkpoint tensor name.</summary>
     public IReadOnlyDictionary<string, float>? TernaryStretch { get; init; }
@@ -60,3 +62,8 @@ public sealed record CompressionOptions
         new() { Type = type, Damp = Damp, BlockSize = BlockSize, ActOrder = ActOrder, TernaryStretch = stretch };
     public double EffectiveDamp => Damp ?? QuantTypeInfo.Of(Type).DefaultDamp;
 }
+
+/// <summary>What <c>--target-bits</c>' probe minimises per candidate: Σ g² over the expert's calibration tokens of ‖Δy‖²
+/// (<see cref="Output"/>), or of Δyᵀ G Δy with G the next layer's readers of the residual stream
+/// (<see cref="NextLayer"/>, <see cref="ResidualReaders"/>; decoder-only checkpoints).</summary>
+public enum AllocationProxy { Output, NextLayer }

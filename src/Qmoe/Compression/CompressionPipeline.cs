@@ -41,6 +41,7 @@ public static class CompressionPipeline
         if (Directory.Exists(outDir) || File.Exists(outDir))
             throw new QmoeException($"{outDir}: output already exists; choose another --out or delete it");
         if (!double.IsFinite(targetBits) || targetBits <= 0) throw new QmoeException($"--target-bits {targetBits} must be positive");
+        if (options.Proxy == AllocationProxy.NextLayer) ResidualReaders.Check(modelDir);
         string fingerprint = ProbeFingerprint(modelDir, calib, options);
         AllocationProbe probe;
         if (probePath != null && File.Exists(probePath))
@@ -81,6 +82,7 @@ public static class CompressionPipeline
         Add($"{o.Method} {o.Damp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.TokenCapFactor} {o.ChunkSequences} {o.ChunkTokens}");
         Add(string.Join(",", Precision.Candidates.Select(c => c.Name)));
         Add("error: gate-weighted"); // probes measured before the gate weighting are not reused
+        if (o.Proxy != AllocationProxy.Output) Add($"proxy: {o.Proxy}"); // (the default adds nothing: older probes stay valid)
         Add(calib.Fingerprint().ToString("x16"));
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }

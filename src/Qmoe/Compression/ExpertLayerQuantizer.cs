@@ -31,6 +31,8 @@ public sealed class ExpertLayerQuantizer
     private readonly CompressionOptions _options;
     private readonly MemoryBudget _budget;
     private readonly Action<string>? _progress;
+    // --proxy next-layer: the current sparse layer's G (ResidualReaders; d² floats, so only one layer's is kept).
+    private (string Prefix, float[] G)? _readers;
 
     public ExpertLayerQuantizer(CompressionOptions options, MemoryBudget budget, Action<string>? progress)
     {
@@ -298,6 +300,14 @@ public sealed class ExpertLayerQuantizer
     {
         int G = names.Length;
         var (rows, cols) = layout.Shape(kind);
+        float[]? readers = null;
+        if (_options.Proxy == AllocationProxy.NextLayer)
+        {
+            if (_readers?.Prefix != prefix)
+                _readers = (prefix, ResidualReaders.Gram(store, prefix, layout.Dim)
+                    ?? throw new QmoeException($"--proxy next-layer: '{prefix}' is not a decoder-only layer in Hugging Face naming (model.layers.N); use --proxy output"));
+            readers = _readers.Value.G;
+        }
         var byType = new Dictionary<Precision, QuantizedWeight[]>();
         foreach (var type in Precision.Candidates)
         {
@@ -309,7 +319,7 @@ public sealed class ExpertLayerQuantizer
         {
             var dense = new Dictionary<string, float[]> { [kind] = w.AsSpan((int)((long)i * rows * cols), rows * cols).ToArray() };
             var candidates = Precision.Candidates.Select(type => new AllocationCandidate(type.Name,
-                n[i] == 0 ? 0 : ExpertOutputError(prefix, layout, store, lists, g0 + i, stage, kind, byType[type][i].Dequantized, dense, done[i], _ct),
+                n[i] == 0 ? 0 : ExpertOutputError(prefix, layout, store, lists, g0 + i, stage, kind, byType[type][i].Dequantized, dense, done[i], readers, _ct),
                 AllocationProbe.CandidateBytes(byType[type][i]))).ToList();
             probe.Add(new AllocationMatrix(names[i], Codec.CompressedFormat.Group(prefix, kind), g0 + i, (long)rows * cols, n[i], candidates),
                 Precision.Candidates.Where(c => c.Type == QuantType.Ternary).Select(c => (c.Name, byType[c][i])));
@@ -317,7 +327,7 @@ public sealed class ExpertLayerQuantizer
     }
 
     /// <summary>
-    /// Σ g² ‖Δy‖² over the expert's calibration tokens (g the token's gate weight), y [n, Dim] the expert's output, when matrix <paramref name="kind"/>
+    /// Σ g² ‖Δy‖² (with <paramref name="readers"/> G [Dim, Dim]: Σ g² Δyᵀ G Δy) over the expert's calibration tokens (g the token's gate weight), y [n, Dim] the expert's output, when matrix <paramref name="kind"/>
     /// alone is replaced by <paramref name="quantized"/>: the matrices of earlier stages are the quantized ones already
     /// chosen, the others dense (read from the checkpoint into <paramref name="dense"/> as needed). For the last stage
     /// this is ‖(W − Q) Xᵀ‖²; for an earlier one the change is carried through the rest of the expert (e.g. Mixtral's
@@ -325,7 +335,7 @@ public sealed class ExpertLayerQuantizer
     /// </summary>
     private static double ExpertOutputError(string prefix, IExpertLayout layout, TensorStore store, ExpertListBuffers lists,
         int expert, int stage, string kind, float[] quantized, Dictionary<string, float[]> dense, Dictionary<string, QuantizedWeight> done,
-        CancellationToken ct)
+        float[]? readers, CancellationToken ct)
     {
         int last = layout.Stages.Count - 1;
         float[] Dense(string k)
@@ -369,13 +379,16 @@ public sealed class ExpertLayerQuantizer
                 System.Numerics.Tensors.TensorPrimitives.Subtract(hc.AsSpan(0, count * outCols), hd.AsSpan(0, count * outCols), hc.AsSpan(0, count * outCols));
                 Numerics.MatMul.XWt(hc, Dense(outKind), yc, count, outRows, outCols);
             }
-            // Σ g² ‖Δy‖² per token: the expert's output enters the residual scaled by its gate weight g.
+            // Σ g² ‖Δy‖² (or Δyᵀ G Δy) per token: the expert's output enters the residual scaled by its gate weight g.
             var gates = lists.Gates(expert, t0, count);
-            for (int i = 0; i < count; i++)
+            var gy = yc;
+            if (readers != null)
             {
-                var row = yc.Slice(i * outRows, outRows);
-                e += (double)gates[i] * gates[i] * System.Numerics.Tensors.TensorPrimitives.Dot<float>(row, row);
+                gy = new float[count * outRows];
+                Numerics.MatMul.XWt(yc, readers, gy, count, outRows, outRows); // G Δy per token (G symmetric)
             }
+            for (int i = 0; i < count; i++)
+                e += (double)gates[i] * gates[i] * System.Numerics.Tensors.TensorPrimitives.Dot<float>(yc.Slice(i * outRows, outRows), gy.Slice(i * outRows, outRows));
         }
         return e;
     }
