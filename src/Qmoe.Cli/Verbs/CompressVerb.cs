@@ -29,7 +29,7 @@ internal static class CompressVerb
         var shardGb = new Option<double>("--shard-gb") { Description = "shard the compressed output into files of at most this many GiB (HF index)", DefaultValueFactory = _ => 4.0 };
         var resume = new Option<bool>("--resume") { Description = "continue an interrupted run" };
         var targetBits = new Option<double?>("--target-bits") { Description = "mixed precision: choose ternary / 2 / 3 / 4 bits per expert matrix for this average of expert bits/param (every byte counted), least predicted error" };
-        var probe = new Option<string?>("--probe") { Description = "with --target-bits: the allocation probe file, read if present (same model, calibration and method), else measured and saved there" };
+        var probe = new Option<string?>("--probe") { Description = "with --target-bits: the allocation probe file, read if present (same model, calibration, method and --proxy), else measured and saved there" };
         var proxy = new Option<string>("--proxy") { Description = "with --target-bits: score a candidate's output change as ‖Δy‖² (output) or weighted by the next layer's readers of the residual (next-layer; decoder-only models)", DefaultValueFactory = _ => "output" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();

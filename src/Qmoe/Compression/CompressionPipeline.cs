@@ -48,7 +48,7 @@ public static class CompressionPipeline
         {
             probe = AllocationProbe.Load(probePath);
             if (probe.Fingerprint != fingerprint)
-                throw new QmoeException($"{probePath}: the probe was measured on another model, calibration set or method (fingerprint {probe.Fingerprint}, this run {fingerprint}); delete it or pass another --probe");
+                throw new QmoeException($"{probePath}: the probe was measured on another model, calibration set, method or --proxy (fingerprint {probe.Fingerprint}, this run {fingerprint}); delete it or pass another --probe");
         }
         else
         {
