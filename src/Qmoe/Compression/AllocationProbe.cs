@@ -40,6 +40,7 @@ public sealed class AllocationProbe
     // Ternary candidates' trits (packed 4 per byte) until RefineTernaryBytes: 0.25 bytes per expert parameter.
     private readonly Dictionary<(string Matrix, string Candidate), (byte[] Packed, int Rows, int Cols)> _trits = new();
 
+    /// <param name="m">the matrix's record: its candidates' errors and bytes</param>
     /// <param name="ternary">the matrix's ternary candidates by name (their trits are kept for <see cref="RefineTernaryBytes"/>)</param>
     public void Add(AllocationMatrix m, IEnumerable<(string Candidate, QuantizedWeight Q)> ternary)
     {

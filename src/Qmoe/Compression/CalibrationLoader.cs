@@ -9,6 +9,12 @@ namespace Qmoe.Compression;
 /// </summary>
 public static class CalibrationLoader
 {
+    /// <param name="modelDir">the model (its family decides the sample kind, its tokenizer encodes text)</param>
+    /// <param name="textFile">plain text, one paragraph per line (.gz accepted); or null with <paramref name="tokenFile"/></param>
+    /// <param name="tokenFile">a token file (safetensors with S.input_ids / S.labels, or S.raw_blocks)</param>
+    /// <param name="split">the token file's split S</param>
+    /// <param name="samples">samples to take</param>
+    /// <param name="premask">encoder-decoders: mark sentinel positions so they stay out of the Hessians</param>
     /// <param name="seqLen">decoder-only text calibration: tokens per block (default <see cref="DefaultSeqLen"/>)</param>
     public static CalibrationData Load(string modelDir, string? textFile, string? tokenFile, string? split, int samples, bool premask,
         int? seqLen = null)

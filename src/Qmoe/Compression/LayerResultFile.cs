@@ -24,6 +24,11 @@ public sealed class LayerResultFile : IDisposable
     private int _next;
 
     /// <summary>Declares every tensor of the layer; experts are then written in order with <see cref="WriteExpert"/>.</summary>
+    /// <param name="path">the file to write</param>
+    /// <param name="layout">the family's expert matrices (kinds and shapes)</param>
+    /// <param name="experts">experts in the layer</param>
+    /// <param name="dense">store dequantized dense matrices (fake-quant) instead of trits or packed codes</param>
+    /// <param name="denseType">the dense matrices' dtype</param>
     /// <param name="type">the experts' type; n-bit ones (not dense) are stored bit-packed: "{e}.{kind}.packed|row_scales|row_zeros"</param>
     public LayerResultFile(string path, IExpertLayout layout, int experts, bool dense, DType denseType, QuantType type = QuantType.Ternary)
         : this(path, layout, experts, dense, denseType, (_, _) => type) { }

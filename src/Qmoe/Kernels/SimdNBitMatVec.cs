@@ -22,6 +22,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
     private readonly RowParallel _parallel;
     public KernelIsa Isa { get; }
 
+    /// <param name="parallel">the worker threads row blocks run on</param>
     /// <param name="isa">the path (default: the widest this machine runs)</param>
     public SimdNBitMatVec(RowParallel parallel, KernelIsa? isa = null)
     {

@@ -20,6 +20,7 @@ public sealed class CompressedExperts : IDisposable
     /// <summary>The kernel of n-bit experts (issue 16).</summary>
     public INBitMatVec? NBitKernel { get; }
 
+    /// <param name="dir">the compressed model directory</param>
     /// <param name="kernel">builds the kernel from the model's decode table; null: the CPU kernel on <see cref="Threads.Count"/> threads</param>
     public CompressedExperts(string dir, Func<DecodeTable, ICompressedMatVec>? kernel = null)
     {

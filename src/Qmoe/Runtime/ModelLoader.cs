@@ -9,6 +9,7 @@ namespace Qmoe.Runtime;
 /// </summary>
 public static class ModelLoader
 {
+    /// <param name="dir">a Hugging Face checkpoint or compressed model directory</param>
     /// <param name="kernel">for compressed models: builds the expert kernel from the decode table (e.g. on a GPU); null = the CPU kernel</param>
     public static IRunnableModel Open(string dir, Func<Kernels.DecodeTable, Kernels.ICompressedMatVec>? kernel = null)
     {

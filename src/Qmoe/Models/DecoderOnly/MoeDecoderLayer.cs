@@ -36,6 +36,10 @@ public abstract class MoeDecoderLayer : IDecoderLayer
         set => _experts = IsSparse ? value : throw new InvalidOperationException($"{Name} is a dense layer");
     }
 
+    /// <param name="store">the checkpoint's tensors</param>
+    /// <param name="index">the layer's index (its tensors are under model.layers.{index})</param>
+    /// <param name="hidden">the hidden size</param>
+    /// <param name="rmsNormEps">the RMSNorms' epsilon</param>
     /// <param name="moeName">The MoE's name under the layer (e.g. "mlp", "block_sparse_moe") for a sparse layer; null for a dense one.</param>
     protected MoeDecoderLayer(TensorStore store, int index, int hidden, float rmsNormEps, string? moeName)
     {

@@ -13,6 +13,14 @@ public sealed class RopeGqaAttention
     private readonly int _heads, _kvHeads, _headDim;
     private readonly Action<int>? _checkLength;
 
+    /// <param name="store">the checkpoint's tensors</param>
+    /// <param name="prefix">the attention's tensor prefix (e.g. model.layers.0.self_attn)</param>
+    /// <param name="hidden">the hidden size</param>
+    /// <param name="heads">query heads</param>
+    /// <param name="kvHeads">key/value heads (grouped-query attention: heads is a multiple)</param>
+    /// <param name="headDim">dimension per head</param>
+    /// <param name="rope">the rotary embedding applied to queries and keys</param>
+    /// <param name="qkNormEps">with a value: per-head RMSNorm of queries and keys (Qwen3), this epsilon</param>
     /// <param name="checkLength">Called with each sequence's length after the new tokens (refuses lengths the model does not support).</param>
     public RopeGqaAttention(IO.TensorStore store, string prefix, int hidden, int heads, int kvHeads, int headDim, RotaryEmbedding rope,
         float? qkNormEps = null, Action<int>? checkLength = null)
