@@ -359,6 +359,7 @@ public sealed class ExpertLayerQuantizer
         int n = lists.Count(expert);
         var x = new float[(long)Math.Min(n, TokenChunk) * layout.Dim];
         var y = new float[(long)Math.Min(n, TokenChunk) * outRows];
+        var gy = readers == null ? y : new float[y.Length]; // G Δy per token, one buffer for every chunk
         float[]? delta = stage == last ? Subtract(Dense(kind), quantized) : null;
         for (int t0 = 0; t0 < n; t0 += TokenChunk)
         {
@@ -381,14 +382,10 @@ public sealed class ExpertLayerQuantizer
             }
             // Σ g² ‖Δy‖² (or Δyᵀ G Δy) per token: the expert's output enters the residual scaled by its gate weight g.
             var gates = lists.Gates(expert, t0, count);
-            var gy = yc;
-            if (readers != null)
-            {
-                gy = new float[count * outRows];
-                Numerics.MatMul.XWt(yc, readers, gy, count, outRows, outRows); // G Δy per token (G symmetric)
-            }
+            var gyc = gy.AsSpan(0, count * outRows);
+            if (readers != null) Numerics.MatMul.XWt(yc, readers, gyc, count, outRows, outRows); // G Δy per token (G symmetric)
             for (int i = 0; i < count; i++)
-                e += (double)gates[i] * gates[i] * System.Numerics.Tensors.TensorPrimitives.Dot<float>(yc.Slice(i * outRows, outRows), gy.Slice(i * outRows, outRows));
+                e += (double)gates[i] * gates[i] * System.Numerics.Tensors.TensorPrimitives.Dot<float>(yc.Slice(i * outRows, outRows), gyc.Slice(i * outRows, outRows));
         }
         return e;
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Qmoe.Text;
 
 namespace Qmoe.Runtime;
 
@@ -18,6 +19,6 @@ public static class Generation
         var output = model.Generate(input, maxNewTokens);
         double secs = sw.Elapsed.TotalSeconds;
         int generated = decoderOnly ? output.Length - input.Length : output.Length - 1;
-        return new GenerationResult(input, output, Text.GeneratedIds.DecodeGenerated(model.Tokenizer, output), generated / Math.Max(secs, 1e-9));
+        return new GenerationResult(input, output, model.Tokenizer.DecodeGenerated(output), generated / Math.Max(secs, 1e-9));
     }
 }
