@@ -25,16 +25,20 @@ public readonly ref struct CompressedMatrix
     /// Checks the shapes and that the row offsets are monotone and inside <see cref="Codes"/> (O(Rows), done by
     /// every kernel call). Whether each row decodes to exactly Cols weights is checked while decoding.
     /// </summary>
-    public void Validate()
+    public void Validate() => Validate(0, Rows);
+
+    /// <summary>As <see cref="Validate()"/> for rows [r0, r1) only (their offsets r0..r1): O(r1 − r0).</summary>
+    public void Validate(int r0, int r1)
     {
         if (Rows <= 0 || Cols <= 0) throw new QmoeException($"compressed matrix: bad shape [{Rows}, {Cols}]");
         if (RowOffsets.Length != Rows + 1)
             throw new QmoeException($"compressed matrix: row_offsets has {RowOffsets.Length} entries, expected rows + 1 = {Rows + 1}");
         if (Scales.Length != 2 * Rows)
             throw new QmoeException($"compressed matrix: scales has {Scales.Length} entries, expected 2 * rows = {2 * Rows}");
-        int prev = RowOffsets[0];
-        if (prev < 0) throw new QmoeException($"compressed matrix: row_offsets[0] = {prev} is negative");
-        for (int r = 1; r <= Rows; r++)
+        if (r0 < 0 || r1 > Rows || r0 > r1) throw new ArgumentOutOfRangeException(nameof(r0), $"rows [{r0}, {r1}) outside [0, {Rows})");
+        int prev = RowOffsets[r0];
+        if (prev < 0) throw new QmoeException($"compressed matrix: row_offsets[{r0}] = {prev} is negative");
+        for (int r = r0 + 1; r <= r1; r++)
         {
             int o = RowOffsets[r];
             if (o <= prev)

@@ -3,10 +3,9 @@ namespace Qmoe.Kernels;
 /// <summary>
 /// The dict16 dictionary (SPEC §5: U32 [65536, 2], word = pairs packed 4 bits each (bits 0–1 first trit,
 /// bits 2–3 second) shifted left by 4, OR the sequence length in pairs; word0 holds pairs 0..6, word1 pairs
-/// 7..13) re-laid out at load time for fused decoding: one 64-bit entry per codeword,
-/// low 32 bits = minMask | pairs &lt;&lt; 28, high 32 bits = maxMask, where bit k of minMask (maxMask) is set
-/// when weight k of the sequence (0..27) is the row min (max). A codeword's contribution to a row is then
-/// two masked sums over a 28-float window of x.
+/// 7..13) re-laid out at load time for fused decoding: one 64-bit entry per codeword, trit k of the sequence
+/// (0..27; 0 zero, 1 the row min, 2 the row max) in bits 2k..2k+1, zero past its length, and the length in
+/// weights at <see cref="LengthShift"/>.
 /// </summary>
 public sealed class DecodeTable
 {

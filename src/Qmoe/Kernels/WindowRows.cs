@@ -114,6 +114,68 @@ internal static unsafe class WindowRows
         }
     }
 
+    // DecodeRows512/256: rows [r0, r1) of W as dense f32 into dst, row r at (r − r0)·cols: each codeword's windows (the same
+    // three instructions as above) stored at its position instead of multiplied. A codeword's lanes past its length
+    // hold level 0, and the next codeword's stores, which come later, overwrite them; so a row's last stores reach up
+    // to Padding floats past its end (zeros or the clamped tail of a corrupt row), which the next row overwrites in
+    // turn: rows are decoded in order, and dst holds Padding floats past the last row. A row's decoded length is
+    // checked as in the row loops. The values are exactly 0, min and max: the decode is bitwise the scalar one.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal static void DecodeRows512(ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1, int cols, float* dst)
+    {
+        int limit = cols + DecodeTable.MaxWeights;
+        var lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        var hi = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 32, 32, 32, 32);
+        for (int r = r0; r < r1; r++)
+        {
+            ushort* c = allCodes + rowOffsets[r], end = allCodes + rowOffsets[r + 1];
+            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
+            var l4 = Vector128.Create(0f, min, max, 0f);
+            var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+            float* row = dst + (long)(r - r0) * cols, p = row, pLimit = row + limit;
+            for (; c < end; c++)
+            {
+                uint* e = (uint*)(table + *c);
+                Window512(e[0], levels, lo).Store(p);
+                Window512(e[1], levels, hi).Store(p + 16);
+                p += Length(e);
+                if (p > pLimit) p = pLimit;
+            }
+            long pos = p - row;
+            if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal static void DecodeRows256(ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1, int cols, float* dst)
+    {
+        int limit = cols + DecodeTable.MaxWeights;
+        var sa = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
+        var sb = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
+        var sd = Vector256.Create(16u, 18, 20, 22, 32, 32, 32, 32);
+        for (int r = r0; r < r1; r++)
+        {
+            ushort* c = allCodes + rowOffsets[r], end = allCodes + rowOffsets[r + 1];
+            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
+            var l4 = Vector128.Create(0f, min, max, 0f);
+            var levels = Vector256.Create(l4, l4);
+            float* row = dst + (long)(r - r0) * cols, p = row, pLimit = row + limit;
+            for (; c < end; c++)
+            {
+                uint* e = (uint*)(table + *c);
+                var tLo = Vector256.Create(e[0]); var tHi = Vector256.Create(e[1]);
+                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sa).AsInt32()).Store(p);
+                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sb).AsInt32()).Store(p + 8);
+                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sa).AsInt32()).Store(p + 16);
+                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32()).Store(p + 24);
+                p += Length(e);
+                if (p > pLimit) p = pLimit;
+            }
+            long pos = p - row;
+            if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
+        }
+    }
+
     // One codeword's two 16-lane windows: each decoded once, then times x at the codeword's position into (l0, h0), and
     // for each further vector v times its x (at x + v·second) into (lv, hv), in the same order.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -17,6 +17,8 @@ public sealed class CompressedExperts : IDisposable
 
     public CompressedModel Model { get; }
     public ICompressedMatVec Kernel { get; }
+    /// <summary>Decodes rows of ternary experts for products of more input rows than the fused kernel takes.</summary>
+    public TernaryRowDecoder Decoder { get; }
     /// <summary>The kernel of n-bit experts (issue 16).</summary>
     public INBitMatVec? NBitKernel { get; }
 
@@ -28,6 +30,7 @@ public sealed class CompressedExperts : IDisposable
         try { CompressedModelVerifier.VerifyExpertTensors(Model); }
         catch { Model.Dispose(); throw; }
         var table = DecodeTable.FromDictionary(Model.Dictionary.Entries);
+        Decoder = new TernaryRowDecoder(table);
         if (kernel != null)
         {
             try { Kernel = kernel(table); }
@@ -67,7 +70,7 @@ public sealed class CompressedExperts : IDisposable
         var group = Model.Group(prefix, kind);
         return group.NBit?.IsNBit(expert) == true
             ? new NBitWeight(Model, group, expert, NBitKernel!)
-            : new CompressedWeight(Model, group, expert, Kernel);
+            : new CompressedWeight(Model, group, expert, Kernel, Decoder);
     }
 
     public void Dispose()

@@ -1,40 +1,45 @@
 using System.Buffers;
 using Qmoe.Codec;
-using Qmoe.IO;
 using Qmoe.Kernels;
 using Qmoe.Models.Layers;
 
 namespace Qmoe.Runtime;
 
 /// <summary>
-/// One expert matrix of a compressed model, multiplied from its memory-mapped codes. Up to
-/// <see cref="GemmThreshold"/> input rows (generation: one token per step) run through the fused
-/// decode+matvec kernel, 8 vectors at a time, never decoding W. For larger batches (evaluation, prompt
-/// processing) decoding the matrix once into a pooled scratch buffer and running the GEMM is faster than
-/// re-decoding every row for every group of 8 inputs; the scratch holds one expert matrix and is returned
-/// right after. The kernel instance is shared by the whole model and called by one thread at a time.
+/// One expert matrix of a compressed model, multiplied from its memory-mapped codes. Generation's few input rows,
+/// and every batch-invariant decode step (<see cref="BatchInvariance"/>), run through the fused decode+matvec kernel,
+/// 8 vectors at a time, never decoding W. Where many rows meet a small enough matrix (<see cref="Decodes"/>: a
+/// prompt's or an evaluation block's tokens routed to the expert) W is decoded once into a pooled scratch buffer and
+/// multiplied by the GEMM instead, which is faster than re-decoding it for every 8 rows.
 /// </summary>
-public sealed class CompressedWeight(CompressedModel model, ExpertGroup group, int expert, ICompressedMatVec kernel) : IWeightMatrix
+/// <param name="model">the compressed model</param>
+/// <param name="group">the expert's group (sparse layer and matrix kind)</param>
+/// <param name="expert">the expert's index in the group</param>
+/// <param name="kernel">the fused kernel (shared by the model, reentrant)</param>
+/// <param name="decoder">decodes W for the GEMM path</param>
+public sealed class CompressedWeight(CompressedModel model, ExpertGroup group, int expert, ICompressedMatVec kernel,
+    TernaryRowDecoder decoder) : IWeightMatrix
 {
-    /// <summary>Input rows from which the decode-then-GEMM path is used.</summary>
-    public const int GemmThreshold = 32;
-
     public int Rows => group.Rows;
     public int Cols => group.Cols;
 
+    /// <summary>
+    /// Whether <paramref name="n"/> input rows times a matrix of <paramref name="weights"/> weights take the decode+GEMM
+    /// path: from 32 rows for matrices of up to 2^20 weights (the tiny models' experts: there the fused kernel's
+    /// per-row costs dominate, and decoding and the GEMM measured 1.2–5× faster from 32 rows on). Larger experts always
+    /// run fused: decoded, they spill the caches, and the fused kernel measured faster up to 64 rows on switch-base's
+    /// and up to 512 on Mixtral-8x7B's w2 (docs/KERNELS.md); the scratch stays ≤ 4 MB.
+    /// </summary>
+    public static bool Decodes(int n, long weights) => n >= 32 && weights <= 1 << 20;
+
     public void Multiply(ReadOnlySpan<float> x, int n, Span<float> y)
     {
-        if (n >= GemmThreshold)
-        {
-            var w = ArrayPool<float>.Shared.Rent(Rows * Cols);
-            try
-            {
-                Decode(w);
-                Numerics.MatMul.XWt(x, w.AsSpan(0, Rows * Cols), y, n, Rows, Cols);
-            }
-            finally { ArrayPool<float>.Shared.Return(w); }
-            return;
-        }
+        if (Decodes(n, (long)Rows * Cols) && !BatchInvariance.IsOn) MultiplyDecoded(x, n, y);
+        else MultiplyFused(x, n, y);
+    }
+
+    internal void MultiplyFused(ReadOnlySpan<float> x, int n, Span<float> y)
+    {
         var m = model.Expert(group, expert);
         var cm = new CompressedMatrix(m.Codes, m.RowOffsets, m.Scales, m.Rows, m.Cols);
         for (int i = 0; i < n; i += ICompressedMatVec.MaxBatch)
@@ -44,21 +49,16 @@ public sealed class CompressedWeight(CompressedModel model, ExpertGroup group, i
         }
     }
 
-    /// <summary>Dense f32 W [Rows, Cols] into <paramref name="w"/> (trit 0 → 0, 1 → row min, 2 → row max).</summary>
-    public void Decode(float[] w)
+    internal void MultiplyDecoded(ReadOnlySpan<float> x, int n, Span<float> y)
     {
-        int rows = Rows, cols = Cols;
-        Threads.For((rows + 63) / 64, block =>
+        int size = Rows * Cols;
+        var w = ArrayPool<float>.Shared.Rent(size + TernaryRowDecoder.Padding);
+        try
         {
             var m = model.Expert(group, expert);
-            Span<byte> trits = cols <= StackLimits.MaxBytes ? stackalloc byte[cols] : new byte[cols];
-            for (int r = block * 64; r < Math.Min(rows, block * 64 + 64); r++)
-            {
-                TernaryDecoder.DecodeRow(m.Codes[m.RowOffsets[r]..m.RowOffsets[r + 1]], model.Dictionary, trits);
-                float lo = BFloat16.ToFloat(m.Scales[2 * r]), hi = BFloat16.ToFloat(m.Scales[2 * r + 1]);
-                var dst = w.AsSpan(r * cols, cols);
-                for (int c = 0; c < cols; c++) dst[c] = trits[c] switch { 1 => lo, 2 => hi, _ => 0f };
-            }
-        });
+            decoder.Decode(new CompressedMatrix(m.Codes, m.RowOffsets, m.Scales, m.Rows, m.Cols), 0, Rows, w);
+            Numerics.MatMul.XWt(x, w.AsSpan(0, size), y, n, Rows, Cols);
+        }
+        finally { ArrayPool<float>.Shared.Return(w); }
     }
 }

@@ -7,18 +7,20 @@ namespace Qmoe.Runtime;
 
 /// <summary>
 /// One bit-packed n-bit expert matrix of a compressed model (issue 16), multiplied from its memory-mapped codes: up to
-/// <see cref="CompressedWeight.GemmThreshold"/> input rows through the fused unpack+matvec kernel, 8 at a time; larger
-/// batches unpack W once into a pooled scratch buffer (the quantizer's exact values) and run the GEMM, as
-/// <see cref="CompressedWeight"/> does for ternary experts.
+/// <see cref="GemmThreshold"/> input rows through the fused unpack+matvec kernel, 8 at a time; larger
+/// batches unpack W once into a pooled scratch buffer (the quantizer's exact values) and run the GEMM.
 /// </summary>
 public sealed class NBitWeight(CompressedModel model, ExpertGroup group, int expert, INBitMatVec kernel) : IWeightMatrix
 {
+    /// <summary>Input rows from which W is unpacked for the GEMM.</summary>
+    public const int GemmThreshold = 32;
+
     public int Rows => group.Rows;
     public int Cols => group.Cols;
 
     public void Multiply(ReadOnlySpan<float> x, int n, Span<float> y)
     {
-        if (n >= CompressedWeight.GemmThreshold)
+        if (n >= GemmThreshold)
         {
             var w = ArrayPool<float>.Shared.Rent(Rows * Cols);
             try
