@@ -15,8 +15,11 @@ public static unsafe class MatMul
     /// <summary>Rows of X that share one pass over W on the dot-product path (8 with AVX-512's 32 registers:
     /// a decode chunk or a few tokens of an expert read W once; 4 with AVX2's 16).</summary>
     internal static readonly int DotRows = Vector512.IsHardwareAccelerated ? 8 : 4;
-    /// <summary>Up to this many rows of X use the dot-product path; more use the GEMM.</summary>
-    internal const int DotPathMaxRows = 8;
+    /// <summary>Up to this many rows of X use the dot-product path (each tile of W rows swept by every DotRows rows of X
+    /// while in L1); more use the GEMM. The GEMM's packing costs more than it saves below ~32 rows: at 12–24 rows it took
+    /// 1.2–2.7× the time of the dot path on 192×192 to 768×768 f32 and 1024–4096×4096 bf16 (one thread, AMD EPYC Zen 5,
+    /// docs/KERNELS.md); at 32 the two were even, at 48 the GEMM won.</summary>
+    internal const int DotPathMaxRows = 24;
     // Rows of W per work unit on the dot-product path (64 rows x 4 KB: large enough to amortise scheduling).
     private const int RowsPerUnit = 64;
     // Least multiply-adds per work unit (tens of microseconds): below it a product runs on the calling thread, since

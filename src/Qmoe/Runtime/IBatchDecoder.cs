@@ -13,7 +13,7 @@ public interface IDecodeState
 /// rows concatenated, so linear layers and experts run once per step). Sequences join and leave between steps.
 /// A row of <see cref="Step"/>'s logits equals what the sequence alone would give: every layer computes rows
 /// independently (attention per sequence, RMS norm and routing per token, products on the row-wise dot path of
-/// <see cref="Numerics.MatMul"/>, at most 8 rows at a time). One caller drives a decoder; when
+/// <see cref="Numerics.MatMul"/>, at most its DotPathMaxRows rows at a time). One caller drives a decoder; when
 /// <see cref="Concurrent"/>, that caller may run its calls on disjoint states in parallel.
 /// </summary>
 public interface IBatchDecoder

@@ -19,6 +19,9 @@ namespace Qmoe.Tests.Compression;
 /// GPTQ's sums run in vector-width order, so the bytes depend on the widest vector path: the hashes were recorded with
 /// AVX-512, and with AVX2 (<c>DOTNET_EnableAVX512=0</c>) where that gives other, equally valid bytes (two cases).
 /// Narrower paths (Vector128 on NEON or SSE, scalar) round differently again; there the cases skip, saying so.
+/// Products of 9–24 rows moved from MatMul's GEMM to its dot path (another summation order): the AVX-512 hashes of
+/// <see cref="SwitchTinyFakeQuant3Bit"/> and <see cref="MixtralTinyTernaryCompressed"/> and the AVX2 one of the
+/// former changed with it (mixtral-tiny-8, 128 calibration blocks: CE 4.88099 → 4.88111 on validation).
 /// </summary>
 public class GoldenOutputTests
 {
@@ -73,7 +76,7 @@ public class GoldenOutputTests
 
     [GoldenFact]
     public void SwitchTinyFakeQuant3Bit() =>
-        AssertHash(Expected("4fbece9897cd750efb962f2abddb3445ddcc97cee9c7257e7a3a4e16c4342654", avx2: "0528a20d4504cad22fb71548b728fc30b00068251ad57a47d108fe73ab64b871"), Compress(Paths.TinyModel, new CompressionOptions { Type = QuantType.Int3, FakeQuant = true }, samples: 4));
+        AssertHash(Expected("b8b7a51003495d4f134d5ce2508b17da49d63a721c46df77999193d207ec4d86", avx2: "6caa9e410f8aa91c7dc41c2449f0f7c7e1a2809dcec5b88c1c1587200bafe227"), Compress(Paths.TinyModel, new CompressionOptions { Type = QuantType.Int3, FakeQuant = true }, samples: 4));
 
     [GoldenFact]
     public void SynthMixtralTernaryCompressed()
@@ -87,8 +90,8 @@ public class GoldenOutputTests
     [GoldenFact("mixtral-tiny-8")]
     public void MixtralTinyTernaryCompressed()
     {
-        AssertHash(Expected("a31e20a56c9a012a77b456bdec0dbb48fc4c35b7dfcedda80135d14deccd1a36", avx2: "dc7a822f598329578d3e850fadb3f1854dbf483f46db900ada786e54613ae638"), Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions { DictionaryStorage = DictionaryStorage.Trie }, samples: 4));
-        AssertHash(Expected("394230cbd7685554afc20775f188181f8af7f66713fd647068a695482e32f32f", avx2: "a3b993ebb5d5ad41e5a59819d8cee79486fe78068d3b0a1cbe4f075e79ab0bde"), Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions(), samples: 4));
+        AssertHash(Expected("a2368def903d8f33800f15df60d1d25642312bae4cc67f44d2031770dfc114f8", avx2: "dc7a822f598329578d3e850fadb3f1854dbf483f46db900ada786e54613ae638"), Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions { DictionaryStorage = DictionaryStorage.Trie }, samples: 4));
+        AssertHash(Expected("b494093fea14b0f388c8afa6478d0675cdf6b55e1867182b7dca7c2726fae297", avx2: "a3b993ebb5d5ad41e5a59819d8cee79486fe78068d3b0a1cbe4f075e79ab0bde"), Compress(Paths.Fixture("mixtral-tiny-8")!, new CompressionOptions(), samples: 4));
     }
 
     [GoldenFact("mixtral-tiny-8")]
