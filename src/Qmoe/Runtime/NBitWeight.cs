@@ -12,8 +12,10 @@ namespace Qmoe.Runtime;
 /// </summary>
 public sealed class NBitWeight(CompressedModel model, ExpertGroup group, int expert, INBitMatVec kernel) : IWeightMatrix
 {
-    /// <summary>Input rows from which W is unpacked for the GEMM.</summary>
-    public const int GemmThreshold = 32;
+    /// <summary>Input rows from which W is unpacked for the GEMM. At 32 rows unpacking (a row at a time) and the GEMM took
+    /// 1.05–2× the fused kernel's time on 2-bit 96×192 to 14336×4096 matrices, at 64 about the same, at 128 0.5–0.7×
+    /// (one thread, AMD EPYC Zen 5; docs/KERNELS.md).</summary>
+    public const int GemmThreshold = 64;
 
     public int Rows => group.Rows;
     public int Cols => group.Cols;
