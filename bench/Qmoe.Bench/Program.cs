@@ -2,4 +2,4 @@ using BenchmarkDotNet.Running;
 
 // BenchmarkDotNet micro-benchmarks: dotnet run -c Release --project bench/Qmoe.Bench -- --filter '*Gptq*'
 // (or no arguments for a menu).
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(Qmoe.Bench.CodecBenchmarks).Assembly).Run(args);

@@ -18,7 +18,7 @@ public sealed record AllocationMatrix(string Name, string Group, int Expert, lon
 /// <summary>
 /// The measurements <c>compress --target-bits</c> allocates from (issue 16): for every expert matrix and every type in
 /// <see cref="Precision.Candidates"/>, GPTQ on that matrix's Hessian and the resulting change of the expert's output on its
-/// calibration tokens, plus the stored size. Collected by a probe pass (<see cref="CompressionPipeline.Probe"/>);
+/// calibration tokens, plus the stored size. Collected by a probe pass (<see cref="CompressionPipeline.RunToTarget"/>);
 /// saved as JSON so that several budgets reuse one probe. <see cref="Fingerprint"/> ties it to the model,
 /// calibration data and method.
 /// </summary>

@@ -9,7 +9,7 @@ using Qmoe.Quantization;
 
 namespace Qmoe.Compression;
 
-/// <summary>Outcome of <see cref="CompressionPipeline.Run"/> (the JSON of <c>qmoe compress</c>).</summary>
+/// <summary>Outcome of <see cref="CompressionPipeline.Run(string, string, CalibrationData, CompressionOptions, Action{PipelineProgress}?, CancellationToken)"/> (the JSON of <c>qmoe compress</c>).</summary>
 public sealed record CompressionResult(string Out, double Seconds, long PeakRssBytes, double ExpertBitsPerParam, int Fallbacks, CompressionReport Report);
 
 /// <summary>

@@ -1,10 +1,9 @@
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// Rows of a dict16-coded ternary matrix as dense f32, for products with more input vectors than the fused kernel
-/// gains from (a prompt's tokens routed to an expert, evaluation): decoding a block of rows into a cache-sized
-/// buffer and multiplying it densely costs about one batch-1 call plus a dense product, where the fused kernel
-/// redoes the decode for every 8 vectors. Values are exactly 0, min and max of the row (what the kernels multiply),
+/// Rows of a dict16-coded ternary matrix as dense f32, for products of many input rows with a small matrix
+/// (<see cref="Runtime.CompressedWeight.Decodes"/>): one decode, about the cost of a batch-1 kernel call, then the
+/// GEMM, where the fused kernel redoes the decode for every 8 rows. Values are exactly 0, min and max of the row (what the kernels multiply),
 /// so every path's output is bitwise the <see cref="Codec.TernaryDecoder"/> reference's. Paths: AVX-512 and AVX2
 /// store <see cref="WindowRows"/>' decoded windows; other ISAs walk the table entries weight by weight. Stateless
 /// and reentrant.

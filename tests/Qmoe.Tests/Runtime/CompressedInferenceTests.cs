@@ -96,12 +96,19 @@ public class CompressedInferenceTests : IClassFixture<CompressedInferenceTests.M
         var alone = inputs.Select(ids => model.Generate(ids, 12, stopAtEos: false)).ToArray();
         var together = new int[2][][];
         using var start = new Barrier(2);
-        var tasks = Enumerable.Range(0, 2).Select(t => Task.Factory.StartNew(() =>
+        var errors = new Exception?[2];
+        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
         {
-            start.SignalAndWait();
-            together[t] = Enumerable.Range(0, 4).Select(_ => model.Generate(inputs[t], 12, stopAtEos: false)).ToArray();
-        }, TaskCreationOptions.LongRunning)).ToArray();
-        Task.WaitAll(tasks);
+            try
+            {
+                start.SignalAndWait();
+                together[t] = Enumerable.Range(0, 4).Select(_ => model.Generate(inputs[t], 12, stopAtEos: false)).ToArray();
+            }
+            catch (Exception e) { errors[t] = e; }
+        })).ToArray();
+        foreach (var th in threads) th.Start();
+        foreach (var th in threads) th.Join();
+        Assert.All(errors, Assert.Null);
         for (int t = 0; t < 2; t++)
             foreach (var ids in together[t]) Assert.Equal(alone[t], ids);
     }
