@@ -21,8 +21,7 @@ public sealed unsafe class DenseMatVec
     public DenseMatVec(RowParallel parallel, KernelIsa? isa = null)
     {
         _parallel = parallel;
-        if (isa is { } i) KernelIsas.Check(i);
-        Isa = isa ?? KernelIsas.Best;
+        Isa = KernelIsas.OrBest(isa);
     }
 
     /// <summary>y [rows] = W x, W: [rows, cols] f32, x: [cols].</summary>

@@ -44,9 +44,12 @@ public static class KernelIsas
         return isa;
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> when <paramref name="isa"/> is wider than this machine runs.</summary>
-    internal static void Check(KernelIsa isa)
+    /// <summary>A kernel's path: <paramref name="isa"/>, or <see cref="Best"/> for null; throws <see cref="ArgumentException"/>
+    /// when it is wider than this machine runs.</summary>
+    internal static KernelIsa OrBest(KernelIsa? isa)
     {
-        if (isa > Best || isa < KernelIsa.Scalar) throw new ArgumentException($"{Name(isa)} is not supported on this machine (best: {Name(Best)})", nameof(isa));
+        var chosen = isa ?? Best;
+        if (chosen > Best || chosen < KernelIsa.Scalar) throw new ArgumentException($"{Name(chosen)} is not supported on this machine (best: {Name(Best)})", nameof(isa));
+        return chosen;
     }
 }

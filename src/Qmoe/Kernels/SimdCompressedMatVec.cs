@@ -51,8 +51,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         _windowTable = table;
         _table = NonzeroTable.From(table, slots);
         _parallel = parallel;
-        if (isa is { } i) KernelIsas.Check(i);
-        Isa = isa ?? KernelIsas.Best;
+        Isa = KernelIsas.OrBest(isa);
     }
 
     /// <summary>Whether a call with this batch runs <see cref="WindowRows"/>: on AVX2 / AVX-512, batches of 1 and 2, and every

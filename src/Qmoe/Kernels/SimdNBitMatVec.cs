@@ -27,8 +27,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
     public SimdNBitMatVec(RowParallel parallel, KernelIsa? isa = null)
     {
         _parallel = parallel;
-        if (isa is { } i && i > KernelIsas.Best) throw new ArgumentException($"{i} is not supported on this machine", nameof(isa));
-        Isa = isa ?? KernelIsas.Best;
+        Isa = KernelIsas.OrBest(isa);
     }
 
     /// <summary>Reentrant: each call's operands live in a stack-local <see cref="Job"/>.</summary>

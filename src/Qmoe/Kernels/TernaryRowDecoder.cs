@@ -23,8 +23,7 @@ public sealed unsafe class TernaryRowDecoder
     public TernaryRowDecoder(DecodeTable table, KernelIsa? isa = null)
     {
         _table = table;
-        if (isa is { } i) KernelIsas.Check(i);
-        Isa = isa ?? KernelIsas.Best;
+        Isa = KernelIsas.OrBest(isa);
     }
 
     /// <summary>
