@@ -33,4 +33,20 @@ internal static class ThresholdTernary
         }
         return (trits, scales);
     }
+
+    /// <summary>Every expert matrix of the embedded model, ternarized (85% zeros) and encoded with the codec's default
+    /// dictionary and encoder: (name, rows, cols, trits, bf16 scales, codes, row offsets).</summary>
+    public static IEnumerable<(string Name, int Rows, int Cols, byte[] Trits, ushort[] Scales, ushort[] Codes, int[] RowOffsets)> TinyExperts()
+    {
+        var dict = Qmoe.Codec.CodeDictionary.Default;
+        using var model = SafeTensorsFile.Open(Path.Combine(Paths.TinyModel, "model.safetensors"));
+        foreach (var name in model.Names.Where(n => n.Contains(".experts.")))
+        {
+            var info = model.Tensors[name];
+            int rows = (int)info.Shape[0], cols = (int)info.Shape[1];
+            var (trits, scales) = Ternarize(model.ReadFloat32(name), rows, cols, 0.85);
+            var m = Qmoe.Codec.TernaryEncoder.Encode(trits, rows, cols, dict, threads: 1);
+            yield return (name, rows, cols, trits, scales, m.Codes, m.RowOffsets);
+        }
+    }
 }
