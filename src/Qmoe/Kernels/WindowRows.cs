@@ -164,10 +164,10 @@ internal static unsafe class WindowRows
             {
                 uint* e = (uint*)(table + *c);
                 var tLo = Vector256.Create(e[0]); var tHi = Vector256.Create(e[1]);
-                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sa).AsInt32()).Store(p);
-                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sb).AsInt32()).Store(p + 8);
-                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sa).AsInt32()).Store(p + 16);
-                Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32()).Store(p + 24);
+                Window256(tLo, levels, sa).Store(p);
+                Window256(tLo, levels, sb).Store(p + 8);
+                Window256(tHi, levels, sa).Store(p + 16);
+                Window256(tHi, levels, sd).Store(p + 24);
                 p += Length(e);
                 if (p > pLimit) p = pLimit;
             }
@@ -206,6 +206,12 @@ internal static unsafe class WindowRows
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Window512(uint trits, Vector512<float> levels, Vector512<uint> shifts) =>
         Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(trits), shifts).AsInt32());
+
+    // The dequantized weights of one 8-lane window, from the broadcast 32 bits holding 16 trits of a codeword (one
+    // broadcast serves two windows: shifts 0..14 for trits 0..7, 16..30 for trits 8..15).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Window256(Vector256<uint> trits, Vector256<float> levels, Vector256<uint> shifts) =>
+        Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(trits, shifts).AsInt32());
 
     // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -276,10 +282,10 @@ internal static unsafe class WindowRows
         Vector256<uint> sd, ref Vector256<float> a, ref Vector256<float> b) where TVectors : struct, IVectorCount
     {
         var tLo = Vector256.Create(entry[0]); var tHi = Vector256.Create(entry[1]);
-        var w0 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sa).AsInt32());
-        var w1 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tLo, sb).AsInt32());
-        var w2 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sa).AsInt32());
-        var w3 = Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(tHi, sd).AsInt32());
+        var w0 = Window256(tLo, levels, sa);
+        var w1 = Window256(tLo, levels, sb);
+        var w2 = Window256(tHi, levels, sa);
+        var w3 = Window256(tHi, levels, sd);
         a += Fma.MultiplyAdd(Vector256.Load(x + 8), w1, Vector256.Load(x) * w0)
            + Fma.MultiplyAdd(Vector256.Load(x + 24), w3, Vector256.Load(x + 16) * w2);
         if (TVectors.Count > 1)

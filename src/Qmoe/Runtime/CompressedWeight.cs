@@ -40,8 +40,7 @@ public sealed class CompressedWeight(CompressedModel model, ExpertGroup group, i
 
     internal void MultiplyFused(ReadOnlySpan<float> x, int n, Span<float> y)
     {
-        var m = model.Expert(group, expert);
-        var cm = new CompressedMatrix(m.Codes, m.RowOffsets, m.Scales, m.Rows, m.Cols);
+        var cm = Matrix();
         for (int i = 0; i < n; i += ICompressedMatVec.MaxBatch)
         {
             int b = Math.Min(ICompressedMatVec.MaxBatch, n - i);
@@ -55,10 +54,16 @@ public sealed class CompressedWeight(CompressedModel model, ExpertGroup group, i
         var w = ArrayPool<float>.Shared.Rent(size + TernaryRowDecoder.Padding);
         try
         {
-            var m = model.Expert(group, expert);
-            decoder.Decode(new CompressedMatrix(m.Codes, m.RowOffsets, m.Scales, m.Rows, m.Cols), 0, Rows, w);
+            decoder.Decode(Matrix(), 0, Rows, w);
             Numerics.MatMul.XWt(x, w.AsSpan(0, size), y, n, Rows, Cols);
         }
         finally { ArrayPool<float>.Shared.Return(w); }
+    }
+
+    /// <summary>The expert's codes, row offsets and scales as views into the mapped file.</summary>
+    private CompressedMatrix Matrix()
+    {
+        var m = model.Expert(group, expert);
+        return new CompressedMatrix(m.Codes, m.RowOffsets, m.Scales, m.Rows, m.Cols);
     }
 }
