@@ -74,10 +74,7 @@ internal static unsafe class WindowRows
         {
             ushort* codes = allCodes + rowOffsets[r];
             int n = rowOffsets[r + 1] - rowOffsets[r];
-            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
-            // levels[i] = [0, min, max, 0][i & 3]: a 4-bit permute index whose upper 2 bits belong to the next trit.
-            var l4 = Vector128.Create(0f, min, max, 0f);
-            var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+            var levels = Levels512(scales, r);
             // Accumulators: vector v's even (e) and odd (o) codewords' low (l) and high (h) windows.
             Vector512<float> el0 = default, eh0 = default, ol0 = default, oh0 = default, el1 = default, eh1 = default, ol1 = default, oh1 = default;
             Vector512<float> el2 = default, eh2 = default, ol2 = default, oh2 = default, el3 = default, eh3 = default, ol3 = default, oh3 = default;
@@ -129,9 +126,7 @@ internal static unsafe class WindowRows
         for (int r = r0; r < r1; r++)
         {
             ushort* c = allCodes + rowOffsets[r], end = allCodes + rowOffsets[r + 1];
-            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
-            var l4 = Vector128.Create(0f, min, max, 0f);
-            var levels = Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+            var levels = Levels512(scales, r);
             float* row = dst + (long)(r - r0) * cols, p = row, pLimit = row + limit;
             for (; c < end; c++)
             {
@@ -156,9 +151,7 @@ internal static unsafe class WindowRows
         for (int r = r0; r < r1; r++)
         {
             ushort* c = allCodes + rowOffsets[r], end = allCodes + rowOffsets[r + 1];
-            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
-            var l4 = Vector128.Create(0f, min, max, 0f);
-            var levels = Vector256.Create(l4, l4);
+            var levels = Levels256(scales, r);
             float* row = dst + (long)(r - r0) * cols, p = row, pLimit = row + limit;
             for (; c < end; c++)
             {
@@ -207,6 +200,26 @@ internal static unsafe class WindowRows
     private static Vector512<float> Window512(uint trits, Vector512<float> levels, Vector512<uint> shifts) =>
         Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(trits), shifts).AsInt32());
 
+    // Row r's levels: levels[i] = [0, min, max, 0][i & 3], so a permute index whose upper bits belong to the next trit
+    // still picks the right level.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Levels(ushort* scales, int r) =>
+        Vector128.Create(0f, BFloat16.ToFloat(scales[2 * r]), BFloat16.ToFloat(scales[2 * r + 1]), 0f);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Levels512(ushort* scales, int r)
+    {
+        var l4 = Levels(scales, r);
+        return Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Levels256(ushort* scales, int r)
+    {
+        var l4 = Levels(scales, r);
+        return Vector256.Create(l4, l4);
+    }
+
     // The dequantized weights of one 8-lane window, from the broadcast 32 bits holding 16 trits of a codeword (one
     // broadcast serves two windows: shifts 0..14 for trits 0..7, 16..30 for trits 8..15).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -238,9 +251,7 @@ internal static unsafe class WindowRows
         {
             ushort* codes = allCodes + rowOffsets[r];
             int n = rowOffsets[r + 1] - rowOffsets[r];
-            float min = BFloat16.ToFloat(scales[2 * r]), max = BFloat16.ToFloat(scales[2 * r + 1]);
-            var l4 = Vector128.Create(0f, min, max, 0f);
-            var levels = Vector256.Create(l4, l4);
+            var levels = Levels256(scales, r);
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
             float* xp = x, xLimit = x + limit;
