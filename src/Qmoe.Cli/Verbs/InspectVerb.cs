@@ -43,7 +43,11 @@ internal static class InspectVerb
         var types = ExpertTypeStatistics.Compute(model);
         var typeList = new JsonArray();
         foreach (var t in types)
-            typeList.Add(new JsonObject { ["type"] = t.Type, ["matrices"] = t.Matrices, ["params"] = t.Parameters, ["bits_per_param"] = t.BitsPerParam });
+        {
+            var o = new JsonObject { ["type"] = t.Type, ["matrices"] = t.Matrices, ["params"] = t.Parameters, ["bits_per_param"] = t.BitsPerParam };
+            if (t.SymbolCounts != null) o["entropy_bits_per_param"] = t.EntropyBits;
+            typeList.Add(o);
+        }
         var result = new JsonObject
         {
             ["expert_bits_per_param"] = s.ExpertBitsPerParam,
@@ -64,7 +68,8 @@ internal static class InspectVerb
         };
         WriteTable(model, s, human);
         foreach (var t in types)
-            human.WriteLine($"  type {t.Type,-7}: {t.Matrices} expert matrices, {t.Parameters:N0} params, {t.BitsPerParam:F4} bits/param (codes{(t.Type == "ternary" ? "" : " + row grids")})");
+            human.WriteLine($"  type {t.Type,-7}: {t.Matrices} expert matrices, {t.Parameters:N0} params, {t.BitsPerParam:F4} bits/param " + (t.SymbolCounts == null ? "(codes)"
+                : $"(codes + row grids); codes {t.Type}.0000 vs entropy bound {t.EntropyBits:F4} given each row's zero point"));
         return result;
     }
 

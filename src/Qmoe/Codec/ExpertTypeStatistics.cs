@@ -5,24 +5,75 @@ namespace Qmoe.Codec;
 /// per parameter: ternary = the experts' dict16 codes (offsets, scales and dictionary are shared by the group and
 /// counted in the model's total only); n-bit = packed codes + f32 scale and u8 zero per row.
 /// </summary>
-public sealed record ExpertTypeStatistics(string Type, int Matrices, long Parameters, long Bytes)
+/// <param name="Type">"ternary", "2", "3" or "4".</param>
+/// <param name="Matrices">expert matrices of the type.</param>
+/// <param name="Parameters">their weights.</param>
+/// <param name="Bytes">their stored bytes, counted as above.</param>
+/// <param name="SymbolCounts">n-bit types: how often each zero-relative symbol (code − the row's zero point) mod 2^bits
+/// occurs, [2^bits]; null for ternary.</param>
+public sealed record ExpertTypeStatistics(string Type, int Matrices, long Parameters, long Bytes, long[]? SymbolCounts = null)
 {
     public double BitsPerParam => Parameters == 0 ? 0 : 8.0 * Bytes / Parameters;
 
+    /// <summary>
+    /// n-bit types: the empirical order-0 entropy of their codes given each row's zero point, in bits per weight: what an
+    /// ideal entropy code of the packed codes could reach (plain packing spends the full width); NaN for ternary, whose
+    /// bound is the trit entropy of <see cref="ModelStatistics"/>. Counting symbols relative to the zero point matters:
+    /// GPTQ's grid puts most weights at the level nearest 0, which is code = zero, and the zero point varies by row.
+    /// </summary>
+    public double EntropyBits
+    {
+        get
+        {
+            if (SymbolCounts == null) return double.NaN;
+            double n = SymbolCounts.Sum(), h = 0;
+            foreach (long c in SymbolCounts)
+                if (c > 0) h -= c / n * Math.Log2(c / n);
+            return h;
+        }
+    }
+
     public static IReadOnlyList<ExpertTypeStatistics> Compute(CompressedModel model)
     {
-        var acc = new SortedDictionary<int, (int Matrices, long Params, long Bytes)>();
+        var acc = new SortedDictionary<int, (int Matrices, long Params, long Bytes, long[]? Symbols)>();
         foreach (var g in model.Groups)
             for (int e = 0; e < g.Experts; e++)
             {
                 int type = g.NBit?.Types[e] ?? NBitGroup.TernaryType;
-                long bytes = type == NBitGroup.TernaryType
+                bool ternary = type == NBitGroup.TernaryType;
+                long bytes = ternary
                     ? 2L * model.Expert(g, e).Codes.Length
                     : g.Rows * (PackedNBitMatrix.RowBytesOf(type, g.Cols) + sizeof(float) + 1);
-                var (m, p, b) = acc.GetValueOrDefault(type);
-                acc[type] = (m + 1, p + (long)g.Rows * g.Cols, b + bytes);
+                var (m, p, b, symbols) = acc.GetValueOrDefault(type);
+                if (!ternary) CountSymbols(g.NBit!.Matrix(model.Store, e), symbols ??= new long[1 << type]);
+                acc[type] = (m + 1, p + (long)g.Rows * g.Cols, b + bytes, symbols);
             }
         return acc.Select(kv => new ExpertTypeStatistics(kv.Key == NBitGroup.TernaryType ? "ternary" : kv.Key.ToString(),
-            kv.Value.Matrices, kv.Value.Params, kv.Value.Bytes)).ToList();
+            kv.Value.Matrices, kv.Value.Params, kv.Value.Bytes, kv.Value.Symbols)).ToList();
+    }
+
+    // counts[(code − zero_r) mod 2^bits] over every weight of m; codes read as the packed little-endian bit stream of
+    // each row (docs/FORMAT.md), 64 bits at a time.
+    private static void CountSymbols(in Kernels.NBitMatrix m, long[] counts)
+    {
+        int bits = m.Bits, mask = (1 << bits) - 1;
+        for (int r = 0; r < m.Rows; r++)
+        {
+            var row = m.Packed.Slice((int)(r * m.RowBytes), (int)m.RowBytes);
+            int zero = m.Zeros[r];
+            ulong buffer = 0;
+            int held = 0, next = 0;
+            for (int j = 0; j < m.Cols; j++)
+            {
+                if (held < bits)
+                {
+                    // refill byte by byte: at most 7 bits are held, so 7 more bytes always fit in 64 bits
+                    for (; held <= 56 && next < row.Length; held += 8) buffer |= (ulong)row[next++] << held;
+                }
+                counts[((int)buffer - zero) & mask]++;
+                buffer >>= bits;
+                held -= bits;
+            }
+        }
     }
 }

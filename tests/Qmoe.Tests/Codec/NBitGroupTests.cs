@@ -70,6 +70,41 @@ public class NBitGroupTests
     }
 
     /// <summary>
+    /// <c>inspect</c>'s entropy bound of n-bit codes counts each code relative to its row's zero point: rows whose codes
+    /// all sit at their own zero point carry no information (0 bits) whatever the zero points, codes cycling through all
+    /// levels carry the full width, and codes alternating between zero and zero + 1 carry 1 bit.
+    /// </summary>
+    [Fact]
+    public void NBitEntropyCountsCodesRelativeToTheRowZeroPoint()
+    {
+        using var tmp = Paths.Temp();
+        int rows = 4, cols = 19;
+        PackedNBitMatrix Make(int bits, Func<int, int, int, int> code) // code(row, col, zero)
+        {
+            var zeros = Enumerable.Range(0, rows).Select(r => (byte)(r % (1 << bits))).ToArray();
+            var codes = new byte[rows * cols];
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < cols; j++) codes[r * cols + j] = (byte)(code(r, j, zeros[r]) & ((1 << bits) - 1));
+            return new PackedNBitMatrix(bits, rows, cols, PackedNBitMatrix.Pack(codes, bits, rows, cols), Enumerable.Repeat(0.5f, rows).ToArray(), zeros);
+        }
+        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject { ["num_experts"] = 2 }, dictionary: DictionaryChoice.Default))
+        {
+            w.AddExpertGroup("a", "wi", [StoredExpert.Of(Make(2, (r, j, z) => z)), StoredExpert.Of(Make(2, (r, j, z) => z))]);
+            w.AddExpertGroup("b", "wi", [StoredExpert.Of(Make(3, (r, j, z) => z + j)), StoredExpert.Of(Make(3, (r, j, z) => z + j + 8))]);
+            w.AddExpertGroup("c", "wi", [StoredExpert.Of(Make(4, (r, j, z) => z + (j & 1))), StoredExpert.Of(Make(4, (r, j, z) => z + 1 - (j & 1)))]);
+            w.Complete();
+        }
+        using var model = CompressedModel.Open(tmp.Path);
+        var types = ExpertTypeStatistics.Compute(model).ToDictionary(t => t.Type);
+        Assert.Equal(0.0, types["2"].EntropyBits, 12);
+        // symbols 0, 1, 2, ... in every row: of 19 columns over 8 levels three symbols appear 3 times, five twice
+        var p = new[] { 3, 3, 3, 2, 2, 2, 2, 2 }.Select(c => c / 19.0);
+        Assert.Equal(-p.Sum(x => x * Math.Log2(x)), types["3"].EntropyBits, 12);
+        Assert.Equal(1.0, types["4"].EntropyBits, 12);
+        Assert.Equal(2L * rows * cols, types["4"].SymbolCounts!.Sum());
+    }
+
+    /// <summary>
     /// Since the compact layout an n-bit expert stores no ternary scale fields; files written before it (fields for
     /// every expert, (0, 0) for the n-bit ones) still read, with the same scales.
     /// </summary>

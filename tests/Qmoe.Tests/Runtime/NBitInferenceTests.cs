@@ -33,6 +33,9 @@ public class NBitInferenceTests
         var inspect = Run("inspect", tmp.File("c"), "--json");
         double b = (double)inspect["expert_bits_per_param"]!;
         Assert.InRange(b, int.Parse(bits), int.Parse(bits) + 1.0); // packed codes + f32 scale and u8 zero per row (+ the unused dictionary)
+        var type = Assert.Single(inspect["expert_types"]!.AsArray());
+        Assert.Equal(bits, (string?)type!["type"]);
+        Assert.InRange((double)type["entropy_bits_per_param"]!, 0.5, int.Parse(bits)); // GPTQ's codes cluster at the row's zero point
     }
 
     /// <summary>
