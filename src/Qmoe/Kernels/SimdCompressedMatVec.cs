@@ -46,13 +46,18 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// <param name="parallel">the worker threads row blocks run on</param>
     /// <param name="isa">the instruction-set path to force; null: the best this CPU runs</param>
     /// <param name="slots">nonzero slots per codeword, 4 or 5 (<see cref="NonzeroTable.Slots"/>; <see cref="NonzeroTable.PreferredSlots"/> picks one for a model)</param>
-    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null, int slots = 4)
+    /// <param name="positionWindows">let matrices of at most <see cref="PositionRows.MaxCols"/> columns take <see cref="PositionRows"/>
+    /// on AVX-512 with VBMI wherever the window loop would run (false: always the window loop; for tests)</param>
+    public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null, int slots = 4, bool positionWindows = true)
     {
         _windowTable = table;
         _table = NonzeroTable.From(table, slots);
         _parallel = parallel;
         Isa = KernelIsas.OrBest(isa);
+        _positionWindows = positionWindows && Isa == KernelIsa.Avx512 && PositionRows.IsSupported;
     }
+
+    private readonly bool _positionWindows;
 
     /// <summary>Whether a call with this batch runs <see cref="WindowRows"/>: on AVX2 / AVX-512, batches of 1 and 2, and every
     /// batch inside <see cref="BatchInvariance.Enter"/> (each vector then gets exactly its batch-1 sum).</summary>
@@ -70,27 +75,34 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         w.CheckOperands(x.Length, y.Length, batch);
         bool windows = UsesWindows(batch);
         int lanes = Lanes(Isa, batch), copies = windows || Isa == KernelIsa.Scalar ? batch : 1;
-        int copyFloats = windows ? w.Cols + WindowRows.Padding : 3 * lanes * Positions(w.Cols) + 16;
-        var ws = ArrayPool<float>.Shared.Rent(copies * copyFloats);
+        // Window copies: x then Padding zeros, each copy 64-byte aligned (16 floats of slack for the first one's start).
+        int copyFloats = windows ? (w.Cols + WindowRows.Padding + 15) / 16 * 16 : 3 * lanes * Positions(w.Cols) + 16;
+        var ws = ArrayPool<float>.Shared.Rent(copies * copyFloats + 16);
         try
         {
-            if (windows)
-                for (int b = 0; b < batch; b++)
-                {
-                    x.Slice(b * w.Cols, w.Cols).CopyTo(ws.AsSpan(b * copyFloats));
-                    ws.AsSpan(b * copyFloats + w.Cols, WindowRows.Padding).Clear();
-                }
-            else Fill(ws, x, w.Cols, batch, lanes, copies, copyFloats);
+            if (!windows) Fill(ws, x, w.Cols, batch, lanes, copies, copyFloats);
             fixed (ulong* table = _table.Entries) fixed (byte* overflow = _table.Overflow) fixed (int* overflowStart = _table.OverflowStart)
             fixed (ulong* windowTable = _windowTable.Entries)
             fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales)
             fixed (float* wsp = ws) fixed (float* yp = y)
             {
+                float* copy0 = wsp;
+                if (windows)
+                {
+                    copy0 = (float*)(((nint)wsp + 63) & ~(nint)63);
+                    for (int b = 0; b < batch; b++)
+                    {
+                        var dst = new Span<float>(copy0 + (long)b * copyFloats, copyFloats);
+                        x.Slice(b * w.Cols, w.Cols).CopyTo(dst);
+                        dst[w.Cols..].Clear();
+                    }
+                }
                 var job = new Job
                 {
                     Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
-                    Scales = scales, Workspace = wsp, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
+                    Scales = scales, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
                     Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table.Slots == 5,
+                    Positions = windows && _positionWindows && w.Cols <= PositionRows.MaxCols,
                 };
                 _parallel.For(w.Rows, _parallel.BlockRows(w.Rows, w.Cols), ref job);
             }
@@ -131,6 +143,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         public bool Windows;
         /// <summary>The nonzero table holds 5 slots per entry (else 4).</summary>
         public bool FiveSlots;
+        /// <summary>With <see cref="Windows"/>: through <see cref="PositionRows"/> instead (AVX-512 VBMI, short rows).</summary>
+        public bool Positions;
 
         public void Run(int start, int end)
         {
@@ -162,6 +176,17 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             for (int b = 0; b < Batch; b += group)
             {
                 float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
+                if (Positions)
+                {
+                    switch (Math.Min(group, Batch - b))
+                    {
+                        case 1: PositionRows.Rows512<OneVector>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        case 2: PositionRows.Rows512<TwoVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        case 3: PositionRows.Rows512<ThreeVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        default: PositionRows.Rows512<FourVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    }
+                    continue;
+                }
                 switch (Isa, Math.Min(group, Batch - b))
                 {
                     case (KernelIsa.Avx512, 1): WindowRows.Rows512<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;

@@ -207,7 +207,7 @@ internal static unsafe class WindowRows
         Vector128.Create(0f, BFloat16.ToFloat(scales[2 * r]), BFloat16.ToFloat(scales[2 * r + 1]), 0f);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Levels512(ushort* scales, int r)
+    internal static Vector512<float> Levels512(ushort* scales, int r)
     {
         var l4 = Levels(scales, r);
         return Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));

@@ -16,9 +16,11 @@ public class CompressedMatVecTests
         foreach (var isa in KernelIsas.Supported()) yield return (isa, 1);
     }
 
-    /// <summary><see cref="Variants"/>, each with 4 and with 5 slots per table entry.</summary>
-    private static IEnumerable<(KernelIsa Isa, int Threads, int Slots)> SlotVariants() =>
-        Variants().SelectMany(v => new[] { (v.Item1, v.Item2, 4), (v.Item1, v.Item2, 5) });
+    /// <summary><see cref="Variants"/>, each with 4 and with 5 slots per table entry; and where <see cref="PositionRows"/> runs
+    /// (AVX-512 VBMI), AVX-512 with it switched off too, so that the window loop is tested on the same short rows.</summary>
+    private static IEnumerable<(KernelIsa Isa, int Threads, int Slots, bool Positions)> SlotVariants() =>
+        Variants().SelectMany(v => new[] { (v.Item1, v.Item2, 4, true), (v.Item1, v.Item2, 5, true) })
+            .Concat(PositionRows.IsSupported && KernelIsas.Supported().Contains(KernelIsa.Avx512) ? [(KernelIsa.Avx512, 1, 4, false), (KernelIsa.Avx512, 2, 5, false)] : []);
 
     internal sealed record Case(int Rows, int Cols, byte[] Trits, ushort[] Codes, int[] RowOffsets, ushort[] Scales)
     {
@@ -74,10 +76,10 @@ public class CompressedMatVecTests
         var yRef = new float[batch * c.Rows];
         Reference.Multiply(c.Matrix, x, yRef, batch);
         AssertClose(Dense(c, x, batch), yRef);
-        foreach (var (path, threads, slots) in SlotVariants())
+        foreach (var (path, threads, slots, positions) in SlotVariants())
         {
             using var parallel = new RowParallel(threads);
-            var kernel = new SimdCompressedMatVec(Table, parallel, path, slots);
+            var kernel = new SimdCompressedMatVec(Table, parallel, path, slots, positions);
             var y = new float[batch * c.Rows];
             kernel.Multiply(c.Matrix, x, y, batch);
             AssertClose(yRef, y);
@@ -95,10 +97,10 @@ public class CompressedMatVecTests
         var trits = TestDict16.RandomTrits(rnd, 45, 301, 0.885, 0.5, 0.0);
         var c = Make(rnd, 45, 301, trits, padTail: true);
         var x = RandomVector(rnd, ICompressedMatVec.MaxBatch * c.Cols);
-        foreach (var (path, threads, slots) in SlotVariants())
+        foreach (var (path, threads, slots, positions) in SlotVariants())
         {
             using var parallel = new RowParallel(threads);
-            var kernel = new SimdCompressedMatVec(Table, parallel, path, slots);
+            var kernel = new SimdCompressedMatVec(Table, parallel, path, slots, positions);
             var alone = new float[ICompressedMatVec.MaxBatch * c.Rows];
             for (int b = 0; b < ICompressedMatVec.MaxBatch; b++)
                 kernel.Multiply(c.Matrix, x.AsSpan(b * c.Cols, c.Cols), alone.AsSpan(b * c.Rows, c.Rows), 1);
@@ -106,7 +108,7 @@ public class CompressedMatVecTests
             {
                 var y = new float[batch * c.Rows];
                 using (BatchInvariance.Enter()) kernel.Multiply(c.Matrix, x.AsSpan(0, batch * c.Cols), y, batch);
-                Assert.True(alone.AsSpan(0, batch * c.Rows).SequenceEqual(y), $"{path}, {threads} thread(s), {slots} slots, batch {batch}: a vector's result differs from its batch-1 result");
+                Assert.True(alone.AsSpan(0, batch * c.Rows).SequenceEqual(y), $"{path}, {threads} thread(s), {slots} slots, position windows {positions}, batch {batch}: a vector's result differs from its batch-1 result");
             }
         }
     }
@@ -291,6 +293,59 @@ public class CompressedMatVecTests
         }
     }
 
+    private sealed class PositionRowsFactAttribute : FactAttribute
+    {
+        public PositionRowsFactAttribute()
+        {
+            if (!PositionRows.IsSupported) Skip = "PositionRows needs AVX-512 VBMI, which this machine (or DOTNET_Enable* settings) lacks";
+        }
+    }
+
+    /// <summary>
+    /// <see cref="PositionRows"/> called directly, 1–4 vectors, on rows whose last codewords reach past the row end with
+    /// random trits and at every width class (under one window pair, a whole number of pairs, a partial last pair, the
+    /// widest it takes): each vector within rounding of the reference, and bitwise its one-vector result.
+    /// </summary>
+    [PositionRowsFact]
+    public unsafe void PositionRowsMatchTheReference()
+    {
+        foreach (int cols in new[] { 5, 32, 203, PositionRows.MaxCols })
+        {
+            var rnd = new Random(cols);
+            var c = Make(rnd, 23, cols, TestDict16.RandomTrits(rnd, 23, cols, 0.885, 0.5, 0.0), padTail: true);
+            int stride = (cols + WindowRows.Padding + 15) / 16 * 16;
+            var xs = RandomVector(rnd, 4 * cols);
+            var padded = new float[4 * stride];
+            for (int v = 0; v < 4; v++) xs.AsSpan(v * cols, cols).CopyTo(padded.AsSpan(v * stride));
+            var yRef = new float[4 * c.Rows];
+            Reference.Multiply(c.Matrix, xs, yRef, 4);
+            var alone = new float[4 * c.Rows];
+            fixed (ulong* table = Table.Entries) fixed (ushort* codes = c.Codes) fixed (int* offsets = c.RowOffsets) fixed (ushort* scales = c.Scales)
+            fixed (float* x = padded) fixed (float* a = alone)
+            {
+                for (int v = 0; v < 4; v++)
+                    PositionRows.Rows512<OneVector>(table, codes, offsets, scales, 0, c.Rows, cols, x + v * stride, stride, a + v * c.Rows, c.Rows);
+                AssertClose(yRef, alone);
+                for (int n = 2; n <= 4; n++)
+                {
+                    var y = new float[n * c.Rows];
+                    fixed (float* yp = y)
+                        switch (n)
+                        {
+                            case 2: PositionRows.Rows512<TwoVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                            case 3: PositionRows.Rows512<ThreeVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                            default: PositionRows.Rows512<FourVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                        }
+                    Assert.True(alone.AsSpan(0, n * c.Rows).SequenceEqual(y), $"{cols} columns, {n} vectors: differs from one vector at a time");
+                }
+                // A sub-range of rows writes those rows only.
+                var part = new float[c.Rows];
+                fixed (float* p = part) PositionRows.Rows512<OneVector>(table, codes, offsets, scales, 7, 12, cols, x, stride, p, c.Rows);
+                for (int r = 0; r < c.Rows; r++) Assert.Equal(r is >= 7 and < 12 ? alone[r] : 0f, part[r]);
+            }
+        }
+    }
+
     [Fact]
     public void MalformedMatricesAreRefused()
     {
@@ -298,7 +353,7 @@ public class CompressedMatVecTests
         var c = Make(rnd, 4, 40, TestDict16.RandomTrits(rnd, 4, 40, 0.885));
         var x = new float[40]; var y = new float[4];
         using var parallel = new RowParallel(2);
-        ICompressedMatVec[] kernels = [Reference, new SimdCompressedMatVec(Table, parallel)];
+        ICompressedMatVec[] kernels = [Reference, new SimdCompressedMatVec(Table, parallel), new SimdCompressedMatVec(Table, parallel, positionWindows: false)];
         foreach (var k in kernels)
         {
             // A row missing its last codeword, then one with an extra codeword.
