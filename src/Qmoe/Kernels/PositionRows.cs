@@ -6,7 +6,8 @@ namespace Qmoe.Kernels;
 
 /// <summary>
 /// Row loop of <see cref="SimdCompressedMatVec"/> for matrices of at most <see cref="MaxCols"/> columns on AVX-512 with
-/// VBMI, in place of <see cref="WindowRows"/> (docs/KERNELS.md, "Position windows"). Each row is first decoded into one
+/// VBMI, at every batch, in place of <see cref="WindowRows"/> and the nonzero slots (docs/KERNELS.md, "Position windows
+/// for short rows"). Each row is first decoded into one
 /// trit byte per weight: per codeword one <c>vpmultishiftqb</c> spreads the 64-bit <see cref="DecodeTable"/> entry to 32
 /// bytes (byte k = the entry's bits 2k..2k+7, whose low two bits are trit k) and one 32-byte store at the codeword's
 /// position; the next codeword's store overwrites the bytes past this one's length. Then 16-lane windows at fixed

@@ -47,7 +47,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     /// <param name="isa">the instruction-set path to force; null: the best this CPU runs</param>
     /// <param name="slots">nonzero slots per codeword, 4 or 5 (<see cref="NonzeroTable.Slots"/>; <see cref="NonzeroTable.PreferredSlots"/> picks one for a model)</param>
     /// <param name="positionWindows">let matrices of at most <see cref="PositionRows.MaxCols"/> columns take <see cref="PositionRows"/>
-    /// on AVX-512 with VBMI wherever the window loop would run (false: always the window loop; for tests)</param>
+    /// on AVX-512 with VBMI, at every batch (false: the window loop and the slots as elsewhere; for tests)</param>
     public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null, int slots = 4, bool positionWindows = true)
     {
         _windowTable = table;
@@ -73,7 +73,9 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     {
         w.Validate();
         w.CheckOperands(x.Length, y.Length, batch);
-        bool windows = UsesWindows(batch);
+        // Short rows on AVX-512 VBMI: PositionRows for every batch (faster than the slots at 3-8 vectors too, docs/KERNELS.md).
+        bool positions = _positionWindows && w.Cols <= PositionRows.MaxCols;
+        bool windows = positions || UsesWindows(batch);
         int lanes = Lanes(Isa, batch), copies = windows || Isa == KernelIsa.Scalar ? batch : 1;
         // Window copies: x then Padding zeros, each copy 64-byte aligned (16 floats of slack for the first one's start).
         int copyFloats = windows ? (w.Cols + WindowRows.Padding + 15) / 16 * 16 : 3 * lanes * Positions(w.Cols) + 16;
@@ -102,7 +104,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                     Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
                     Scales = scales, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
                     Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table.Slots == 5,
-                    Positions = windows && _positionWindows && w.Cols <= PositionRows.MaxCols,
+                    Positions = positions,
                 };
                 _parallel.For(w.Rows, _parallel.BlockRows(w.Rows, w.Cols), ref job);
             }
