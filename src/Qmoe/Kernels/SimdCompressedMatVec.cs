@@ -140,7 +140,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         public ulong* Empty;
         public int Rows, Cols, Batch, Lanes;
         public KernelIsa Isa;
-        /// <summary>Through <see cref="WindowRows"/> (batch 1, or batch-invariant): Table is the <see cref="DecodeTable"/>,
+        /// <summary>Through <see cref="WindowRows"/> (batches 1-2, or batch-invariant) or <see cref="PositionRows"/>: Table is the <see cref="DecodeTable"/>,
         /// Workspace one zero-padded copy of x per vector, <see cref="CopyFloats"/> apart.</summary>
         public bool Windows;
         /// <summary>The nonzero table holds 5 slots per entry (else 4).</summary>
