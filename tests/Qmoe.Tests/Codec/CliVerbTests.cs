@@ -5,7 +5,7 @@ using Qmoe.IO;
 
 namespace Qmoe.Tests.Codec;
 
-/// <summary>The <c>inspect</c> and <c>verify</c> verbs, run as the CLI process.</summary>
+/// <summary>The <c>inspect</c>, <c>verify</c> and <c>bench matvec</c> verbs, run as the CLI process.</summary>
 public class CliVerbTests
 {
     private static (int Code, string Out, string Err) Cli(params string[] args)
@@ -18,6 +18,28 @@ public class CliVerbTests
         string stderr = p.StandardError.ReadToEnd();
         p.WaitForExit();
         return (p.ExitCode, stdout.Result, stderr);
+    }
+
+    /// <summary><c>bench matvec --json</c> names each case's instruction set and row loop, and times both kernels.</summary>
+    [Fact]
+    public void BenchMatvecJsonNamesThePathAndRowLoop()
+    {
+        var (code, stdout, stderr) = Cli("bench", "matvec", "--experts", "2", "--sweeps", "1", "--threads", "1", "--json");
+        Assert.True(code == 0, stderr);
+        var j = JsonNode.Parse(stdout)!.AsObject();
+        var best = Qmoe.Kernels.KernelIsas.Best;
+        Assert.Equal(Qmoe.Kernels.KernelIsas.Name(best), (string?)j["isa"]);
+        var results = j["results"]!.AsArray().Select(r => r!.AsObject()).ToDictionary(r => (string)r["case"]!);
+        Assert.Equal(["wi", "wo"], results.Keys.Order());
+        bool positions = best == Qmoe.Kernels.KernelIsa.Avx512 && Qmoe.Kernels.PositionRows.IsSupported;
+        string windows = best >= Qmoe.Kernels.KernelIsa.Avx2 ? "windows" : "nonzero slots";
+        Assert.Equal(positions ? "position windows" : windows, (string?)results["wi"]["row_loop"]); // 768 columns
+        Assert.Equal(windows, (string?)results["wo"]["row_loop"]); // 3,072 columns
+        foreach (var r in results.Values)
+        {
+            Assert.True((double)r["compressed_ms"]! > 0 && (double)r["dense_bf16_ms"]! > 0);
+            Assert.Equal((double)r["dense_bf16_ms"]! / (double)r["compressed_ms"]!, (double)r["speedup_vs_bf16"]!, 9);
+        }
     }
 
     [Fact]
