@@ -63,9 +63,8 @@ internal static class BenchMatvec
                 return new JsonObject { ["device"] = "cuda", ["gpu"] = gpu.Name, ["zero_fraction"] = zeros, ["results"] = gpuList };
             }
             human.WriteLine($"instruction set: {KernelIsas.Name(path)} (best here: {KernelIsas.Name(KernelIsas.Best)})");
-            bool positions = path == KernelIsa.Avx512 && PositionRows.IsSupported;
-            string RowLoop(int cols) => positions && cols <= PositionRows.MaxCols ? "position windows" : path >= KernelIsa.Avx2 ? "windows" : "nonzero slots";
-            if (positions) human.WriteLine($"row loop at batch 1: position windows for matrices of up to {PositionRows.MaxCols} columns (wi), windows otherwise (docs/KERNELS.md)");
+            if (SimdCompressedMatVec.UsesPositions(path, PositionRows.MaxCols))
+                human.WriteLine($"row loop at batch 1: position windows for matrices of up to {PositionRows.MaxCols} columns (wi), windows otherwise (docs/KERNELS.md)");
             var results = MatVecBenchmark.Run(layer, t is { } n ? [n] : [1, 2], s, path);
             var list = new JsonArray();
             human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  bf16 Gw/s  dict16 Gw/s  2-bit ms  2-bit vs bf16");
@@ -74,7 +73,7 @@ internal static class BenchMatvec
                 human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.DenseBf16GWeightsPerS,10:F2} {r.CompressedGWeightsPerS,12:F2} {r.Packed2BitMs,9:F3} {r.Packed2BitSpeedupVsBf16,13:F2}x");
                 list.Add(new JsonObject
                 {
-                    ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["threads"] = r.Threads, ["isa"] = KernelIsas.Name(r.Isa), ["row_loop"] = RowLoop(r.Cols),
+                    ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["threads"] = r.Threads, ["isa"] = KernelIsas.Name(r.Isa), ["row_loop"] = SimdCompressedMatVec.RowLoop(r.Isa, r.Cols),
                     ["dense_f32_ms"] = r.DenseF32Ms, ["dense_bf16_ms"] = r.DenseBf16Ms, ["compressed_ms"] = r.CompressedMs,
                     ["speedup_vs_bf16"] = r.SpeedupVsBf16, ["speedup_vs_f32"] = r.SpeedupVsF32,
                     ["dense_bf16_gweights_per_s"] = r.DenseBf16GWeightsPerS,

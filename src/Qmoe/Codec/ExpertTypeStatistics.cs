@@ -52,28 +52,15 @@ public sealed record ExpertTypeStatistics(string Type, int Matrices, long Parame
             kv.Value.Matrices, kv.Value.Params, kv.Value.Bytes, kv.Value.Symbols)).ToList();
     }
 
-    // counts[(code − zero_r) mod 2^bits] over every weight of m; codes read as the packed little-endian bit stream of
-    // each row (docs/FORMAT.md), 64 bits at a time.
+    // counts[(code − zero_r) mod 2^bits] over every weight of m.
     private static void CountSymbols(in Kernels.NBitMatrix m, long[] counts)
     {
-        int bits = m.Bits, mask = (1 << bits) - 1;
+        int mask = (1 << m.Bits) - 1;
         for (int r = 0; r < m.Rows; r++)
         {
             var row = m.Packed.Slice((int)(r * m.RowBytes), (int)m.RowBytes);
             int zero = m.Zeros[r];
-            ulong buffer = 0;
-            int held = 0, next = 0;
-            for (int j = 0; j < m.Cols; j++)
-            {
-                if (held < bits)
-                {
-                    // refill byte by byte: at most 7 bits are held, so 7 more bytes always fit in 64 bits
-                    for (; held <= 56 && next < row.Length; held += 8) buffer |= (ulong)row[next++] << held;
-                }
-                counts[((int)buffer - zero) & mask]++;
-                buffer >>= bits;
-                held -= bits;
-            }
+            for (int j = 0; j < m.Cols; j++) counts[(PackedNBitMatrix.Code(row, m.Bits, j) - zero) & mask]++;
         }
     }
 }

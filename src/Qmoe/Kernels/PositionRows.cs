@@ -97,7 +97,7 @@ internal static unsafe class PositionRows
         for (; c + 4 <= end; c += 4)
         {
             ulong* e0 = table + c[0], e1 = table + c[1], e2 = table + c[2], e3 = table + c[3];
-            nint l0 = Length(e0), l1 = Length(e1), l2 = Length(e2), l3 = Length(e3);
+            nint l0 = WindowRows.Length(e0), l1 = WindowRows.Length(e1), l2 = WindowRows.Length(e2), l3 = WindowRows.Length(e3);
             byte* p2 = p + (l0 + l1);
             Avx512Vbmi.VL.MultiShift(spread, Vector256.Create(*e0)).Store(p);
             Avx512Vbmi.VL.MultiShift(spread, Vector256.Create(*e1)).Store(p + l0);
@@ -110,14 +110,10 @@ internal static unsafe class PositionRows
         {
             ulong* e = table + *c;
             Avx512Vbmi.VL.MultiShift(spread, Vector256.Create(*e)).Store(p);
-            p += Length(e);
+            p += WindowRows.Length(e);
             if (p > pLimit) p = pLimit;
         }
         long pos = p - buf;
         if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
     }
-
-    /// <summary>Weights covered by a decode-table entry: its top byte.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint Length(ulong* entry) => ((byte*)entry)[DecodeTable.LengthShift / 8];
 }

@@ -54,10 +54,18 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         _table = NonzeroTable.From(table, slots);
         _parallel = parallel;
         Isa = KernelIsas.OrBest(isa);
-        _positionWindows = positionWindows && Isa == KernelIsa.Avx512 && PositionRows.IsSupported;
+        _positionWindows = positionWindows;
     }
 
     private readonly bool _positionWindows;
+
+    /// <summary>Whether path <paramref name="isa"/> runs <see cref="PositionRows"/> (at every batch) on a matrix of
+    /// <paramref name="cols"/> columns: AVX-512 with VBMI and short rows.</summary>
+    internal static bool UsesPositions(KernelIsa isa, int cols) => isa == KernelIsa.Avx512 && PositionRows.IsSupported && cols <= PositionRows.MaxCols;
+
+    /// <summary>The row loop a batch-1 call runs on path <paramref name="isa"/> for <paramref name="cols"/> columns, by name (for benchmarks).</summary>
+    internal static string RowLoop(KernelIsa isa, int cols) =>
+        UsesPositions(isa, cols) ? "position windows" : isa >= KernelIsa.Avx2 ? "windows" : "nonzero slots";
 
     /// <summary>Whether a call with this batch runs <see cref="WindowRows"/>: on AVX2 / AVX-512, batches of 1 and 2, and every
     /// batch inside <see cref="BatchInvariance.Enter"/> (each vector then gets exactly its batch-1 sum).</summary>
@@ -74,7 +82,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         w.Validate();
         w.CheckOperands(x.Length, y.Length, batch);
         // Short rows on AVX-512 VBMI: PositionRows for every batch (faster than the slots at 3-8 vectors too, docs/KERNELS.md).
-        bool positions = _positionWindows && w.Cols <= PositionRows.MaxCols;
+        bool positions = _positionWindows && UsesPositions(Isa, w.Cols);
         bool windows = positions || UsesWindows(batch);
         int lanes = Lanes(Isa, batch), copies = windows || Isa == KernelIsa.Scalar ? batch : 1;
         // Window copies: x then Padding zeros, each copy 64-byte aligned (16 floats of slack for the first one's start).

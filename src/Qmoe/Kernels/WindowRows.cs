@@ -192,7 +192,7 @@ internal static unsafe class WindowRows
     /// <summary>Weights covered by a decode-table entry: its top byte (bits 56..63). Read as its own byte load so
     /// the trit words stay memory operands of the broadcasts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint Length(uint* entry) => ((byte*)entry)[DecodeTable.LengthShift / 8];
+    internal static nint Length(void* entry) => ((byte*)entry)[DecodeTable.LengthShift / 8];
 
     // The dequantized weights of one 16-lane window: the 32 trit bits broadcast straight from the table (a load,
     // no shuffle-port work), lane i shifted right by its own count, then used as a permute index into the levels.
