@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Qmoe.IO;
+using Qmoe.Numerics;
 
 namespace Qmoe.Kernels;
 
@@ -96,7 +97,7 @@ public sealed unsafe class DenseMatVec
                 a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w + j + 48), Vector512.Load(x + j + 48), a3);
             }
             for (; j + 16 <= cols; j += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + j), Vector512.Load(x + j), a0);
-            s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            s = HorizontalSum.Sum((a0 + a1) + (a2 + a3));
         }
         else if (isa == KernelIsa.Avx2)
         {
@@ -110,7 +111,7 @@ public sealed unsafe class DenseMatVec
                 a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w + j + 24), Vector256.Load(x + j + 24), a3);
             }
             for (; j + 8 <= cols; j += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + j), Vector256.Load(x + j), a0);
-            s = Vector256.Sum((a0 + a1) + (a2 + a3));
+            s = HorizontalSum.Sum((a0 + a1) + (a2 + a3));
         }
         else if (isa == KernelIsa.Vector128)
         {
@@ -124,7 +125,7 @@ public sealed unsafe class DenseMatVec
                 a3 = Vector128.FusedMultiplyAdd(Vector128.Load(w + j + 12), Vector128.Load(x + j + 12), a3);
             }
             for (; j + 4 <= cols; j += 4) a0 = Vector128.FusedMultiplyAdd(Vector128.Load(w + j), Vector128.Load(x + j), a0);
-            s = Vector128.Sum((a0 + a1) + (a2 + a3));
+            s = HorizontalSum.Sum((a0 + a1) + (a2 + a3));
         }
         for (; j < cols; j++) s += w[j] * x[j];
         return s;
@@ -173,7 +174,7 @@ public sealed unsafe class DenseMatVec
                 a3 = Fma512(w + j + 96, x + j + 96, a3);
             }
             for (; j + 32 <= cols; j += 32) a0 = Fma512(w + j, x + j, a0);
-            s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            s = HorizontalSum.Sum((a0 + a1) + (a2 + a3));
         }
         else if (isa == KernelIsa.Avx2)
         {
@@ -187,7 +188,7 @@ public sealed unsafe class DenseMatVec
                 a3 = Fma256(w + j + 48, x + j + 48, a3);
             }
             for (; j + 16 <= cols; j += 16) a0 = Fma256(w + j, x + j, a0);
-            s = Vector256.Sum((a0 + a1) + (a2 + a3));
+            s = HorizontalSum.Sum((a0 + a1) + (a2 + a3));
         }
         else if (isa == KernelIsa.Vector128)
         {
@@ -201,7 +202,7 @@ public sealed unsafe class DenseMatVec
                 a3 = Fma128(w + j + 24, x + j + 24, a3);
             }
             for (; j + 8 <= cols; j += 8) a0 = Fma128(w + j, x + j, a0);
-            s = Vector128.Sum((a0 + a1) + (a2 + a3));
+            s = HorizontalSum.Sum((a0 + a1) + (a2 + a3));
         }
         for (; j < cols; j++) s += BFloat16.ToFloat(w[j]) * x[j];
         return s;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Qmoe.Numerics;
 
 namespace Qmoe.Kernels;
 
@@ -76,10 +77,10 @@ internal static unsafe class PositionRows
                     d1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * second + j + 16), w1, d1);
                 }
             }
-            y[r] = Vector512.Sum(a0 + a1);
-            if (count > 1) y[r + yNext] = Vector512.Sum(b0 + b1);
-            if (count > 2) y[r + 2 * yNext] = Vector512.Sum(c0 + c1);
-            if (count > 3) y[r + 3 * yNext] = Vector512.Sum(d0 + d1);
+            y[r] = HorizontalSum.Sum(a0 + a1);
+            if (count > 1) y[r + yNext] = HorizontalSum.Sum(b0 + b1);
+            if (count > 2) y[r + 2 * yNext] = HorizontalSum.Sum(c0 + c1);
+            if (count > 3) y[r + 3 * yNext] = HorizontalSum.Sum(d0 + d1);
             byte* done = current; current = next; next = done;
         }
     }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Qmoe.Numerics;
 
 namespace Qmoe.Kernels;
 
@@ -116,7 +117,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
                 a0 += lo * Vector128.Load(x0 + 8 * k);
                 a1 += hi * Vector128.Load(x0 + 8 * k + 4);
             }
-            dots[0] += Vector128.Sum(a0 + a1);
+            dots[0] += HorizontalSum.Sum(a0 + a1);
             return;
         }
         Span<Vector128<float>> acc = stackalloc Vector128<float>[2 * ICompressedMatVec.MaxBatch];
@@ -132,7 +133,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
                 acc[2 * b + 1] += hi * Vector128.Load(x + 4);
             }
         }
-        for (int b = 0; b < batch; b++) dots[b] += Vector128.Sum(acc[2 * b] + acc[2 * b + 1]);
+        for (int b = 0; b < batch; b++) dots[b] += HorizontalSum.Sum(acc[2 * b] + acc[2 * b + 1]);
     }
 
     private static Vector256<uint> Shifts256(int bits) => Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7) * (uint)bits;
@@ -160,7 +161,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
                 var v = Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<uint>(row + k * bits)), shifts) & mask;
                 a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(v.AsInt32()), Avx.LoadVector256(x + 8 * k), a0);
             }
-            dots[0] += Vector256.Sum(a0 + a1);
+            dots[0] += HorizontalSum.Sum(a0 + a1);
             return;
         }
         Span<Vector256<float>> acc = stackalloc Vector256<float>[ICompressedMatVec.MaxBatch];
@@ -169,7 +170,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
             var f = Avx.ConvertToVector256Single((Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<uint>(row + k * bits)), shifts) & mask).AsInt32());
             for (int b = 0; b < batch; b++) acc[b] = Fma.MultiplyAdd(f, Avx.LoadVector256(x0 + b * cols + 8 * k), acc[b]);
         }
-        for (int b = 0; b < batch; b++) dots[b] += Vector256.Sum(acc[b]);
+        for (int b = 0; b < batch; b++) dots[b] += HorizontalSum.Sum(acc[b]);
     }
 
     /// <summary>How <see cref="Dots512{TWidth}"/> loads 16 codes: any width as two 8-code windows (two 32-bit loads), or
@@ -216,7 +217,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
             }
             if (k < pairs)
                 a0 = Avx512F.FusedMultiplyAdd(Codes16<TWidth>(row + 2 * k * bits, bits, shifts, mask), Avx512F.LoadVector512(x0 + 16 * k), a0);
-            dots[0] += Vector512.Sum(a0 + a1);
+            dots[0] += HorizontalSum.Sum(a0 + a1);
         }
         else
         {
@@ -226,7 +227,7 @@ public sealed unsafe class SimdNBitMatVec : INBitMatVec
                 var f = Codes16<TWidth>(row + 2 * k * bits, bits, shifts, mask);
                 for (int b = 0; b < batch; b++) acc[b] = Avx512F.FusedMultiplyAdd(f, Avx512F.LoadVector512(x0 + b * cols + 16 * k), acc[b]);
             }
-            for (int b = 0; b < batch; b++) dots[b] += Vector512.Sum(acc[b]);
+            for (int b = 0; b < batch; b++) dots[b] += HorizontalSum.Sum(acc[b]);
         }
         if (2 * pairs < windows) Dots256(row, 2 * pairs, windows, bits, x0, cols, batch, dots);
     }

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Qmoe.IO;
+using Qmoe.Numerics;
 
 namespace Qmoe.Kernels;
 
@@ -104,10 +105,10 @@ internal static unsafe class WindowRows
             }
             int pos = (int)(xp - x);
             if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
-            y[r] = Vector512.Sum((el0 + eh0) + (ol0 + oh0));
-            if (count > 1) y[r + yNext] = Vector512.Sum((el1 + eh1) + (ol1 + oh1));
-            if (count > 2) y[r + 2 * yNext] = Vector512.Sum((el2 + eh2) + (ol2 + oh2));
-            if (count > 3) y[r + 3 * yNext] = Vector512.Sum((el3 + eh3) + (ol3 + oh3));
+            y[r] = HorizontalSum.Sum((el0 + eh0) + (ol0 + oh0));
+            if (count > 1) y[r + yNext] = HorizontalSum.Sum((el1 + eh1) + (ol1 + oh1));
+            if (count > 2) y[r + 2 * yNext] = HorizontalSum.Sum((el2 + eh2) + (ol2 + oh2));
+            if (count > 3) y[r + 3 * yNext] = HorizontalSum.Sum((el3 + eh3) + (ol3 + oh3));
         }
     }
 
@@ -226,16 +227,6 @@ internal static unsafe class WindowRows
     private static Vector256<float> Window256(Vector256<uint> trits, Vector256<float> levels, Vector256<uint> shifts) =>
         Avx2.PermuteVar8x32(levels, Avx2.ShiftRightLogicalVariable(trits, shifts).AsInt32());
 
-    // Σ of 8 lanes in three adds (Vector256.Sum reduces each 128-bit half separately first).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HorizontalSum(Vector256<float> v)
-    {
-        var s = v.GetLower() + v.GetUpper();
-        s += Sse.MoveHighToLow(s, s);
-        s += Sse.Shuffle(s, s, 0b01);
-        return s.ToScalar();
-    }
-
     // Rows256: as Rows512 with 8-lane windows, for one or two vectors (TVectors.Count ≤ 2: the 16 registers hold the
     // windows, shifts and four accumulators per vector, one per codeword of a step).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -281,8 +272,8 @@ internal static unsafe class WindowRows
             }
             int pos = (int)(xp - x);
             if (pos < cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, cols);
-            y[r] = HorizontalSum((a0 + a1) + (a2 + a3));
-            if (two) y[r + yNext] = HorizontalSum((b0 + b1) + (b2 + b3));
+            y[r] = HorizontalSum.Sum((a0 + a1) + (a2 + a3));
+            if (two) y[r + yNext] = HorizontalSum.Sum((b0 + b1) + (b2 + b3));
         }
     }
 
