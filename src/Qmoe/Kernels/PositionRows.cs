@@ -20,8 +20,8 @@ namespace Qmoe.Kernels;
 /// </summary>
 internal static unsafe class PositionRows
 {
-    /// <summary>Widest rows this loop takes: x for four vectors (16 KB) and the row buffers stay in L1. On longer rows
-    /// (switch-base-128's wo, 3,072) four vectors measured as slow as the window loop and batch 1 slower.</summary>
+    /// <summary>Widest rows this loop takes: x for four vectors (16 KB; eight, 32 KB) and the row buffers stay in L1. On
+    /// longer rows (switch-base-128's wo, 3,072) four vectors measured as slow as the window loop and batch 1 slower.</summary>
     public const int MaxCols = 1024;
 
     /// <summary>Whether this CPU runs it (AVX-512 VBMI for the byte spread).</summary>
@@ -32,7 +32,7 @@ internal static unsafe class PositionRows
     private const int RowBuffer = (MaxCols + DecodeTable.MaxWeights + 3 * DecodeTable.MaxWeights + 32 + 63) / 64 * 64;
 
     /// <summary>
-    /// y[r] = Σ_j W[r, j] x[j] for rows [r0, r1), and with TVectors.Count = N (1–4) the same for x + v·second into
+    /// y[r] = Σ_j W[r, j] x[j] for rows [r0, r1), and with TVectors.Count = N (1–8) the same for x + v·second into
     /// y[r + v·yNext], v &lt; N. x: zero-padded to at least cols rounded up to 32 (a whole number of window pairs), and
     /// 64-byte aligned for speed (not required). A row's decoded length (clamped to cols + 28) must be cols + 0..27,
     /// else it throws. cols ≤ <see cref="MaxCols"/>.
@@ -54,35 +54,42 @@ internal static unsafe class PositionRows
         {
             if (r + 1 < r1) Decode(table, allCodes, rowOffsets, r + 1, cols, next, spread);
             var levels = WindowRows.Levels512(scales, r);
+            // Two accumulators per vector (even and odd windows): 16 registers at 8 vectors, with the two windows and
+            // the levels 19 of the 32.
             Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
+            Vector512<float> e0 = default, e1 = default, f0 = default, f1 = default, g0 = default, g1 = default, h0 = default, h1 = default;
             for (int j = 0; j < cols; j += 32)
             {
                 var w0 = Avx512F.PermuteVar16x32(levels, Avx512F.ConvertToVector512Int32(Vector128.LoadAligned(current + j)));
                 var w1 = Avx512F.PermuteVar16x32(levels, Avx512F.ConvertToVector512Int32(Vector128.LoadAligned(current + j + 16)));
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + j), w0, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + j + 16), w1, a1);
-                if (count > 1)
-                {
-                    b0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + second + j), w0, b0);
-                    b1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + second + j + 16), w1, b1);
-                }
-                if (count > 2)
-                {
-                    c0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * second + j), w0, c0);
-                    c1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * second + j + 16), w1, c1);
-                }
-                if (count > 3)
-                {
-                    d0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * second + j), w0, d0);
-                    d1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * second + j + 16), w1, d1);
-                }
+                float* xj = x + j;
+                Accumulate(xj, w0, w1, ref a0, ref a1);
+                if (count > 1) Accumulate(xj + second, w0, w1, ref b0, ref b1);
+                if (count > 2) Accumulate(xj + 2 * second, w0, w1, ref c0, ref c1);
+                if (count > 3) Accumulate(xj + 3 * second, w0, w1, ref d0, ref d1);
+                if (count > 4) Accumulate(xj + 4 * second, w0, w1, ref e0, ref e1);
+                if (count > 5) Accumulate(xj + 5 * second, w0, w1, ref f0, ref f1);
+                if (count > 6) Accumulate(xj + 6 * second, w0, w1, ref g0, ref g1);
+                if (count > 7) Accumulate(xj + 7 * second, w0, w1, ref h0, ref h1);
             }
             y[r] = HorizontalSum.Sum(a0 + a1);
             if (count > 1) y[r + yNext] = HorizontalSum.Sum(b0 + b1);
             if (count > 2) y[r + 2 * yNext] = HorizontalSum.Sum(c0 + c1);
             if (count > 3) y[r + 3 * yNext] = HorizontalSum.Sum(d0 + d1);
+            if (count > 4) y[r + 4 * yNext] = HorizontalSum.Sum(e0 + e1);
+            if (count > 5) y[r + 5 * yNext] = HorizontalSum.Sum(f0 + f1);
+            if (count > 6) y[r + 6 * yNext] = HorizontalSum.Sum(g0 + g1);
+            if (count > 7) y[r + 7 * yNext] = HorizontalSum.Sum(h0 + h1);
             byte* done = current; current = next; next = done;
         }
+    }
+
+    /// <summary>One vector's FMAs for a window pair: x[0..16) with w0, x[16..32) with w1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(float* x, Vector512<float> w0, Vector512<float> w1, ref Vector512<float> acc0, ref Vector512<float> acc1)
+    {
+        acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(x), w0, acc0);
+        acc1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 16), w1, acc1);
     }
 
     // Row r's trits, one byte per weight, into buf[0 .. cols + 27] (bytes past the row's last codeword hold its spread

@@ -32,12 +32,16 @@ internal struct Slots4 : ISlotCount { public static bool Five => false; }
 internal struct Slots5 : ISlotCount { public static bool Five => true; }
 
 /// <summary>How many x vectors a <see cref="WindowRows"/> row loop carries, sharing each decoded window (1..4; the
-/// 256-bit loop takes at most 2).</summary>
+/// 256-bit loop takes at most 2; <see cref="PositionRows"/> up to 8).</summary>
 internal interface IVectorCount { static abstract int Count { get; } }
 internal struct OneVector : IVectorCount { public static int Count => 1; }
 internal struct TwoVectors : IVectorCount { public static int Count => 2; }
 internal struct ThreeVectors : IVectorCount { public static int Count => 3; }
 internal struct FourVectors : IVectorCount { public static int Count => 4; }
+internal struct FiveVectors : IVectorCount { public static int Count => 5; }
+internal struct SixVectors : IVectorCount { public static int Count => 6; }
+internal struct SevenVectors : IVectorCount { public static int Count => 7; }
+internal struct EightVectors : IVectorCount { public static int Count => 8; }
 
 /// <summary>Unaligned load and add for float and Vector128/256/512 of float, chosen when the JIT specialises the generic loop.</summary>
 internal static unsafe class SlotVector

@@ -178,11 +178,12 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
-        /// <summary>The window loops over rows [start, end) for the batch's vectors, up to four per decode on AVX-512 and
-        /// two on AVX2 (<see cref="WindowRows"/>; each loop is its own fully optimized method).</summary>
+        /// <summary>The window loops over rows [start, end) for the batch's vectors, up to eight per decode with
+        /// <see cref="PositionRows"/>, four with <see cref="WindowRows"/> on AVX-512 and two on AVX2 (each loop is its own
+        /// fully optimized method).</summary>
         private readonly void RunWindows(int start, int end)
         {
-            int group = Isa == KernelIsa.Avx512 ? 4 : 2;
+            int group = Positions ? 8 : Isa == KernelIsa.Avx512 ? 4 : 2;
             for (int b = 0; b < Batch; b += group)
             {
                 float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
@@ -193,7 +194,11 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                         case 1: PositionRows.Rows512<OneVector>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
                         case 2: PositionRows.Rows512<TwoVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
                         case 3: PositionRows.Rows512<ThreeVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        default: PositionRows.Rows512<FourVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        case 4: PositionRows.Rows512<FourVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        case 5: PositionRows.Rows512<FiveVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        case 6: PositionRows.Rows512<SixVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        case 7: PositionRows.Rows512<SevenVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                        default: PositionRows.Rows512<EightVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
                     }
                     continue;
                 }

@@ -302,7 +302,7 @@ public class CompressedMatVecTests
     }
 
     /// <summary>
-    /// <see cref="PositionRows"/> called directly, 1–4 vectors, on rows whose last codewords reach past the row end with
+    /// <see cref="PositionRows"/> called directly, 1–8 vectors, on rows whose last codewords reach past the row end with
     /// random trits and at every width class (under one window pair, a whole number of pairs, a partial last pair, the
     /// widest it takes): each vector within rounding of the reference, and bitwise its one-vector result.
     /// </summary>
@@ -314,19 +314,19 @@ public class CompressedMatVecTests
             var rnd = new Random(cols);
             var c = Make(rnd, 23, cols, TestDict16.RandomTrits(rnd, 23, cols, 0.885, 0.5, 0.0), padTail: true);
             int stride = (cols + WindowRows.Padding + 15) / 16 * 16;
-            var xs = RandomVector(rnd, 4 * cols);
-            var padded = new float[4 * stride];
-            for (int v = 0; v < 4; v++) xs.AsSpan(v * cols, cols).CopyTo(padded.AsSpan(v * stride));
-            var yRef = new float[4 * c.Rows];
-            Reference.Multiply(c.Matrix, xs, yRef, 4);
-            var alone = new float[4 * c.Rows];
+            var xs = RandomVector(rnd, 8 * cols);
+            var padded = new float[8 * stride];
+            for (int v = 0; v < 8; v++) xs.AsSpan(v * cols, cols).CopyTo(padded.AsSpan(v * stride));
+            var yRef = new float[8 * c.Rows];
+            Reference.Multiply(c.Matrix, xs, yRef, 8);
+            var alone = new float[8 * c.Rows];
             fixed (ulong* table = Table.Entries) fixed (ushort* codes = c.Codes) fixed (int* offsets = c.RowOffsets) fixed (ushort* scales = c.Scales)
             fixed (float* x = padded) fixed (float* a = alone)
             {
-                for (int v = 0; v < 4; v++)
+                for (int v = 0; v < 8; v++)
                     PositionRows.Rows512<OneVector>(table, codes, offsets, scales, 0, c.Rows, cols, x + v * stride, stride, a + v * c.Rows, c.Rows);
                 AssertClose(yRef, alone);
-                for (int n = 2; n <= 4; n++)
+                for (int n = 2; n <= 8; n++)
                 {
                     var y = new float[n * c.Rows];
                     fixed (float* yp = y)
@@ -334,7 +334,11 @@ public class CompressedMatVecTests
                         {
                             case 2: PositionRows.Rows512<TwoVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
                             case 3: PositionRows.Rows512<ThreeVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                            default: PositionRows.Rows512<FourVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                            case 4: PositionRows.Rows512<FourVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                            case 5: PositionRows.Rows512<FiveVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                            case 6: PositionRows.Rows512<SixVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                            case 7: PositionRows.Rows512<SevenVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
+                            default: PositionRows.Rows512<EightVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
                         }
                     Assert.True(alone.AsSpan(0, n * c.Rows).SequenceEqual(y), $"{cols} columns, {n} vectors: differs from one vector at a time");
                 }
