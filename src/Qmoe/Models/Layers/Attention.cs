@@ -45,24 +45,20 @@ public static class Attention
             var s = seqs[job / heads];
             int h = job % heads, kvh = h / group;
             using var scoreBuffer = new Numerics.ScratchBuffer(s.KeyCount);
-            using var accBuffer = new Numerics.ScratchBuffer(valueHeadDim);
-            Span<float> scores = scoreBuffer.Span, acc = accBuffer.Span;
+            Span<float> scores = scoreBuffer.Span;
             for (int i = 0; i < s.Count; i++)
             {
                 int qPos = s.Pos0 + i;
                 int visible = causal ? Math.Min(s.KeyCount, qPos + 1) : s.KeyCount;
                 var qh = q.AsSpan((s.Row + i) * qStride + h * headDim, headDim);
                 var sc = scores[..visible];
-                for (int j = 0; j < visible; j++)
-                    sc[j] = TensorPrimitives.Dot(qh, s.K.AsSpan(j * kvStride + kvh * headDim, headDim)) * scale;
+                AttentionRows.Scores(qh, s.K.AsSpan(kvh * headDim), kvStride, scale, sc);
                 bias?.AddTo(h, qPos, sc);
                 float max = TensorPrimitives.Max(sc);
-                float sum = 0;
-                for (int j = 0; j < visible; j++) { sc[j] = MathF.Exp(sc[j] - max); sum += sc[j]; }
-                acc.Clear();
-                for (int j = 0; j < visible; j++)
-                    TensorPrimitives.MultiplyAdd(s.V.AsSpan(j * vStride + kvh * valueHeadDim, valueHeadDim), sc[j] / sum, acc, acc);
-                acc.CopyTo(output.AsSpan((s.Row + i) * oStride + h * valueHeadDim, valueHeadDim));
+                TensorPrimitives.Subtract(sc, max, sc);
+                TensorPrimitives.Exp(sc, sc);
+                TensorPrimitives.Divide(sc, TensorPrimitives.Sum(sc), sc);
+                AttentionRows.WeightedSum(s.V.AsSpan(kvh * valueHeadDim), vStride, sc, output.AsSpan((s.Row + i) * oStride + h * valueHeadDim, valueHeadDim));
             }
         });
     }

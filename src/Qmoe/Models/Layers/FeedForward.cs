@@ -46,13 +46,19 @@ public static class FeedForward
         }
     }
 
-    /// <summary>g = silu(g) ⊙ u, silu(z) = z·sigmoid(z) (the input of w2).</summary>
+    /// <summary>g = silu(g) ⊙ u, silu(z) = z·sigmoid(z) as in PyTorch (the input of w2). Vectorised in chunks of a small
+    /// stack buffer: a scalar exp per element took 3.5% of a qwen3-moe-tiny decode step (perf).</summary>
     public static void SiluMultiply(Span<float> g, ReadOnlySpan<float> u)
     {
-        for (int i = 0; i < g.Length; i++)
+        if (u.Length < g.Length) throw new ArgumentException("u shorter than g");
+        Span<float> sigmoid = stackalloc float[256];
+        for (int i = 0; i < g.Length; i += sigmoid.Length)
         {
-            float z = g[i];
-            g[i] = z / (1f + MathF.Exp(-z)) * u[i];
+            var gc = g.Slice(i, Math.Min(sigmoid.Length, g.Length - i));
+            var sc = sigmoid[..gc.Length];
+            TensorPrimitives.Sigmoid(gc, sc);
+            TensorPrimitives.Multiply(gc, sc, gc);
+            TensorPrimitives.Multiply(gc, u.Slice(i, gc.Length), gc);
         }
     }
 }
