@@ -282,6 +282,12 @@ public static unsafe class MatMul
             if (rows > 6) { xv = Load<TVec>(x6 + p); a6 = Fma(xv, w0, a6); c6 = Fma(xv, w1, c6); }
             if (rows > 7) { xv = Load<TVec>(x7 + p); a7 = Fma(xv, w0, a7); c7 = Fma(xv, w1, c7); }
         }
+        if (rows > 2 && typeof(TVec) == typeof(Vector512<float>))
+        {
+            // Both rows' sums at once, bitwise those of Sum (absent rows of X add zero vectors).
+            HorizontalSum.Sum16(V(a0), V(a1), V(a2), V(a3), V(a4), V(a5), V(a6), V(a7), V(c0), V(c1), V(c2), V(c3), V(c4), V(c5), V(c6), V(c7)).Store(sums);
+            return;
+        }
         sums[0] = Sum(a0); sums[8] = Sum(c0);
         if (rows > 1) { sums[1] = Sum(a1); sums[9] = Sum(c1); }
         if (rows > 2) { sums[2] = Sum(a2); sums[10] = Sum(c2); }
@@ -352,6 +358,9 @@ public static unsafe class MatMul
         typeof(TVec) == typeof(Vector512<float>)
             ? Unsafe.BitCast<Vector512<float>, TVec>(Unsafe.BitCast<TVec, Vector512<float>>(a) + Unsafe.BitCast<TVec, Vector512<float>>(b))
             : Unsafe.BitCast<Vector256<float>, TVec>(Unsafe.BitCast<TVec, Vector256<float>>(a) + Unsafe.BitCast<TVec, Vector256<float>>(b));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> V<TVec>(TVec v) where TVec : unmanaged => Unsafe.BitCast<TVec, Vector512<float>>(v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sum<TVec>(TVec v) where TVec : unmanaged =>

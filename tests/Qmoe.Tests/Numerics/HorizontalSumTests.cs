@@ -27,4 +27,25 @@ public class HorizontalSumTests
             Assert.Equal(FoldReference(lanes[..4]), HorizontalSum.Sum(Vector128.Create(lanes[..4])));
         }
     }
+
+    private sealed class Avx512FactAttribute : FactAttribute
+    {
+        public Avx512FactAttribute()
+        {
+            if (!Vector512.IsHardwareAccelerated) Skip = "Sum16 is AVX-512 only; this machine (or DOTNET_Enable* settings) lacks it";
+        }
+    }
+
+    [Avx512Fact]
+    public void ManySumsAtOnceEqualOneAtATime()
+    {
+        var rng = new Random(9);
+        for (int t = 0; t < 50; t++)
+        {
+            var v = Enumerable.Range(0, 16).Select(_ => Vector512.Create(Enumerable.Range(0, 16)
+                .Select(_ => (float)((rng.NextDouble() - 0.5) * Math.Pow(2, rng.Next(-20, 20)))).ToArray())).ToArray();
+            var all = HorizontalSum.Sum16(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]);
+            for (int n = 0; n < 16; n++) Assert.Equal(HorizontalSum.Sum(v[n]), all[n]);
+        }
+    }
 }
