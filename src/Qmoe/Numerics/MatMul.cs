@@ -142,9 +142,9 @@ public static unsafe class MatMul
         for (int j = j0; j < j1; j++) Tail<TRows>(x, w + (long)j * k * elem, bf16, k, 0, sums, y + j, ldy); // scalar: k too short for a vector
     }
 
-    // The unblocked tile's W rows [j0, j1), each swept whole (SpanF32/SpanBf16's operations, inlined) and finished by its
-    // tail, in one call: a call per W row cost as much as a short row's FMAs (k = 192 on the tiny models' attention and
-    // head, where these calls were ~20% of a batched decode step).
+    // The unblocked tile's W rows [j0, j1), each swept whole (SpanF32/SpanBf16's operations, inlined; f32 rows two at a
+    // time, SweepF32Pair) and finished by its tail, in one call: a call per W row cost as much as a short row's FMAs
+    // (k = 192 on the tiny models' attention and head, where these calls were ~20% of a batched decode step).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Rows<TRows, TVec>(float* x, byte* w, bool bf16, int k, int vectorEnd, int j0, int j1, float* y, int ldy)
         where TRows : struct, IRows where TVec : unmanaged

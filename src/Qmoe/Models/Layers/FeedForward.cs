@@ -47,7 +47,8 @@ public static class FeedForward
     }
 
     /// <summary>g = silu(g) ⊙ u, silu(z) = z·sigmoid(z) as in PyTorch (the input of w2). Vectorised in chunks of a small
-    /// stack buffer: a scalar exp per element took 3.5% of a qwen3-moe-tiny decode step (perf).</summary>
+    /// stack buffer: scalar exp calls (here and in attention's softmax) took 3.5% of a qwen3-moe-tiny decode step (perf);
+    /// this one alone took a 20-token prefill from 1,008 to 942 µs.</summary>
     public static void SiluMultiply(Span<float> g, ReadOnlySpan<float> u)
     {
         if (u.Length < g.Length) throw new ArgumentException("u shorter than g");
