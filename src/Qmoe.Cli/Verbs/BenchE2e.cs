@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Qmoe.Kernels;
 using Qmoe.Runtime;
 
 namespace Qmoe.Cli;
@@ -42,8 +43,10 @@ internal static class BenchE2e
                 }
             var d = best["dense"]; var c = best["compressed"];
             human.WriteLine($"generation: compressed/dense = {c.Gen / d.Gen:F3}; eval: {c.Eval / d.Eval:F3}; peak RSS {c.Rss >> 20} vs {d.Rss >> 20} MiB");
+            human.WriteLine($"CPU kernels: {KernelIsas.Name(KernelIsas.Best)} (the workers inherit this process's DOTNET_Enable* settings)");
             return new JsonObject
             {
+                ["isa"] = KernelIsas.Name(KernelIsas.Best),
                 ["dense_tokens_per_s"] = d.Gen, ["compressed_tokens_per_s"] = c.Gen, ["ratio"] = c.Gen / d.Gen,
                 ["dense_rss_bytes"] = d.Rss, ["compressed_rss_bytes"] = c.Rss,
                 ["eval"] = new JsonObject

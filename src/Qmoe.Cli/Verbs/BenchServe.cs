@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Qmoe.Compression;
+using Qmoe.Kernels;
 using Qmoe.Runtime;
 using Qmoe.Server;
 
@@ -128,11 +129,13 @@ internal static class BenchServe
         human.WriteLine($"median round: latency p50 {P(lat, 0.5):F3} s, p99 {P(lat, 0.99):F3} s (one at a time: p50 {P(seqLat, 0.5):F3} s, p99 {P(seqLat, 0.99):F3} s)");
         human.WriteLine($"{tokens} tokens in {m.ConSeconds:F1} s concurrently, {m.Twins.Sum(o => o.Tokens)} in {m.SeqSeconds:F1} s one at a time");
         human.WriteLine($"tokens/s: concurrent {m.ConTps:F1} vs one at a time {m.SeqTps:F1} = {m.Speedup:F2}x (median of {string.Join(", ", all.Select(r => $"{r.Speedup:F2}x"))}); mean batch {m.Occupancy:F2} of {served.Scheduler.StepCapacity} per step ({served.Scheduler.Lanes} lanes); peak RSS {rss >> 20} MiB; load {load}");
+        human.WriteLine($"CPU kernels: {KernelIsas.Name(KernelIsas.Best)} (ratios depend on the instruction set)");
         human.WriteLine($"one at a time: {m.SeqCost.Describe(m.SeqSeconds)}");
         human.WriteLine($"concurrently: {m.ConCost.Describe(m.ConSeconds)}");
         if (errors > 0) human.WriteLine("first error: " + all.SelectMany(r => r.Results.Concat(r.Twins)).First(o => o.Error != null).Error);
         return new JsonObject
         {
+            ["isa"] = KernelIsas.Name(KernelIsas.Best),
             ["requests"] = prompts.Length, ["clients"] = clients, ["max_tokens"] = maxTokens, ["max_batch"] = maxBatch,
             ["errors"] = errors, ["mismatches"] = mismatches,
             ["latency_p50_s"] = P(lat, 0.5), ["latency_p99_s"] = P(lat, 0.99),

@@ -5,7 +5,7 @@ using Qmoe.IO;
 
 namespace Qmoe.Tests.Codec;
 
-/// <summary>The <c>inspect</c>, <c>verify</c> and <c>bench matvec</c> verbs, run as the CLI process.</summary>
+/// <summary>The <c>inspect</c>, <c>verify</c>, <c>bench matvec</c> and <c>bench serve</c> verbs, run as the CLI process.</summary>
 public class CliVerbTests
 {
     private static (int Code, string Out, string Err) Cli(params string[] args)
@@ -40,6 +40,23 @@ public class CliVerbTests
             Assert.True((double)r["compressed_ms"]! > 0 && (double)r["dense_bf16_ms"]! > 0);
             Assert.Equal((double)r["dense_bf16_ms"]! / (double)r["compressed_ms"]!, (double)r["speedup_vs_bf16"]!, 9);
         }
+    }
+
+    /// <summary><c>bench serve --json</c> on the embedded model: a short load test on loopback that names the
+    /// instruction set, loses no request and matches every output to its sequential twin.</summary>
+    [Fact]
+    public void BenchServeJsonNamesThePathAndMatchesEveryRequest()
+    {
+        var (code, stdout, stderr) = Cli("bench", "serve", "--model", Paths.TinyModel, "--clients", "2", "--requests", "2",
+            "--max-tokens", "3", "--rounds", "1", "--json");
+        Assert.True(code == 0, stderr);
+        var j = JsonNode.Parse(stdout)!.AsObject();
+        Assert.Equal(Qmoe.Kernels.KernelIsas.Name(Qmoe.Kernels.KernelIsas.Best), (string?)j["isa"]);
+        Assert.Equal(4, (int)j["requests"]!);
+        Assert.Equal(0, (int)j["errors"]!);
+        Assert.Equal(0, (int)j["mismatches"]!);
+        Assert.True((int)j["tokens"]! > 0 && (double)j["speedup"]! > 0);
+        Assert.Single(j["round_speedups"]!.AsArray());
     }
 
     [Fact]
