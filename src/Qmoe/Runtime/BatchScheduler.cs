@@ -212,9 +212,13 @@ public sealed class BatchScheduler : IDisposable
         private void Loop()
         {
             var stop = owner._stop.Token;
-            while (!stop.IsCancellationRequested)
+            while (true)
             {
-                _wake.Reset(); // before looking at the queues: a wake-up after this point is not lost
+                // Reset before looking at the stop flag and the queues, so a wake-up after this point is not lost. With the
+                // flag checked first, Dispose's cancel and wake-up could both land between the check and the reset, and the
+                // lane then slept forever (a test run hung in Dispose's Join).
+                _wake.Reset();
+                if (stop.IsCancellationRequested) break;
                 _active.RemoveAll(r => r.Cancel.IsCancellationRequested && owner.Done(r, FinishReason.Cancelled));
                 JoinPrefilled();
                 Admit();
