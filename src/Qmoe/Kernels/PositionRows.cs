@@ -84,6 +84,24 @@ internal static unsafe class PositionRows
         }
     }
 
+    /// <summary><see cref="Rows512{TVectors}"/> with TVectors.Count = <paramref name="vectors"/> (1–8).</summary>
+    internal static void Rows512(int vectors, ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
+        int cols, float* x, nint second, float* y, nint yNext)
+    {
+        switch (vectors)
+        {
+            case 1: Rows512<OneVector>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 2: Rows512<TwoVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 3: Rows512<ThreeVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 4: Rows512<FourVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 5: Rows512<FiveVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 6: Rows512<SixVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 7: Rows512<SevenVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 8: Rows512<EightVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            default: throw new ArgumentOutOfRangeException(nameof(vectors), vectors, "1 to 8 vectors");
+        }
+    }
+
     /// <summary>One vector's FMAs for a window pair: x[0..16) with w0, x[16..32) with w1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Accumulate(float* x, Vector512<float> w0, Vector512<float> w1, ref Vector512<float> acc0, ref Vector512<float> acc1)

@@ -189,17 +189,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
                 if (Positions)
                 {
-                    switch (Math.Min(group, Batch - b))
-                    {
-                        case 1: PositionRows.Rows512<OneVector>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        case 2: PositionRows.Rows512<TwoVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        case 3: PositionRows.Rows512<ThreeVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        case 4: PositionRows.Rows512<FourVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        case 5: PositionRows.Rows512<FiveVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        case 6: PositionRows.Rows512<SixVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        case 7: PositionRows.Rows512<SevenVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                        default: PositionRows.Rows512<EightVectors>(Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                    }
+                    PositionRows.Rows512(Math.Min(group, Batch - b), Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows);
                     continue;
                 }
                 switch (Isa, Math.Min(group, Batch - b))

@@ -329,17 +329,7 @@ public class CompressedMatVecTests
                 for (int n = 2; n <= 8; n++)
                 {
                     var y = new float[n * c.Rows];
-                    fixed (float* yp = y)
-                        switch (n)
-                        {
-                            case 2: PositionRows.Rows512<TwoVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                            case 3: PositionRows.Rows512<ThreeVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                            case 4: PositionRows.Rows512<FourVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                            case 5: PositionRows.Rows512<FiveVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                            case 6: PositionRows.Rows512<SixVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                            case 7: PositionRows.Rows512<SevenVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                            default: PositionRows.Rows512<EightVectors>(table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows); break;
-                        }
+                    fixed (float* yp = y) PositionRows.Rows512(n, table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows);
                     Assert.True(alone.AsSpan(0, n * c.Rows).SequenceEqual(y), $"{cols} columns, {n} vectors: differs from one vector at a time");
                 }
                 // A sub-range of rows writes those rows only.
