@@ -17,7 +17,7 @@ internal static class EvalVerb
         var split = new Option<string?>("--split") { Description = "split name, e.g. validation" };
         var text = new Option<string?>("--text") { Description = "raw text file (decoder-only: lines joined, tokenized, cut into blocks; Switch: span corruption)" };
         var block = new Option<int>("--block") { Description = "tokens per block with --text (decoder-only)", DefaultValueFactory = _ => 128 };
-        var maxBlocks = new Option<int>("--max-blocks") { Description = "at most this many blocks (examples) with --text", DefaultValueFactory = _ => 64 };
+        var maxBlocks = new Option<int>("--max-blocks") { Description = "at most this many blocks (examples) with --text; 0: every block of the file", DefaultValueFactory = _ => 64 };
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N examples" };
         var threads = CommonOptions.Threads();
         var noCapacity = new Option<bool>("--no-capacity") { Description = "unlimited expert capacity (no dropped tokens)" };

@@ -6,7 +6,7 @@ namespace Qmoe.Runtime;
 /// Eval data made from a raw text file (<c>eval --text</c>; metric in docs/SPEC.md). Decoder-only: the file's lines
 /// joined with "\n" (no trailing newline), tokenized as one string with the model's special-token settings (a bos at
 /// the start only where the tokenizer config adds one), cut into consecutive blocks of <c>block</c> tokens (a partial
-/// last block dropped), at most <c>maxBlocks</c> of them; the evaluator scores tokens 1..block−1 of each block from the
+/// last block dropped), at most <c>maxBlocks</c> of them (0: all); the evaluator scores tokens 1..block−1 of each block from the
 /// tokens before them in the block. Encoder-decoders: span-corruption examples as the calibration loader makes them
 /// (paragraphs + eos, blocks of 141 ids, seed <see cref="CalibrationSet.DefaultSeed"/>), at most <c>maxBlocks</c>.
 /// The split is named after the file.
@@ -17,7 +17,8 @@ public static class TextEval
     {
         if (!File.Exists(path)) throw new QmoeException($"{path}: text file not found");
         if (block < 2) throw new QmoeException($"--block {block}: blocks need at least 2 tokens");
-        if (maxBlocks < 1) throw new QmoeException($"--max-blocks {maxBlocks} must be positive");
+        if (maxBlocks < 0) throw new QmoeException($"--max-blocks {maxBlocks}: must be positive, or 0 for every block of the file");
+        if (maxBlocks == 0) maxBlocks = int.MaxValue;
         string split = Path.GetFileNameWithoutExtension(path);
         return model.IsDecoderOnly ? Causal(model.Tokenizer, path, split, block, maxBlocks) : SpanCorrupted(model, path, split, maxBlocks);
     }

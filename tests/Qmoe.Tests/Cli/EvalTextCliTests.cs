@@ -29,6 +29,13 @@ public class EvalTextCliTests
         Assert.Equal(blocks, (int)j["examples"]!);
         Assert.Equal(blocks * 127L, (long)j["tokens"]!);
         Assert.Equal(expected.MeanCe, (double)j["mean_ce"]!, 9);
+
+        // --max-blocks 0: every whole block of the file (more than the default 64 here).
+        var all = CliProcess.Run("eval", "--model", model, "--text", text, "--max-blocks", "0", "--json");
+        Assert.True(all.ExitCode == 0, all.Stderr);
+        Assert.True(ids.Length / 128 > 64);
+        Assert.Equal(ids.Length / 128, (int)all.Json["examples"]!);
+        Assert.Equal(ids.Length / 128 * 127L, (long)all.Json["tokens"]!);
     }
 
     /// <summary>
@@ -78,6 +85,7 @@ public class EvalTextCliTests
     {
         CliProcess.AssertRefused(CliProcess.Run("eval", "--model", Paths.TinyModel), "exactly one of");
         CliProcess.AssertRefused(CliProcess.Run("eval", "--model", Paths.TinyModel, "--text", "missing.txt"), "missing.txt");
+        CliProcess.AssertRefused(CliProcess.Run("eval", "--model", Paths.TinyModel, "--text", Paths.CalibrationText, "--max-blocks", "-1"), "--max-blocks -1");
         using var dir = Paths.Temp();
         File.WriteAllText(dir.File("short.txt"), "a\n");
         CliProcess.AssertRefused(CliProcess.Run("eval", "--model", Paths.TinyModel, "--text", dir.File("short.txt")), "too short");
