@@ -6,7 +6,8 @@ namespace Qmoe.Codec;
 /// The "dict16" code of SPEC §5: 2^16 entries, each a sequence of 1–14 pair symbols (2–28 trits). Entry c is two
 /// uint32 at <c>Entries[2c]</c>, <c>Entries[2c + 1]</c>: word0 = pairs 0..6 packed 4 bits each (bits 0–1 the
 /// pair's first trit, bits 2–3 its second), shifted left by 4, OR the sequence length; word1 = pairs 7..13 packed
-/// the same way, shifted left by 4, low nibble 0. Nibbles past the length are 0.
+/// the same way, shifted left by 4, low nibble 0. Nibbles past the length are 0. A four-level dictionary (2-bit experts,
+/// docs/FORMAT.md "Coded 2-bit experts") has the same layout over symbols 0..3: pair symbol s = t0 + 4·t1.
 /// </summary>
 public sealed class CodeDictionary
 {
@@ -30,7 +31,16 @@ public sealed class CodeDictionary
     /// <summary>Human-readable origin ("iid p0=0.885", "fitted pair statistics", or the file it was read from).</summary>
     public string Source { get; }
 
-    private CodeDictionary(uint[] entries, string source, long[]? costs = null) { _entries = entries; Source = source; _costs = costs; }
+    private CodeDictionary(uint[] entries, string source, long[]? costs = null, int levels = 3)
+    {
+        _entries = entries; Source = source; _costs = costs; Levels = levels;
+    }
+
+    /// <summary>Symbols per weight: 3 (ternary: 0, min, max) or 4 (a coded 2-bit expert's symbols).</summary>
+    public int Levels { get; }
+
+    /// <summary>Pair symbols (9 or 16).</summary>
+    public int PairSymbols => Levels * Levels;
 
     /// <summary>
     /// The nine integer costs (see <see cref="PairModel.IntegerCosts"/>) this dictionary was built from, so that
@@ -95,16 +105,16 @@ public sealed class CodeDictionary
 
     internal DictionaryTrie Trie => _trie ??= new DictionaryTrie(this);
 
-    /// <summary>Packs a sequence of pair symbols (s = t0 + 3·t1, length 1–14) into the two entry words.</summary>
-    public static (uint Word0, uint Word1) Pack(ReadOnlySpan<byte> pairSymbols)
+    /// <summary>Packs a sequence of pair symbols (s = t0 + L·t1, L = <paramref name="levels"/>, length 1–14) into the two entry words.</summary>
+    public static (uint Word0, uint Word1) Pack(ReadOnlySpan<byte> pairSymbols, int levels = 3)
     {
         if (pairSymbols.Length is < 1 or > MaxPairs) throw new ArgumentException("entry length must be 1..14 pairs", nameof(pairSymbols));
         uint w0 = (uint)pairSymbols.Length, w1 = 0;
         for (int j = 0; j < pairSymbols.Length; j++)
         {
             int s = pairSymbols[j];
-            if (s >= PairModel.Symbols) throw new ArgumentException($"pair symbol {s} out of range", nameof(pairSymbols));
-            uint nibble = (uint)(s % 3 | (s / 3) << 2);
+            if (s >= levels * levels) throw new ArgumentException($"pair symbol {s} out of range", nameof(pairSymbols));
+            uint nibble = (uint)(s % levels | (s / levels) << 2);
             if (j < 7) w0 |= nibble << (4 + 4 * j);
             else w1 |= nibble << (4 + 4 * (j - 7));
         }
@@ -124,11 +134,13 @@ public sealed class CodeDictionary
 
     /// <summary>
     /// <see cref="Build(PairModel, string?)"/> from the nine integer pair costs directly (integer arithmetic only, so
-    /// the same costs give the same entries on every machine). Costs must lie in 1..<see cref="MaxCost"/>.
+    /// the same costs give the same entries on every machine); sixteen costs build a four-level dictionary. Costs must
+    /// lie in 1..<see cref="MaxCost"/>.
     /// </summary>
     public static CodeDictionary Build(ReadOnlySpan<long> costs, string? source = null)
     {
-        if (costs.Length != PairModel.Symbols) throw new ArgumentException("need 9 pair costs", nameof(costs));
+        if (costs.Length is not (9 or 16)) throw new ArgumentException("need 9 or 16 pair costs", nameof(costs));
+        int levels = PairModel.LevelsOf(costs.Length), symbolCount = costs.Length;
         foreach (long c in costs)
             if (c is < 1 or > MaxCost) throw new ArgumentException($"pair cost {c} outside 1..2^40", nameof(costs));
         long[] cost = costs.ToArray();
@@ -136,30 +148,30 @@ public sealed class CodeDictionary
         var symbols = new byte[MaxPairs];
         // Sequence packed most-significant symbol first: symbol j at bits 60-4j (so same-length lexicographic
         // order is numeric order).
-        // At most nine children are queued per emitted entry: sized once, never grown.
-        var heap = new PriorityQueue<ulong, SequenceKey>(Size * PairModel.Symbols);
+        // At most nine (sixteen) children are queued per emitted entry: sized once, never grown.
+        var heap = new PriorityQueue<ulong, SequenceKey>(Size * symbolCount);
         int code = 0;
         void Emit(ulong packed, int length, long c)
         {
             for (int j = 0; j < length; j++) symbols[j] = (byte)((packed >> (60 - 4 * j)) & 15);
-            var (w0, w1) = Pack(symbols.AsSpan(0, length));
+            var (w0, w1) = Pack(symbols.AsSpan(0, length), levels);
             entries[2 * code] = w0;
             entries[2 * code + 1] = w1;
             code++;
             if (length < MaxPairs)
-                for (int s = 0; s < PairModel.Symbols; s++)
+                for (int s = 0; s < symbolCount; s++)
                 {
                     ulong child = packed | (ulong)s << (60 - 4 * length);
                     heap.Enqueue(child, new SequenceKey(c + cost[s], length + 1, child));
                 }
         }
-        for (int s = 0; s < PairModel.Symbols; s++) Emit((ulong)s << 60, 1, cost[s]);
+        for (int s = 0; s < symbolCount; s++) Emit((ulong)s << 60, 1, cost[s]);
         while (code < Size)
         {
             heap.TryDequeue(out ulong packed, out var key);
             Emit(packed, key.Length, key.Cost);
         }
-        return new CodeDictionary(entries, source ?? "built", cost);
+        return new CodeDictionary(entries, source ?? "built", cost, levels);
     }
 
     /// <summary>Largest pair cost <see cref="Build(ReadOnlySpan{long}, string?)"/> accepts: P(s) ≥ 2^−256 (sums of 14 stay far from overflow).</summary>
@@ -182,6 +194,7 @@ public sealed class CodeDictionary
     /// </summary>
     public static CodeDictionary FromEntries(ReadOnlySpan<uint> words, string where, string? source = null)
     {
+        // Four-level dictionaries are only ever stored as their cost record (DictionaryRecord), never as entries.
         if (words.Length != 2 * Size) throw new QmoeException($"{where}: dictionary has {words.Length / 2} entries, expected {Size}");
         for (int c = 0; c < Size; c++)
         {
@@ -201,13 +214,13 @@ public sealed class CodeDictionary
 
     /// <summary>The same dictionary (entries and derived tables shared) under another <see cref="Source"/>.</summary>
     public CodeDictionary WithSource(string source) =>
-        new(_entries, source, _costs) { _decodeTable = _decodeTable, _tritCounts = _tritCounts, _trie = _trie };
+        new(_entries, source, _costs, Levels) { _decodeTable = _decodeTable, _tritCounts = _tritCounts, _trie = _trie };
 
     /// <summary>Wraps entry words known to be well formed (built here), without re-checking them.</summary>
     internal static CodeDictionary FromValidEntries(uint[] words, string source) => new(words, source);
 
-    /// <summary>Pair symbol j (s = t0 + 3·t1) of entry <paramref name="code"/>.</summary>
-    public int Symbol(int code, int j) => Trit(code, 2 * j) + 3 * Trit(code, 2 * j + 1);
+    /// <summary>Pair symbol j (s = t0 + L·t1, L = <see cref="Levels"/>) of entry <paramref name="code"/>.</summary>
+    public int Symbol(int code, int j) => Trit(code, 2 * j) + Levels * Trit(code, 2 * j + 1);
 
     /// <summary>
     /// Sort key of the first <paramref name="pairs"/> pairs of an entry (all when −1): length in the top bits, then
@@ -248,7 +261,7 @@ public sealed class CodeDictionary
             words[2 * i] = _entries[2 * order[i]];
             words[2 * i + 1] = _entries[2 * order[i] + 1];
         }
-        return new CodeDictionary(words, Source, _costs);
+        return new CodeDictionary(words, Source, _costs, Levels);
     }
 
     /// <summary>Byte view of the entries, as stored in <c>qmoe.dictionary</c> (little-endian U32 [65536, 2]).</summary>

@@ -3,18 +3,34 @@ namespace Qmoe.Codec;
 /// <summary>
 /// Probabilities of the 9 pair symbols s = t[2i] + 3·t[2i+1] (trits 0 = zero, 1 = row min, 2 = row max) that a
 /// dictionary is built for. <see cref="Iid"/> is QMoE's model (independent trits, P(zero) = p0, P(min) = P(max));
-/// <see cref="Fit"/> takes the measured pair frequencies of the weights being written.
+/// <see cref="Fit"/> takes the measured pair frequencies of the weights being written. Four-level codes (2-bit
+/// experts, docs/FORMAT.md) have 16 pair symbols s = t[2i] + 4·t[2i+1] over symbols 0..3.
 /// </summary>
 public sealed class PairModel
 {
+    /// <summary>Pair symbols of the ternary code.</summary>
     public const int Symbols = 9;
+
+    /// <summary>Pair symbols of a code over <paramref name="levels"/> (3 or 4) symbols.</summary>
+    public static int SymbolsOf(int levels) => levels * levels;
+
+    /// <summary>The levels (3 or 4) whose pairs have <paramref name="symbols"/> symbols (9 or 16); throws otherwise.</summary>
+    public static int LevelsOf(int symbols) => symbols switch
+    {
+        9 => 3,
+        16 => 4,
+        _ => throw new ArgumentException($"{symbols} pair symbols: expected 9 (ternary) or 16 (four levels)"),
+    };
+
+    /// <summary>Symbols per weight: 3 (ternary) or 4.</summary>
+    public int Levels => LevelsOf(_p.Length);
 
     /// <summary>QMoE's default zero probability for ternary GPTQ weights.</summary>
     public const double DefaultP0 = 0.885;
 
     private readonly double[] _p;
 
-    /// <summary>P(s) for s = 0..8; all positive, summing to 1.</summary>
+    /// <summary>P(s) for s = 0..8 (or 0..15); all positive, summing to 1.</summary>
     public ReadOnlySpan<double> Probabilities => _p;
 
     private PairModel(double[] p) { _p = p; }
@@ -31,20 +47,20 @@ public sealed class PairModel
     }
 
     /// <summary>
-    /// The measured pair frequencies (<paramref name="pairCounts"/>: 9 counts), with half a count added to every
-    /// symbol so that unseen symbols keep a finite cost.
+    /// The measured pair frequencies (<paramref name="pairCounts"/>: 9 counts, or 16 for four levels), with half a count
+    /// added to every symbol so that unseen symbols keep a finite cost.
     /// </summary>
     public static PairModel Fit(ReadOnlySpan<long> pairCounts)
     {
-        if (pairCounts.Length != Symbols) throw new ArgumentException("need 9 pair counts", nameof(pairCounts));
+        if (pairCounts.Length is not (9 or 16)) throw new ArgumentException("need 9 or 16 pair counts", nameof(pairCounts));
         double total = 0;
         foreach (var c in pairCounts)
         {
             if (c < 0) throw new ArgumentException("negative pair count", nameof(pairCounts));
             total += c + 0.5;
         }
-        var p = new double[Symbols];
-        for (int s = 0; s < Symbols; s++) p[s] = (pairCounts[s] + 0.5) / total;
+        var p = new double[pairCounts.Length];
+        for (int s = 0; s < p.Length; s++) p[s] = (pairCounts[s] + 0.5) / total;
         return new PairModel(p);
     }
 
@@ -54,8 +70,8 @@ public sealed class PairModel
     /// </summary>
     internal long[] IntegerCosts()
     {
-        var cost = new long[Symbols];
-        for (int s = 0; s < Symbols; s++) cost[s] = (long)Math.Round(-Math.Log2(_p[s]) * 4294967296.0);
+        var cost = new long[_p.Length];
+        for (int s = 0; s < cost.Length; s++) cost[s] = (long)Math.Round(-Math.Log2(_p[s]) * 4294967296.0);
         return cost;
     }
 }

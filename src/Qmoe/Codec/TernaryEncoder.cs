@@ -5,7 +5,7 @@ namespace Qmoe.Codec;
 /// <summary>
 /// Greedy longest-match dict16 encoder (SPEC §5). Input: trits [rows, cols] row-major, one byte each
 /// (0 = zero, 1 = row min, 2 = row max). Each row is cut into pairs (an odd last trit is paired with a zero) and
-/// encoded on its own, so rows decode independently.
+/// encoded on its own, so rows decode independently. With a four-level dictionary the input symbols are 0..3.
 /// </summary>
 public static unsafe class TernaryEncoder
 {
@@ -64,8 +64,8 @@ public static unsafe class TernaryEncoder
 
     private static int EncodeRow(ReadOnlySpan<byte> row, DictionaryTrie trie, Span<byte> pairs, Span<ushort> codes)
     {
-        int np = MaxCodesPerRow(row.Length), even = row.Length & ~1;
-        for (int i = 0, j = 0; j < even; i++, j += 2) pairs[i] = (byte)(row[j] + 3 * row[j + 1]);
+        int np = MaxCodesPerRow(row.Length), even = row.Length & ~1, levels = trie.Levels;
+        for (int i = 0, j = 0; j < even; i++, j += 2) pairs[i] = (byte)(row[j] + levels * row[j + 1]);
         if (even < row.Length) pairs[np - 1] = row[even]; // odd width: the last trit pairs with a zero
         int n = 0;
         for (int pos = 0; pos < np;)
@@ -81,8 +81,8 @@ public static unsafe class TernaryEncoder
     {
         if (rows < 0 || cols < 0) throw new QmoeException($"encode: bad shape [{rows}, {cols}]");
         if (trits.Length != (long)rows * cols) throw new QmoeException($"encode: {trits.Length} trits for shape [{rows}, {cols}]");
-        int bad = trits.IndexOfAnyInRange((byte)3, (byte)255);
-        if (bad >= 0) throw new QmoeException($"encode: trit {trits[bad]} at row {bad / cols}, column {bad % cols} is not 0, 1 or 2");
+        int bad = trits.IndexOfAnyInRange((byte)dict.Levels, (byte)255);
+        if (bad >= 0) throw new QmoeException($"encode: symbol {trits[bad]} at row {bad / cols}, column {bad % cols} is not below {dict.Levels}");
         int missing = dict.Trie.MissingSingle;
         if (missing >= 0) throw new QmoeException($"encode: dictionary ({dict.Source}) has no entry for the single pair {missing}");
     }

@@ -4,13 +4,17 @@ namespace Qmoe.Kernels;
 /// One dict16-coded ternary matrix W [Rows, Cols] (SPEC §5), as zero-copy views straight into the file:
 /// <see cref="Codes"/> the expert's codewords, <see cref="RowOffsets"/> [Rows + 1] (row r is
 /// Codes[RowOffsets[r] .. RowOffsets[r+1]]), <see cref="Scales"/> bf16 [Rows, 2] = (min, max) per row.
-/// Weight (r, j) is 0, min_r or max_r as its trit is 0, 1 or 2.
+/// Weight (r, j) is 0, min_r or max_r as its trit is 0, 1 or 2. A coded 2-bit matrix (docs/FORMAT.md, "Coded 2-bit
+/// experts") has <see cref="Levels"/> instead of scales: symbol t of row r means Levels[4r + t], and its codes index a
+/// four-level dictionary.
 /// </summary>
 public readonly ref struct CompressedMatrix
 {
     public readonly ReadOnlySpan<ushort> Codes;
     public readonly ReadOnlySpan<int> RowOffsets;
     public readonly ReadOnlySpan<ushort> Scales;
+    /// <summary>Coded 2-bit matrices: f32 [Rows, 4], the value of each symbol; empty for ternary.</summary>
+    public readonly ReadOnlySpan<float> Levels;
     public readonly int Rows;
     public readonly int Cols;
 
@@ -18,6 +22,15 @@ public readonly ref struct CompressedMatrix
     {
         Codes = codes; RowOffsets = rowOffsets; Scales = scales; Rows = rows; Cols = cols;
     }
+
+    /// <summary>A coded 2-bit matrix: symbol t of row r is worth <paramref name="levels"/>[4r + t] (level 0 is 0).</summary>
+    public CompressedMatrix(ReadOnlySpan<ushort> codes, ReadOnlySpan<int> rowOffsets, ReadOnlySpan<float> levels, int rows, int cols)
+    {
+        Codes = codes; RowOffsets = rowOffsets; Levels = levels; Rows = rows; Cols = cols;
+    }
+
+    /// <summary>Symbols per weight of the dictionary the codes index: 3 (ternary) or 4 (coded 2-bit).</summary>
+    public int LevelCount => Levels.IsEmpty ? 3 : 4;
 
     public long Weights => (long)Rows * Cols;
 
@@ -33,8 +46,10 @@ public readonly ref struct CompressedMatrix
         if (Rows <= 0 || Cols <= 0) throw new QmoeException($"compressed matrix: bad shape [{Rows}, {Cols}]");
         if (RowOffsets.Length != Rows + 1)
             throw new QmoeException($"compressed matrix: row_offsets has {RowOffsets.Length} entries, expected rows + 1 = {Rows + 1}");
-        if (Scales.Length != 2 * Rows)
+        if (Levels.IsEmpty && Scales.Length != 2 * Rows)
             throw new QmoeException($"compressed matrix: scales has {Scales.Length} entries, expected 2 * rows = {2 * Rows}");
+        if (!Levels.IsEmpty && Levels.Length != 4L * Rows)
+            throw new QmoeException($"compressed matrix: levels has {Levels.Length} entries, expected 4 * rows = {4L * Rows}");
         if (r0 < 0 || r1 > Rows || r0 > r1) throw new ArgumentOutOfRangeException(nameof(r0), $"rows [{r0}, {r1}) outside [0, {Rows})");
         int prev = RowOffsets[r0];
         if (prev < 0) throw new QmoeException($"compressed matrix: row_offsets[{r0}] = {prev} is negative");
@@ -57,6 +72,10 @@ public readonly ref struct CompressedMatrix
         if (xLength != batch * Cols) throw new ArgumentException($"x has {xLength} values, expected batch * cols = {batch * Cols}");
         if (yLength != batch * Rows) throw new ArgumentException($"y has {yLength} values, expected batch * rows = {batch * Rows}");
     }
+
+    /// <summary>The error for a kernel whose decode table has <paramref name="table"/> levels given a matrix of <paramref name="matrix"/>.</summary>
+    internal static ArgumentException LevelMismatch(int table, int matrix) =>
+        new($"the kernel's decode table has {table} levels per symbol, the matrix {matrix} (a coded 2-bit matrix needs its four-level dictionary)");
 
     /// <summary>The error for row <paramref name="row"/> decoding to <paramref name="weights"/> weights instead of Cols (+ padding &lt; 28).</summary>
     internal static QmoeException RowLengthError(int row, long weights, int cols) =>

@@ -19,7 +19,10 @@ public sealed class DecodeTable
     /// <summary>[65536] entries as described above.</summary>
     public ulong[] Entries { get; }
 
-    private DecodeTable(ulong[] entries) => Entries = entries;
+    /// <summary>Symbols per weight: 3 (ternary) or 4 (a coded 2-bit expert's dictionary).</summary>
+    public int Levels { get; }
+
+    private DecodeTable(ulong[] entries, int levels) { Entries = entries; Levels = levels; }
 
     /// <summary>Sequence length in pairs (1..14) of a SPEC dictionary word.</summary>
     public static int Pairs(uint word0) => (int)(word0 & 15);
@@ -28,9 +31,11 @@ public sealed class DecodeTable
     public static int Trit(uint word0, uint word1, int k) =>
         (int)(((k < 14 ? word0 : word1) >> (4 + 2 * (k % 14))) & 3);
 
-    /// <summary>Builds the table from the file's dictionary; refuses entries of bad length or with trit value 3.</summary>
-    public static DecodeTable FromDictionary(ReadOnlySpan<uint> dictionary)
+    /// <summary>Builds the table from the file's dictionary; refuses entries of bad length, or with trit value 3 unless
+    /// the dictionary has four levels (<paramref name="levels"/> = 4: a coded 2-bit expert's symbols 0..3).</summary>
+    public static DecodeTable FromDictionary(ReadOnlySpan<uint> dictionary, int levels = 3)
     {
+        if (levels is not (3 or 4)) throw new ArgumentOutOfRangeException(nameof(levels), levels, "3 or 4 levels");
         if (dictionary.Length != 2 * Size)
             throw new QmoeException($"qmoe.dictionary: {dictionary.Length} words, expected [65536, 2] = {2 * Size}");
         var entries = new ulong[Size];
@@ -43,11 +48,11 @@ public sealed class DecodeTable
             for (int k = 0; k < 2 * pairs; k++)
             {
                 int t = Trit(w0, w1, k);
-                if (t == 3) throw new QmoeException($"qmoe.dictionary: entry {c} holds the invalid trit value 3 at weight {k}");
+                if (t >= levels) throw new QmoeException($"qmoe.dictionary: entry {c} holds the invalid trit value {t} at weight {k}");
                 entry |= (ulong)t << (2 * k);
             }
             entries[c] = entry;
         }
-        return new DecodeTable(entries);
+        return new DecodeTable(entries, levels);
     }
 }

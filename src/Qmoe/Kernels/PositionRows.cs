@@ -38,7 +38,7 @@ internal static unsafe class PositionRows
     /// else it throws. cols ≤ <see cref="MaxCols"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    internal static void Rows512<TVectors>(ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
+    internal static void Rows512<TVectors>(ulong* table, ushort* allCodes, int* rowOffsets, RowLevels rowLevels, int r0, int r1,
         int cols, float* x, nint second, float* y, nint yNext) where TVectors : struct, IVectorCount
     {
         if (cols > MaxCols) throw new ArgumentOutOfRangeException(nameof(cols), cols, $"at most {MaxCols} columns");
@@ -53,7 +53,7 @@ internal static unsafe class PositionRows
         for (int r = r0; r < r1; r++)
         {
             if (r + 1 < r1) Decode(table, allCodes, rowOffsets, r + 1, cols, next, spread);
-            var levels = WindowRows.Levels512(scales, r);
+            var levels = WindowRows.Levels512(rowLevels, r);
             // Two accumulators per vector (even and odd windows): 16 registers at 8 vectors, with the two windows and
             // the levels 19 of the 32.
             Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
@@ -85,19 +85,19 @@ internal static unsafe class PositionRows
     }
 
     /// <summary><see cref="Rows512{TVectors}"/> with TVectors.Count = <paramref name="vectors"/> (1–8).</summary>
-    internal static void Rows512(int vectors, ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
+    internal static void Rows512(int vectors, ulong* table, ushort* allCodes, int* rowOffsets, RowLevels rowLevels, int r0, int r1,
         int cols, float* x, nint second, float* y, nint yNext)
     {
         switch (vectors)
         {
-            case 1: Rows512<OneVector>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
-            case 2: Rows512<TwoVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
-            case 3: Rows512<ThreeVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
-            case 4: Rows512<FourVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
-            case 5: Rows512<FiveVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
-            case 6: Rows512<SixVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
-            case 7: Rows512<SevenVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
-            case 8: Rows512<EightVectors>(table, allCodes, rowOffsets, scales, r0, r1, cols, x, second, y, yNext); break;
+            case 1: Rows512<OneVector>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
+            case 2: Rows512<TwoVectors>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
+            case 3: Rows512<ThreeVectors>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
+            case 4: Rows512<FourVectors>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
+            case 5: Rows512<FiveVectors>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
+            case 6: Rows512<SixVectors>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
+            case 7: Rows512<SevenVectors>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
+            case 8: Rows512<EightVectors>(table, allCodes, rowOffsets, rowLevels, r0, r1, cols, x, second, y, yNext); break;
             default: throw new ArgumentOutOfRangeException(nameof(vectors), vectors, "1 to 8 vectors");
         }
     }

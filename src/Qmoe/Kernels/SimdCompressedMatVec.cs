@@ -21,7 +21,9 @@ namespace Qmoe.Kernels;
 /// gets its batch-1 result bitwise. Reentrant: the operands of a call travel in a stack struct and its workspace is rented per call, so one
 /// instance serves several threads at once. The position is clamped (a never-taken branch) so a corrupt row
 /// stays inside the zero-padded workspace; a row not decoding to cols (+ &lt; 28 padding) weights throws
-/// <see cref="QmoeException"/>.
+/// <see cref="QmoeException"/>. A coded 2-bit matrix (<see cref="CompressedMatrix.Levels"/>; the instance built on its
+/// four-level table) runs the window loops at every batch on AVX2 / AVX-512 (the slots hold two sums, not three) and a
+/// scalar loop elsewhere.
 /// </summary>
 public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
 {
@@ -35,7 +37,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         return e;
     }
 
-    private readonly NonzeroTable _table;
+    private readonly NonzeroTable? _table;
     private readonly DecodeTable _windowTable;
     private readonly RowParallel _parallel;
 
@@ -51,7 +53,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     public SimdCompressedMatVec(DecodeTable table, RowParallel parallel, KernelIsa? isa = null, int slots = 4, bool positionWindows = true)
     {
         _windowTable = table;
-        _table = NonzeroTable.From(table, slots);
+        _table = table.Levels == 3 ? NonzeroTable.From(table, slots) : null; // the slots hold [min | max] sums: ternary only
         _parallel = parallel;
         Isa = KernelIsas.OrBest(isa);
         _positionWindows = positionWindows;
@@ -81,9 +83,11 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     {
         w.Validate();
         w.CheckOperands(x.Length, y.Length, batch);
+        if (w.LevelCount != _windowTable.Levels) throw CompressedMatrix.LevelMismatch(_windowTable.Levels, w.LevelCount);
+        bool fourLevels = _table == null;
         // Short rows on AVX-512 VBMI: PositionRows for every batch (faster than the slots at 3-8 vectors too, docs/KERNELS.md).
         bool positions = _positionWindows && UsesPositions(Isa, w.Cols);
-        bool windows = positions || UsesWindows(batch);
+        bool windows = positions || UsesWindows(batch) || fourLevels; // four levels below AVX2: the scalar loop, on window copies
         int lanes = Lanes(Isa, batch), copies = windows || Isa == KernelIsa.Scalar ? batch : 1;
         // Window copies: x then Padding zeros, each copy 64-byte aligned (16 floats of slack for the first one's start).
         int copyFloats = windows ? (w.Cols + WindowRows.Padding + 15) / 16 * 16 : 3 * lanes * Positions(w.Cols) + 16;
@@ -91,9 +95,9 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         try
         {
             if (!windows) Fill(ws, x, w.Cols, batch, lanes, copies, copyFloats);
-            fixed (ulong* table = _table.Entries) fixed (byte* overflow = _table.Overflow) fixed (int* overflowStart = _table.OverflowStart)
+            fixed (ulong* table = _table?.Entries) fixed (byte* overflow = _table?.Overflow) fixed (int* overflowStart = _table?.OverflowStart)
             fixed (ulong* windowTable = _windowTable.Entries)
-            fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales)
+            fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales) fixed (float* levels = w.Levels)
             fixed (float* wsp = ws) fixed (float* yp = y)
             {
                 float* copy0 = wsp;
@@ -110,8 +114,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 var job = new Job
                 {
                     Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
-                    Scales = scales, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
-                    Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table.Slots == 5,
+                    Scales = scales, Levels = levels, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
+                    Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table?.Slots == 5,
                     Positions = positions,
                 };
                 _parallel.For(w.Rows, _parallel.BlockRows(w.Rows, w.Cols), ref job);
@@ -141,6 +145,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     {
         public ulong* Table; public byte* Overflow; public int* OverflowStart;
         public ushort* Codes; public int* RowOffsets; public ushort* Scales;
+        /// <summary>A coded 2-bit matrix's f32 [rows, 4] levels, or null (ternary: <see cref="Scales"/>).</summary>
+        public float* Levels;
         public float* Workspace; public int CopyFloats; public float* Y;
         /// <summary>The entry a row's last step reads past its end: <see cref="EmptyEntry"/>, or <see cref="WindowRows.ZeroEntry"/>
         /// with <see cref="Windows"/>. Passed in: a static read in the FullOpts row loops compiled to a class-init helper call,
@@ -158,7 +164,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
 
         public void Run(int start, int end)
         {
-            if (Windows) RunWindows(start, end);
+            if (Levels != null && Isa < KernelIsa.Avx2) RunFourLevelRows(start, end);
+            else if (Windows) RunWindows(start, end);
             else if (FiveSlots) RunSlots<Slots5>(start, end);
             else RunSlots<Slots4>(start, end);
         }
@@ -184,22 +191,48 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         private readonly void RunWindows(int start, int end)
         {
             int group = Positions ? 8 : Isa == KernelIsa.Avx512 ? 4 : 2;
+            var levels = new RowLevels(Scales, Levels);
             for (int b = 0; b < Batch; b += group)
             {
                 float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
                 if (Positions)
                 {
-                    PositionRows.Rows512(Math.Min(group, Batch - b), Table, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows);
+                    PositionRows.Rows512(Math.Min(group, Batch - b), Table, Codes, RowOffsets, levels, start, end, Cols, x, CopyFloats, y, Rows);
                     continue;
                 }
                 switch (Isa, Math.Min(group, Batch - b))
                 {
-                    case (KernelIsa.Avx512, 1): WindowRows.Rows512<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                    case (KernelIsa.Avx512, 2): WindowRows.Rows512<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                    case (KernelIsa.Avx512, 3): WindowRows.Rows512<ThreeVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                    case (KernelIsa.Avx512, _): WindowRows.Rows512<FourVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                    case (_, 1): WindowRows.Rows256<OneVector>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
-                    default: WindowRows.Rows256<TwoVectors>(Table, Empty, Codes, RowOffsets, Scales, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (KernelIsa.Avx512, 1): WindowRows.Rows512<OneVector>(Table, Empty, Codes, RowOffsets, levels, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (KernelIsa.Avx512, 2): WindowRows.Rows512<TwoVectors>(Table, Empty, Codes, RowOffsets, levels, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (KernelIsa.Avx512, 3): WindowRows.Rows512<ThreeVectors>(Table, Empty, Codes, RowOffsets, levels, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (KernelIsa.Avx512, _): WindowRows.Rows512<FourVectors>(Table, Empty, Codes, RowOffsets, levels, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    case (_, 1): WindowRows.Rows256<OneVector>(Table, Empty, Codes, RowOffsets, levels, start, end, Cols, x, CopyFloats, y, Rows); break;
+                    default: WindowRows.Rows256<TwoVectors>(Table, Empty, Codes, RowOffsets, levels, start, end, Cols, x, CopyFloats, y, Rows); break;
+                }
+            }
+        }
+
+        /// <summary>Coded 2-bit rows below AVX2: weight by weight from the entries' 2-bit symbols, the row's level per symbol
+        /// summed in float (x in window copies, zero past cols). As the n-bit kernels' vector128 path, a plain loop.</summary>
+        private readonly void RunFourLevelRows(int start, int end)
+        {
+            int limit = Cols + DecodeTable.MaxWeights;
+            for (int r = start; r < end; r++)
+            {
+                float* lv = Levels + 4L * r;
+                for (int b = 0; b < Batch; b++)
+                {
+                    float* x = Workspace + (long)b * CopyFloats;
+                    float sum = 0;
+                    long pos = 0;
+                    for (ushort* c = Codes + RowOffsets[r], last = Codes + RowOffsets[r + 1]; c < last && pos < limit; c++)
+                    {
+                        ulong e = Table[*c];
+                        int length = (int)(e >> DecodeTable.LengthShift);
+                        for (int k = 0; k < length && pos < limit; k++, pos++) sum += lv[(int)(e >> (2 * k)) & 3] * x[pos];
+                    }
+                    if (pos < Cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, Cols);
+                    Y[b * Rows + r] = sum;
                 }
             }
         }

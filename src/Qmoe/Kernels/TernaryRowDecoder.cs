@@ -1,7 +1,9 @@
+using System.Runtime.Intrinsics;
+
 namespace Qmoe.Kernels;
 
 /// <summary>
-/// Rows of a dict16-coded ternary matrix as dense f32, for products of many input rows with a small matrix
+/// Rows of a dict16-coded ternary (or coded 2-bit) matrix as dense f32, for products of many input rows with a small matrix
 /// (<see cref="Runtime.CompressedWeight.Decodes"/>): one decode, about the cost of a batch-1 kernel call, then the
 /// GEMM, where the fused kernel redoes the decode for every 8 rows. Values are exactly 0, min and max of the row (what the kernels multiply),
 /// so every path's output is bitwise the <see cref="Codec.TernaryDecoder"/> reference's. Paths: AVX-512 and AVX2
@@ -36,9 +38,11 @@ public sealed unsafe class TernaryRowDecoder
         w.Validate(r0, r1);
         if (dst.Length < (long)(r1 - r0) * w.Cols + Padding)
             throw new ArgumentException($"dst has {dst.Length} floats, needs (rows · cols) + {Padding} = {(long)(r1 - r0) * w.Cols + Padding}");
+        if (_table.Levels != w.LevelCount) throw CompressedMatrix.LevelMismatch(_table.Levels, w.LevelCount);
         fixed (ulong* table = _table.Entries) fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets)
-        fixed (ushort* scales = w.Scales) fixed (float* d = dst)
+        fixed (ushort* scalesPtr = w.Scales) fixed (float* levelsPtr = w.Levels) fixed (float* d = dst)
         {
+            var scales = new RowLevels(scalesPtr, levelsPtr);
             switch (Isa)
             {
                 case KernelIsa.Avx512: WindowRows.DecodeRows512(table, codes, offsets, scales, r0, r1, w.Cols, d); break;
@@ -49,13 +53,13 @@ public sealed unsafe class TernaryRowDecoder
     }
 
     // One weight at a time from the entry's 2-bit trits; a codeword past the row end writes at most 27 floats past it.
-    private static void DecodeRowsScalar(ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1, int cols, float* dst)
+    private static void DecodeRowsScalar(ulong* table, ushort* allCodes, int* rowOffsets, RowLevels scales, int r0, int r1, int cols, float* dst)
     {
         int limit = cols + DecodeTable.MaxWeights;
         float* levels = stackalloc float[4];
         for (int r = r0; r < r1; r++)
         {
-            levels[0] = 0f; levels[1] = IO.BFloat16.ToFloat(scales[2 * r]); levels[2] = IO.BFloat16.ToFloat(scales[2 * r + 1]); levels[3] = 0f;
+            scales.Get(r).Store(levels);
             float* row = dst + (long)(r - r0) * cols;
             long pos = 0;
             for (ushort* c = allCodes + rowOffsets[r], end = allCodes + rowOffsets[r + 1]; c < end && pos < limit; c++)

@@ -64,7 +64,7 @@ internal static unsafe class WindowRows
     // Each is its own fully optimized method with the row loop inside: inlined into a caller's row loop, a
     // many-accumulator body exceeded the JIT's inlinee limits and ran as a tier-0 call.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    internal static void Rows512<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
+    internal static void Rows512<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, RowLevels rowLevels, int r0, int r1,
         int cols, float* x, nint second, float* y, nint yNext) where TVectors : struct, IVectorCount
     {
         int limit = cols + DecodeTable.MaxWeights;
@@ -75,7 +75,7 @@ internal static unsafe class WindowRows
         {
             ushort* codes = allCodes + rowOffsets[r];
             int n = rowOffsets[r + 1] - rowOffsets[r];
-            var levels = Levels512(scales, r);
+            var levels = Levels512(rowLevels, r);
             // Accumulators: vector v's even (e) and odd (o) codewords' low (l) and high (h) windows.
             Vector512<float> el0 = default, eh0 = default, ol0 = default, oh0 = default, el1 = default, eh1 = default, ol1 = default, oh1 = default;
             Vector512<float> el2 = default, eh2 = default, ol2 = default, oh2 = default, el3 = default, eh3 = default, ol3 = default, oh3 = default;
@@ -119,7 +119,7 @@ internal static unsafe class WindowRows
     // turn: rows are decoded in order, and dst holds Padding floats past the last row. A row's decoded length is
     // checked as in the row loops. The values are exactly 0, min and max: the decode is bitwise the scalar one.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    internal static void DecodeRows512(ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1, int cols, float* dst)
+    internal static void DecodeRows512(ulong* table, ushort* allCodes, int* rowOffsets, RowLevels rowLevels, int r0, int r1, int cols, float* dst)
     {
         int limit = cols + DecodeTable.MaxWeights;
         var lo = Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -127,7 +127,7 @@ internal static unsafe class WindowRows
         for (int r = r0; r < r1; r++)
         {
             ushort* c = allCodes + rowOffsets[r], end = allCodes + rowOffsets[r + 1];
-            var levels = Levels512(scales, r);
+            var levels = Levels512(rowLevels, r);
             float* row = dst + (long)(r - r0) * cols, p = row, pLimit = row + limit;
             for (; c < end; c++)
             {
@@ -143,7 +143,7 @@ internal static unsafe class WindowRows
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    internal static void DecodeRows256(ulong* table, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1, int cols, float* dst)
+    internal static void DecodeRows256(ulong* table, ushort* allCodes, int* rowOffsets, RowLevels rowLevels, int r0, int r1, int cols, float* dst)
     {
         int limit = cols + DecodeTable.MaxWeights;
         var sa = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
@@ -152,7 +152,7 @@ internal static unsafe class WindowRows
         for (int r = r0; r < r1; r++)
         {
             ushort* c = allCodes + rowOffsets[r], end = allCodes + rowOffsets[r + 1];
-            var levels = Levels256(scales, r);
+            var levels = Levels256(rowLevels, r);
             float* row = dst + (long)(r - r0) * cols, p = row, pLimit = row + limit;
             for (; c < end; c++)
             {
@@ -201,23 +201,17 @@ internal static unsafe class WindowRows
     private static Vector512<float> Window512(uint trits, Vector512<float> levels, Vector512<uint> shifts) =>
         Avx512F.PermuteVar16x32(levels, Avx512F.ShiftRightLogicalVariable(Vector512.Create(trits), shifts).AsInt32());
 
-    // Row r's levels: levels[i] = [0, min, max, 0][i & 3], so a permute index whose upper bits belong to the next trit
-    // still picks the right level.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Levels(ushort* scales, int r) =>
-        Vector128.Create(0f, BFloat16.ToFloat(scales[2 * r]), BFloat16.ToFloat(scales[2 * r + 1]), 0f);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> Levels512(ushort* scales, int r)
+    internal static Vector512<float> Levels512(RowLevels rowLevels, int r)
     {
-        var l4 = Levels(scales, r);
+        var l4 = rowLevels.Get(r);
         return Vector512.Create(Vector256.Create(l4, l4), Vector256.Create(l4, l4));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Levels256(ushort* scales, int r)
+    private static Vector256<float> Levels256(RowLevels rowLevels, int r)
     {
-        var l4 = Levels(scales, r);
+        var l4 = rowLevels.Get(r);
         return Vector256.Create(l4, l4);
     }
 
@@ -230,7 +224,7 @@ internal static unsafe class WindowRows
     // Rows256: as Rows512 with 8-lane windows, for one or two vectors (TVectors.Count ≤ 2: the 16 registers hold the
     // windows, shifts and four accumulators per vector, one per codeword of a step).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    internal static void Rows256<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, ushort* scales, int r0, int r1,
+    internal static void Rows256<TVectors>(ulong* table, ulong* zero, ushort* allCodes, int* rowOffsets, RowLevels rowLevels, int r0, int r1,
         int cols, float* x, nint second, float* y, nint yNext) where TVectors : struct, IVectorCount
     {
         int limit = cols + DecodeTable.MaxWeights;
@@ -242,7 +236,7 @@ internal static unsafe class WindowRows
         {
             ushort* codes = allCodes + rowOffsets[r];
             int n = rowOffsets[r + 1] - rowOffsets[r];
-            var levels = Levels256(scales, r);
+            var levels = Levels256(rowLevels, r);
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
             float* xp = x, xLimit = x + limit;

@@ -324,17 +324,17 @@ public class CompressedMatVecTests
             fixed (float* x = padded) fixed (float* a = alone)
             {
                 for (int v = 0; v < 8; v++)
-                    PositionRows.Rows512<OneVector>(table, codes, offsets, scales, 0, c.Rows, cols, x + v * stride, stride, a + v * c.Rows, c.Rows);
+                    PositionRows.Rows512<OneVector>(table, codes, offsets, new RowLevels(scales, null), 0, c.Rows, cols, x + v * stride, stride, a + v * c.Rows, c.Rows);
                 AssertClose(yRef, alone);
                 for (int n = 2; n <= 8; n++)
                 {
                     var y = new float[n * c.Rows];
-                    fixed (float* yp = y) PositionRows.Rows512(n, table, codes, offsets, scales, 0, c.Rows, cols, x, stride, yp, c.Rows);
+                    fixed (float* yp = y) PositionRows.Rows512(n, table, codes, offsets, new RowLevels(scales, null), 0, c.Rows, cols, x, stride, yp, c.Rows);
                     Assert.True(alone.AsSpan(0, n * c.Rows).SequenceEqual(y), $"{cols} columns, {n} vectors: differs from one vector at a time");
                 }
                 // A sub-range of rows writes those rows only.
                 var part = new float[c.Rows];
-                fixed (float* p = part) PositionRows.Rows512<OneVector>(table, codes, offsets, scales, 7, 12, cols, x, stride, p, c.Rows);
+                fixed (float* p = part) PositionRows.Rows512<OneVector>(table, codes, offsets, new RowLevels(scales, null), 7, 12, cols, x, stride, p, c.Rows);
                 for (int r = 0; r < c.Rows; r++) Assert.Equal(r is >= 7 and < 12 ? alone[r] : 0f, part[r]);
             }
         }
