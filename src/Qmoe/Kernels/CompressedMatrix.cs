@@ -5,16 +5,19 @@ namespace Qmoe.Kernels;
 /// <see cref="Codes"/> the expert's codewords, <see cref="RowOffsets"/> [Rows + 1] (row r is
 /// Codes[RowOffsets[r] .. RowOffsets[r+1]]), <see cref="Scales"/> bf16 [Rows, 2] = (min, max) per row.
 /// Weight (r, j) is 0, min_r or max_r as its trit is 0, 1 or 2. A coded 2-bit matrix (docs/FORMAT.md, "Coded 2-bit
-/// experts") has <see cref="Levels"/> instead of scales: symbol t of row r means Levels[4r + t], and its codes index a
-/// four-level dictionary.
+/// experts") has a 2-bit grid per row instead (<see cref="GridScales"/>, <see cref="GridZeros"/>) and its codes index a
+/// four-level dictionary: symbol t of row r is grid code q = (t + zero_r) mod 4, worth scale_r · (q − zero_r), so
+/// symbol 0 is the zero level.
 /// </summary>
 public readonly ref struct CompressedMatrix
 {
     public readonly ReadOnlySpan<ushort> Codes;
     public readonly ReadOnlySpan<int> RowOffsets;
     public readonly ReadOnlySpan<ushort> Scales;
-    /// <summary>Coded 2-bit matrices: f32 [Rows, 4], the value of each symbol; empty for ternary.</summary>
-    public readonly ReadOnlySpan<float> Levels;
+    /// <summary>Coded 2-bit matrices: the grid's scale per row, f32 [Rows]; empty for ternary.</summary>
+    public readonly ReadOnlySpan<float> GridScales;
+    /// <summary>Coded 2-bit matrices: the grid's zero point per row (0..3), u8 [Rows].</summary>
+    public readonly ReadOnlySpan<byte> GridZeros;
     public readonly int Rows;
     public readonly int Cols;
 
@@ -23,14 +26,19 @@ public readonly ref struct CompressedMatrix
         Codes = codes; RowOffsets = rowOffsets; Scales = scales; Rows = rows; Cols = cols;
     }
 
-    /// <summary>A coded 2-bit matrix: symbol t of row r is worth <paramref name="levels"/>[4r + t] (level 0 is 0).</summary>
-    public CompressedMatrix(ReadOnlySpan<ushort> codes, ReadOnlySpan<int> rowOffsets, ReadOnlySpan<float> levels, int rows, int cols)
+    /// <summary>A coded 2-bit matrix: symbol t of row r is worth gridScales[r] · (((t + gridZeros[r]) mod 4) − gridZeros[r]).</summary>
+    public CompressedMatrix(ReadOnlySpan<ushort> codes, ReadOnlySpan<int> rowOffsets, ReadOnlySpan<float> gridScales, ReadOnlySpan<byte> gridZeros,
+        int rows, int cols)
     {
-        Codes = codes; RowOffsets = rowOffsets; Levels = levels; Rows = rows; Cols = cols;
+        Codes = codes; RowOffsets = rowOffsets; GridScales = gridScales; GridZeros = gridZeros; Rows = rows; Cols = cols;
     }
 
     /// <summary>Symbols per weight of the dictionary the codes index: 3 (ternary) or 4 (coded 2-bit).</summary>
-    public int LevelCount => Levels.IsEmpty ? 3 : 4;
+    public int LevelCount => GridScales.IsEmpty ? 3 : 4;
+
+    /// <summary>The value of symbol <paramref name="t"/> (0..3) in a 2-bit grid row of scale and zero point: what the
+    /// kernels compute, and <c>--fake-quant</c>'s value of grid code (t + zero) mod 4.</summary>
+    public static float GridLevel(float scale, int zero, int t) => scale * (((t + zero) & 3) - zero);
 
     public long Weights => (long)Rows * Cols;
 
@@ -46,10 +54,10 @@ public readonly ref struct CompressedMatrix
         if (Rows <= 0 || Cols <= 0) throw new QmoeException($"compressed matrix: bad shape [{Rows}, {Cols}]");
         if (RowOffsets.Length != Rows + 1)
             throw new QmoeException($"compressed matrix: row_offsets has {RowOffsets.Length} entries, expected rows + 1 = {Rows + 1}");
-        if (Levels.IsEmpty && Scales.Length != 2 * Rows)
+        if (GridScales.IsEmpty && Scales.Length != 2 * Rows)
             throw new QmoeException($"compressed matrix: scales has {Scales.Length} entries, expected 2 * rows = {2 * Rows}");
-        if (!Levels.IsEmpty && Levels.Length != 4L * Rows)
-            throw new QmoeException($"compressed matrix: levels has {Levels.Length} entries, expected 4 * rows = {4L * Rows}");
+        if (!GridScales.IsEmpty && (GridScales.Length != Rows || GridZeros.Length != Rows))
+            throw new QmoeException($"compressed matrix: {GridScales.Length} grid scales and {GridZeros.Length} zero points, expected rows = {Rows} each");
         if (r0 < 0 || r1 > Rows || r0 > r1) throw new ArgumentOutOfRangeException(nameof(r0), $"rows [{r0}, {r1}) outside [0, {Rows})");
         int prev = RowOffsets[r0];
         if (prev < 0) throw new QmoeException($"compressed matrix: row_offsets[{r0}] = {prev} is negative");

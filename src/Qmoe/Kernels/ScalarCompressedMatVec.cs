@@ -47,10 +47,12 @@ public sealed class ScalarCompressedMatVec : ICompressedMatVec
                     pos += weights;
                 }
                 if (pos < w.Cols || pos >= w.Cols + DecodeTable.MaxWeights) throw CompressedMatrix.RowLengthError(r, pos, w.Cols);
-                y[b * w.Rows + r] = w.Levels.IsEmpty
+                y[b * w.Rows + r] = w.GridScales.IsEmpty
                     ? (float)(BFloat16.ToFloat(w.Scales[2 * r]) * sums[1] + BFloat16.ToFloat(w.Scales[2 * r + 1]) * sums[2])
-                    : (float)(w.Levels[4 * r + 1] * sums[1] + w.Levels[4 * r + 2] * sums[2] + w.Levels[4 * r + 3] * sums[3]);
+                    : (float)(Level(w, r, 1) * sums[1] + Level(w, r, 2) * sums[2] + Level(w, r, 3) * sums[3]);
             }
         }
     }
+
+    private static double Level(in CompressedMatrix w, int r, int t) => CompressedMatrix.GridLevel(w.GridScales[r], w.GridZeros[r], t);
 }

@@ -21,7 +21,7 @@ namespace Qmoe.Kernels;
 /// gets its batch-1 result bitwise. Reentrant: the operands of a call travel in a stack struct and its workspace is rented per call, so one
 /// instance serves several threads at once. The position is clamped (a never-taken branch) so a corrupt row
 /// stays inside the zero-padded workspace; a row not decoding to cols (+ &lt; 28 padding) weights throws
-/// <see cref="QmoeException"/>. A coded 2-bit matrix (<see cref="CompressedMatrix.Levels"/>; the instance built on its
+/// <see cref="QmoeException"/>. A coded 2-bit matrix (<see cref="CompressedMatrix.GridScales"/>; the instance built on its
 /// four-level table) runs the window loops at every batch on AVX2 / AVX-512 (the slots hold two sums, not three) and a
 /// scalar loop elsewhere.
 /// </summary>
@@ -97,7 +97,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             if (!windows) Fill(ws, x, w.Cols, batch, lanes, copies, copyFloats);
             fixed (ulong* table = _table?.Entries) fixed (byte* overflow = _table?.Overflow) fixed (int* overflowStart = _table?.OverflowStart)
             fixed (ulong* windowTable = _windowTable.Entries)
-            fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales) fixed (float* levels = w.Levels)
+            fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets) fixed (ushort* scales = w.Scales) fixed (float* gridScales = w.GridScales) fixed (byte* gridZeros = w.GridZeros)
             fixed (float* wsp = ws) fixed (float* yp = y)
             {
                 float* copy0 = wsp;
@@ -114,7 +114,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 var job = new Job
                 {
                     Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
-                    Scales = scales, Levels = levels, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
+                    Scales = scales, GridScales = gridScales, GridZeros = gridZeros, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
                     Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table?.Slots == 5,
                     Positions = positions,
                 };
@@ -145,8 +145,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
     {
         public ulong* Table; public byte* Overflow; public int* OverflowStart;
         public ushort* Codes; public int* RowOffsets; public ushort* Scales;
-        /// <summary>A coded 2-bit matrix's f32 [rows, 4] levels, or null (ternary: <see cref="Scales"/>).</summary>
-        public float* Levels;
+        /// <summary>A coded 2-bit matrix's grid per row (f32 scale, u8 zero point), or null (ternary: <see cref="Scales"/>).</summary>
+        public float* GridScales; public byte* GridZeros;
         public float* Workspace; public int CopyFloats; public float* Y;
         /// <summary>The entry a row's last step reads past its end: <see cref="EmptyEntry"/>, or <see cref="WindowRows.ZeroEntry"/>
         /// with <see cref="Windows"/>. Passed in: a static read in the FullOpts row loops compiled to a class-init helper call,
@@ -164,7 +164,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
 
         public void Run(int start, int end)
         {
-            if (Levels != null && Isa < KernelIsa.Avx2) RunFourLevelRows(start, end);
+            if (GridScales != null && Isa < KernelIsa.Avx2) RunFourLevelRows(start, end);
             else if (Windows) RunWindows(start, end);
             else if (FiveSlots) RunSlots<Slots5>(start, end);
             else RunSlots<Slots4>(start, end);
@@ -191,7 +191,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         private readonly void RunWindows(int start, int end)
         {
             int group = Positions ? 8 : Isa == KernelIsa.Avx512 ? 4 : 2;
-            var levels = new RowLevels(Scales, Levels);
+            var levels = new RowLevels(Scales, GridScales, GridZeros);
             for (int b = 0; b < Batch; b += group)
             {
                 float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
@@ -217,9 +217,11 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         private readonly void RunFourLevelRows(int start, int end)
         {
             int limit = Cols + DecodeTable.MaxWeights;
+            var rowLevels = new RowLevels(Scales, GridScales, GridZeros);
+            float* lv = stackalloc float[4];
             for (int r = start; r < end; r++)
             {
-                float* lv = Levels + 4L * r;
+                rowLevels.Get(r).Store(lv);
                 for (int b = 0; b < Batch; b++)
                 {
                     float* x = Workspace + (long)b * CopyFloats;

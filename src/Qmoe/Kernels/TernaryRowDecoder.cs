@@ -40,9 +40,9 @@ public sealed unsafe class TernaryRowDecoder
             throw new ArgumentException($"dst has {dst.Length} floats, needs (rows · cols) + {Padding} = {(long)(r1 - r0) * w.Cols + Padding}");
         if (_table.Levels != w.LevelCount) throw CompressedMatrix.LevelMismatch(_table.Levels, w.LevelCount);
         fixed (ulong* table = _table.Entries) fixed (ushort* codes = w.Codes) fixed (int* offsets = w.RowOffsets)
-        fixed (ushort* scalesPtr = w.Scales) fixed (float* levelsPtr = w.Levels) fixed (float* d = dst)
+        fixed (ushort* scalesPtr = w.Scales) fixed (float* gridScales = w.GridScales) fixed (byte* gridZeros = w.GridZeros) fixed (float* d = dst)
         {
-            var scales = new RowLevels(scalesPtr, levelsPtr);
+            var scales = new RowLevels(scalesPtr, gridScales, gridZeros);
             switch (Isa)
             {
                 case KernelIsa.Avx512: WindowRows.DecodeRows512(table, codes, offsets, scales, r0, r1, w.Cols, d); break;

@@ -5,7 +5,7 @@ namespace Qmoe.Tests.Kernels;
 
 /// <summary>
 /// Coded 2-bit matrices (docs/FORMAT.md, "Coded 2-bit experts"): four-level symbols coded with a four-level dictionary,
-/// each row's level per symbol in <see cref="CompressedMatrix.Levels"/>. The scalar reference against a dense double
+/// each row's 2-bit grid (scale, zero point) giving its level per symbol. The scalar reference against a dense double
 /// product, and every kernel path (each instruction set, one and two threads, position windows on and off, batches 1–8,
 /// batch-invariant calls, the row decoder) against the reference.
 /// </summary>
@@ -24,9 +24,11 @@ public class FourLevelMatVecTests
         return CodeDictionary.Build(PairModel.Fit(counts), "test four-level");
     }
 
-    internal sealed record Case(int Rows, int Cols, byte[] Symbols, ushort[] Codes, int[] RowOffsets, float[] Levels)
+    internal sealed record Case(int Rows, int Cols, byte[] Symbols, ushort[] Codes, int[] RowOffsets, float[] GridScales, byte[] GridZeros)
     {
-        public CompressedMatrix Matrix => new(Codes, RowOffsets, Levels, Rows, Cols);
+        public CompressedMatrix Matrix => new(Codes, RowOffsets, GridScales, GridZeros, Rows, Cols);
+        /// <summary>Symbol t of row r: grid code (t + zero) mod 4, worth scale · (code − zero).</summary>
+        public double Level(int r, int t) => GridScales[r] * (double)(((t + GridZeros[r]) & 3) - GridZeros[r]);
     }
 
     internal static Case Make(Random rnd, int rows, int cols)
@@ -38,14 +40,9 @@ public class FourLevelMatVecTests
             symbols[i] = (byte)(u < SymbolP[0] ? 0 : u < SymbolP[0] + SymbolP[1] ? 1 : u < 1 - SymbolP[3] ? 2 : 3);
         }
         var enc = TernaryEncoder.Encode(symbols, rows, cols, Dict, threads: 1);
-        var levels = new float[4 * rows];
-        for (int r = 0; r < rows; r++)
-        {
-            float scale = (float)(0.01 + 0.1 * rnd.NextDouble());
-            int zero = rnd.Next(4);
-            for (int t = 0; t < 4; t++) levels[4 * r + t] = scale * (((t + zero) & 3) - zero); // the 2-bit grid, relative to its zero point
-        }
-        return new Case(rows, cols, symbols, enc.Codes, enc.RowOffsets, levels);
+        var scales = Enumerable.Range(0, rows).Select(_ => (float)(0.01 + 0.1 * rnd.NextDouble())).ToArray();
+        var zeros = Enumerable.Range(0, rows).Select(_ => (byte)rnd.Next(4)).ToArray();
+        return new Case(rows, cols, symbols, enc.Codes, enc.RowOffsets, scales, zeros);
     }
 
     private static float[] Dense(Case c, float[] x, int batch)
@@ -55,7 +52,7 @@ public class FourLevelMatVecTests
             for (int r = 0; r < c.Rows; r++)
             {
                 double s = 0;
-                for (int j = 0; j < c.Cols; j++) s += c.Levels[4 * r + c.Symbols[r * c.Cols + j]] * (double)x[b * c.Cols + j];
+                for (int j = 0; j < c.Cols; j++) s += c.Level(r, c.Symbols[r * c.Cols + j]) * x[b * c.Cols + j];
                 y[b * c.Rows + r] = (float)s;
             }
         return y;
@@ -71,7 +68,7 @@ public class FourLevelMatVecTests
     {
         var rnd = new Random(rows * 1000 + cols);
         var c = Make(rnd, rows, cols);
-        Assert.Equal(0f, c.Levels[0]); // symbol 0 is the zero level
+        for (int r = 0; r < rows; r++) Assert.Equal(0.0, c.Level(r, 0)); // symbol 0 is the zero level
         foreach (int batch in new[] { 1, 2, 3, 5, 8 })
         {
             var x = CompressedMatVecTests.RandomVector(rnd, batch * cols);
@@ -97,7 +94,7 @@ public class FourLevelMatVecTests
         {
             var dst = new float[rows * cols + TernaryRowDecoder.Padding];
             new TernaryRowDecoder(Table, isa).Decode(c.Matrix, 0, rows, dst);
-            for (int i = 0; i < rows * cols; i++) Assert.Equal(c.Levels[4 * (i / cols) + c.Symbols[i]], dst[i]);
+            for (int i = 0; i < rows * cols; i++) Assert.Equal((float)c.Level(i / cols, c.Symbols[i]), dst[i]);
         }
     }
 
