@@ -12,7 +12,8 @@ namespace Qmoe.Cli.Bench;
 /// against Hessians of correlated synthetic inputs (<see cref="SyntheticLayer"/>), and every expert is a template
 /// with its rows shuffled (its own seed), so codes, scales and dense copies have the real pipeline's statistics
 /// (zero fraction, clustering, the fitted dictionary) without running GPTQ on every expert. The dense copies hold
-/// exactly the dequantized ternary weights.
+/// exactly the dequantized ternary weights. The same templates quantized by GPTQ to 2 bits give each expert a 2-bit
+/// twin, bit-packed and dict16-coded with a four-level dictionary fitted to them (issue 16; docs/FORMAT.md).
 /// </summary>
 internal sealed class ExpertLayerWorkload
 {
@@ -25,17 +26,24 @@ internal sealed class ExpertLayerWorkload
         public float[][] DenseF32 { get; } = new float[experts][];
         public ushort[][] DenseBf16 { get; } = new ushort[experts][];
         public long ZeroTrits, Trits;
+        /// <summary>The 2-bit twins: bit-packed, and the symbols (code − zero) mod 4 dict16-coded.</summary>
+        public PackedNBitMatrix[] Packed2Bit { get; } = new PackedNBitMatrix[experts];
+        public EncodedMatrix[] Coded2Bit { get; } = new EncodedMatrix[experts];
 
         public CompressedMatrix Compressed(int e) => new(Codes[e].Codes, Codes[e].RowOffsets, Scales[e], Rows, Cols);
+        public CompressedMatrix Coded(int e) => new(Coded2Bit[e].Codes, Coded2Bit[e].RowOffsets, Packed2Bit[e].RowScales, Packed2Bit[e].RowZeros, Rows, Cols);
         public long CodeBytes => Codes.Sum(c => 2L * c.Codes.Length) + Scales.Sum(s => 2L * s.Length);
     }
 
-    /// <summary>A ternary template: trits [rows, cols] and bf16 (min, max) per row.</summary>
-    private sealed record Template(byte[] Trits, ushort[] Scales);
+    /// <summary>A template: ternary trits [rows, cols] and bf16 (min, max) per row; its 2-bit twin (codes, grid) and that
+    /// twin's symbols (code − zero) mod 4.</summary>
+    private sealed record Template(byte[] Trits, ushort[] Scales, PackedNBitMatrix TwoBit, byte[] Symbols);
 
     public MatrixSet Wi { get; }
     public MatrixSet Wo { get; }
     public CodeDictionary Dictionary { get; }
+    /// <summary>The four-level dictionary of the coded 2-bit twins.</summary>
+    public CodeDictionary FourLevelDictionary { get; }
     /// <summary>Codewords per row and nonzero trits per codeword, over the whole layer.</summary>
     public double NonzerosPerCodeword { get; }
 
@@ -46,6 +54,8 @@ internal sealed class ExpertLayerWorkload
         // The writer's dictionary choice, on rows of every template.
         Dictionary = DictionaryFitter.Fit(
             wiTemplates.SelectMany(t => Rows(t.Trits, dModel).Take(512)).Concat(woTemplates.SelectMany(t => Rows(t.Trits, dFf).Take(128))));
+        FourLevelDictionary = DictionaryFitter.FitFourLevel(
+            wiTemplates.SelectMany(t => Rows(t.Symbols, dModel).Take(512)).Concat(woTemplates.SelectMany(t => Rows(t.Symbols, dFf).Take(128))));
         Wi = new MatrixSet(dFf, dModel, experts);
         Wo = new MatrixSet(dModel, dFf, experts);
         var jobs = Enumerable.Range(0, experts).SelectMany(e => new[] { (Wi, e, wiTemplates), (Wo, e, woTemplates) }).ToArray();
@@ -68,12 +78,17 @@ internal sealed class ExpertLayerWorkload
         for (int r = 0; r * cols < trits.Length; r++) yield return trits.AsSpan(r * cols, cols).ToArray();
     }
 
-    /// <summary>GPTQ ternary on W ~ N(0, 1/cols) with the Hessian of correlated inputs (as `bench gptq`).</summary>
+    /// <summary>GPTQ ternary and 2-bit on W ~ N(0, 1/cols) with the Hessian of correlated inputs (as `bench gptq`).</summary>
     private static Template Quantize(int rows, int cols, int seed)
     {
         var layer = SyntheticLayer.Create(rows, cols, Math.Min(2 * cols, 4096), seed);
         var q = Gptq.Quantize(layer.W, rows, cols, layer.H, new GptqOptions { Type = QuantType.Ternary });
-        return new Template(q.Codes, q.TernaryScales());
+        var twoBit = PackedNBitMatrix.FromQuantized(Gptq.Quantize(layer.W, rows, cols, layer.H, new GptqOptions { Type = QuantType.Int2 }));
+        var symbols = new byte[rows * cols];
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                symbols[r * cols + j] = (byte)((PackedNBitMatrix.Code(twoBit.Packed.AsSpan((int)(r * twoBit.RowBytes)), 2, j) - twoBit.RowZeros[r]) & 3);
+        return new Template(q.Codes, q.TernaryScales(), twoBit, symbols);
     }
 
     private void Fill(MatrixSet set, int e, Template template, int seed)
@@ -102,6 +117,17 @@ internal sealed class ExpertLayerWorkload
             }
         }
         set.Codes[e] = TernaryEncoder.Encode(trits, rows, cols, Dictionary, threads: 1);
+        // The 2-bit twin, rows in the same order.
+        var two = template.TwoBit;
+        var packed = new byte[rows * two.RowBytes];
+        var symbols = new byte[rows * cols];
+        for (int r = 0; r < rows; r++)
+        {
+            two.Packed.AsSpan((int)(order[r] * two.RowBytes), (int)two.RowBytes).CopyTo(packed.AsSpan((int)(r * two.RowBytes)));
+            template.Symbols.AsSpan(order[r] * cols, cols).CopyTo(symbols.AsSpan(r * cols));
+        }
+        set.Packed2Bit[e] = new PackedNBitMatrix(2, rows, cols, packed, order.Select(r => two.RowScales[r]).ToArray(), order.Select(r => two.RowZeros[r]).ToArray());
+        set.Coded2Bit[e] = TernaryEncoder.Encode(symbols, rows, cols, FourLevelDictionary, threads: 1);
         set.Scales[e] = scales;
         set.DenseF32[e] = f32;
         set.DenseBf16[e] = bf16;

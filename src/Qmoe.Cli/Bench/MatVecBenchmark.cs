@@ -4,7 +4,7 @@ using Qmoe.Kernels;
 namespace Qmoe.Cli.Bench;
 
 /// <summary>
-/// Times y = W x (batch 1) for dense f32, dense bf16, dict16-compressed and 2-bit bit-packed (issue 16) weights, as inference runs: one token
+/// Times y = W x (batch 1) for dense f32, dense bf16, dict16-compressed, and 2-bit (issue 16) bit-packed and dict16-coded weights, as inference runs: one token
 /// through every expert of a sparse layer (wi then wo of expert 0, then of expert 1, ...), so each matrix is read
 /// once per sweep and the working set (GBs dense) far exceeds the last-level cache. The three kinds of sweep
 /// alternate so they see the same machine conditions; reported times are the per-matrix mean of the fastest
@@ -14,8 +14,10 @@ namespace Qmoe.Cli.Bench;
 internal static class MatVecBenchmark
 {
     public sealed record Result(string Case, int Rows, int Cols, int Threads, KernelIsa Isa, double DenseF32Ms, double DenseBf16Ms, double CompressedMs,
-        double Packed2BitMs = double.NaN)
+        double Packed2BitMs = double.NaN, double Coded2BitMs = double.NaN)
     {
+        /// <summary>2-bit dict16-coded (issue 16) vs dense bf16.</summary>
+        public double Coded2BitSpeedupVsBf16 => DenseBf16Ms / Coded2BitMs;
         /// <summary>2-bit bit-packed (issue 16) vs dense bf16.</summary>
         public double Packed2BitSpeedupVsBf16 => DenseBf16Ms / Packed2BitMs;
         public double SpeedupVsBf16 => DenseBf16Ms / CompressedMs;
@@ -24,29 +26,29 @@ internal static class MatVecBenchmark
         public double DenseBf16GWeightsPerS => (double)Rows * Cols / (DenseBf16Ms * 1e-3) / 1e9;
     }
 
-    private enum Kind { F32, Bf16, Compressed, Packed2Bit }
+    private enum Kind { F32, Bf16, Compressed, Packed2Bit, Coded2Bit }
 
     public static List<Result> Run(ExpertLayerWorkload layer, IEnumerable<int> threadCounts, int sweeps, KernelIsa isa)
     {
         var table = DecodeTable.FromDictionary(layer.Dictionary.Entries);
+        var table4 = DecodeTable.FromDictionary(layer.FourLevelDictionary.Entries, levels: 4);
         var results = new List<Result>();
         var rnd = new Random(5);
         var xWi = Enumerable.Range(0, layer.Wi.Cols).Select(_ => (float)(rnd.NextDouble() - 0.5)).ToArray();
         var xWo = Enumerable.Range(0, layer.Wo.Cols).Select(_ => (float)rnd.NextDouble()).ToArray();
         var yWi = new float[layer.Wi.Rows]; var yWo = new float[layer.Wo.Rows];
         int experts = layer.Wi.Codes.Length;
-        // 2-bit packed copies of the layer's shapes; the kernel's time does not depend on the code values.
-        var packedWi = Enumerable.Range(0, experts).Select(e => RandomPacked(rnd, 2, layer.Wi.Rows, layer.Wi.Cols)).ToArray();
-        var packedWo = Enumerable.Range(0, experts).Select(e => RandomPacked(rnd, 2, layer.Wo.Rows, layer.Wo.Cols)).ToArray();
         foreach (int threads in threadCounts)
         {
             using var parallel = new RowParallel(threads);
             var dense = new DenseMatVec(parallel, isa);
             var compressed = new SimdCompressedMatVec(table, parallel, isa);
             var packed = new SimdNBitMatVec(parallel, isa);
+            var coded = new SimdCompressedMatVec(table4, parallel, isa);
             // seconds[kind][matrix kind (0 wi, 1 wo)][sweep]
-            var seconds = new double[4][][];
-            for (int k = 0; k < 4; k++) seconds[k] = [new double[sweeps], new double[sweeps]];
+            int kinds = Enum.GetValues<Kind>().Length;
+            var seconds = new double[kinds][][];
+            for (int k = 0; k < kinds; k++) seconds[k] = [new double[sweeps], new double[sweeps]];
             for (int s = -1; s < sweeps; s++) // sweep -1 warms up (JIT, page faults)
                 foreach (var kind in Enum.GetValues<Kind>())
                 {
@@ -54,9 +56,9 @@ internal static class MatVecBenchmark
                     for (int e = 0; e < experts; e++)
                     {
                         long t0 = Stopwatch.GetTimestamp();
-                        Multiply(kind, layer.Wi, packedWi[e], e, xWi, yWi, dense, compressed, packed);
+                        Multiply(kind, layer.Wi, e, xWi, yWi, dense, compressed, packed, coded);
                         long t1 = Stopwatch.GetTimestamp();
-                        Multiply(kind, layer.Wo, packedWo[e], e, xWo, yWo, dense, compressed, packed);
+                        Multiply(kind, layer.Wo, e, xWo, yWo, dense, compressed, packed, coded);
                         long t2 = Stopwatch.GetTimestamp();
                         wi += t1 - t0; wo += t2 - t1;
                     }
@@ -67,27 +69,19 @@ internal static class MatVecBenchmark
             foreach (var (set, name, m) in new[] { (layer.Wi, "wi", 0), (layer.Wo, "wo", 1) })
             {
                 double Ms(Kind k) => seconds[(int)k][m].Min() / experts * 1e3;
-                results.Add(new Result(name, set.Rows, set.Cols, threads, isa, Ms(Kind.F32), Ms(Kind.Bf16), Ms(Kind.Compressed), Ms(Kind.Packed2Bit)));
+                results.Add(new Result(name, set.Rows, set.Cols, threads, isa, Ms(Kind.F32), Ms(Kind.Bf16), Ms(Kind.Compressed), Ms(Kind.Packed2Bit), Ms(Kind.Coded2Bit)));
             }
         }
         return results;
     }
 
-    private static Codec.PackedNBitMatrix RandomPacked(Random rnd, int bits, int rows, int cols)
-    {
-        var bytes = new byte[rows * Codec.PackedNBitMatrix.RowBytesOf(bits, cols)];
-        rnd.NextBytes(bytes);
-        var scales = Enumerable.Range(0, rows).Select(_ => (float)(0.01 * rnd.NextDouble())).ToArray();
-        var zeros = Enumerable.Range(0, rows).Select(_ => (byte)rnd.Next(1 << bits)).ToArray();
-        return new Codec.PackedNBitMatrix(bits, rows, cols, bytes, scales, zeros);
-    }
-
-    private static void Multiply(Kind kind, ExpertLayerWorkload.MatrixSet set, Codec.PackedNBitMatrix packedMatrix, int e, float[] x, float[] y,
-        DenseMatVec dense, SimdCompressedMatVec compressed, SimdNBitMatVec packed)
+    private static void Multiply(Kind kind, ExpertLayerWorkload.MatrixSet set, int e, float[] x, float[] y,
+        DenseMatVec dense, SimdCompressedMatVec compressed, SimdNBitMatVec packed, SimdCompressedMatVec coded)
     {
         switch (kind)
         {
-            case Kind.Packed2Bit: packed.Multiply(new NBitMatrix(packedMatrix), x, y); break;
+            case Kind.Packed2Bit: packed.Multiply(new NBitMatrix(set.Packed2Bit[e]), x, y); break;
+            case Kind.Coded2Bit: coded.Multiply(set.Coded(e), x, y); break;
             case Kind.F32: dense.Multiply(set.DenseF32[e], set.Rows, set.Cols, x, y); break;
             case Kind.Bf16: dense.Multiply(set.DenseBf16[e], set.Rows, set.Cols, x, y); break;
             default: compressed.Multiply(set.Compressed(e), x, y); break;

@@ -43,6 +43,9 @@ internal static class BenchMatvec
                 $"{layer.NonzerosPerCodeword:F2} nonzeros per codeword; dictionary {layer.Dictionary.Source}");
             foreach (var (set, name) in new[] { (layer.Wi, "wi"), (layer.Wo, "wo") })
                 human.WriteLine($"{name}: zeros {(double)set.ZeroTrits / set.Trits:P1}, {(double)set.Trits / set.Codes.Sum(c => (long)c.Codes.Length):F1} weights per codeword");
+            long codes2 = layer.Wi.Coded2Bit.Sum(c => (long)c.Codes.Length) + layer.Wo.Coded2Bit.Sum(c => (long)c.Codes.Length);
+            double coded2Bits = 16.0 * codes2 / (layer.Wi.Trits + layer.Wo.Trits);
+            human.WriteLine($"2-bit twins (GPTQ 2-bit of the same templates): coded {coded2Bits:F3} code bits/weight against 2 bit-packed, {(layer.Wi.Trits + layer.Wo.Trits) / (double)codes2:F1} weights per codeword");
             if (gpu != null)
             {
                 human.WriteLine($"device: {gpu.Name} (CUDA)");
@@ -67,10 +70,10 @@ internal static class BenchMatvec
                 human.WriteLine($"row loop at batch 1: position windows for matrices of up to {PositionRows.MaxCols} columns (wi), windows otherwise (docs/KERNELS.md)");
             var results = MatVecBenchmark.Run(layer, t is { } n ? [n] : [1, 2], s, path);
             var list = new JsonArray();
-            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  bf16 Gw/s  dict16 Gw/s  2-bit ms  2-bit vs bf16");
+            human.WriteLine("case  rows  cols  threads  f32 ms  bf16 ms  dict16 ms  vs bf16  vs f32  bf16 Gw/s  dict16 Gw/s  2-bit ms  2-bit vs bf16  2-bit coded ms  vs bf16");
             foreach (var r in results)
             {
-                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.DenseBf16GWeightsPerS,10:F2} {r.CompressedGWeightsPerS,12:F2} {r.Packed2BitMs,9:F3} {r.Packed2BitSpeedupVsBf16,13:F2}x");
+                human.WriteLine($"{r.Case,-4} {r.Rows,5} {r.Cols,5} {r.Threads,8} {r.DenseF32Ms,7:F3} {r.DenseBf16Ms,8:F3} {r.CompressedMs,10:F3} {r.SpeedupVsBf16,7:F2}x {r.SpeedupVsF32,6:F2}x {r.DenseBf16GWeightsPerS,10:F2} {r.CompressedGWeightsPerS,12:F2} {r.Packed2BitMs,9:F3} {r.Packed2BitSpeedupVsBf16,13:F2}x {r.Coded2BitMs,15:F3} {r.Coded2BitSpeedupVsBf16,7:F2}x");
                 list.Add(new JsonObject
                 {
                     ["case"] = r.Case, ["rows"] = r.Rows, ["cols"] = r.Cols, ["threads"] = r.Threads, ["isa"] = KernelIsas.Name(r.Isa), ["row_loop"] = SimdCompressedMatVec.RowLoop(r.Isa, r.Cols),
@@ -79,13 +82,14 @@ internal static class BenchMatvec
                     ["dense_bf16_gweights_per_s"] = r.DenseBf16GWeightsPerS,
                     ["compressed_gweights_per_s"] = r.CompressedGWeightsPerS,
                     ["packed2bit_ms"] = r.Packed2BitMs, ["packed2bit_speedup_vs_bf16"] = r.Packed2BitSpeedupVsBf16,
+                    ["coded2bit_ms"] = r.Coded2BitMs, ["coded2bit_speedup_vs_bf16"] = r.Coded2BitSpeedupVsBf16,
                 });
             }
             human.WriteLine("times are per matrix (mean over the layer's experts, fastest sweep)");
             return new JsonObject
             {
                 ["isa"] = KernelIsas.Name(path), ["zero_fraction"] = zeros, ["bits_per_weight"] = bits,
-                ["nonzeros_per_codeword"] = layer.NonzerosPerCodeword, ["results"] = list,
+                ["nonzeros_per_codeword"] = layer.NonzerosPerCodeword, ["coded2bit_code_bits_per_weight"] = coded2Bits, ["results"] = list,
             };
         }));
         return cmd;

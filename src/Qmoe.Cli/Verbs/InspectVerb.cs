@@ -45,7 +45,11 @@ internal static class InspectVerb
         foreach (var t in types)
         {
             var o = new JsonObject { ["type"] = t.Type, ["matrices"] = t.Matrices, ["params"] = t.Parameters, ["bits_per_param"] = t.BitsPerParam };
-            if (t.SymbolCounts != null) o["entropy_bits_per_param"] = t.EntropyBits;
+            if (t.SymbolCounts != null)
+            {
+                o["code_bits_per_param"] = t.CodeBitsPerParam;
+                o["entropy_bits_per_param"] = t.EntropyBits;
+            }
             typeList.Add(o);
         }
         var result = new JsonObject
@@ -69,7 +73,7 @@ internal static class InspectVerb
         WriteTable(model, s, human);
         foreach (var t in types)
             human.WriteLine($"  type {t.Type,-7}: {t.Matrices} expert matrices, {t.Parameters:N0} params, {t.BitsPerParam:F4} bits/param " + (t.SymbolCounts == null ? "(codes)"
-                : $"(codes + row grids); codes {t.Type}.0000 vs entropy bound {t.EntropyBits:F4} given each row's zero point"));
+                : $"(codes + row grids); codes {t.CodeBitsPerParam:F4} vs entropy bound {t.EntropyBits:F4} given each row's zero point"));
         return result;
     }
 

@@ -33,6 +33,8 @@ public static class CompressedFormat
     /// <summary>v2, instead of the trie when it is smaller: the nine integer pair costs the dictionary is regenerated
     /// from, plus a checksum of the result (see <see cref="DictionaryRecord"/>).</summary>
     public const string DictionaryCostsTensor = "qmoe.dictionary_costs";
+    /// <summary>v2 with coded 2-bit experts: the four-level dictionary's sixteen pair costs and checksum (see <see cref="DictionaryRecord"/>).</summary>
+    public const string FourLevelDictionaryTensor = "qmoe.dictionary4_costs";
     public const string FormatVersionKey = "qmoe.format_version";
     public const string ShapeKeyPrefix = "qmoe.shape.";
     /// <summary>Metadata of a shard holding experts [first, end) of a group split over shards: <c>qmoe.range.G</c> = "first,end".</summary>

@@ -14,8 +14,17 @@ public readonly ref struct ExpertMatrix
     public ReadOnlySpan<ushort> Codes { get; init; }
     /// <summary>[Rows + 1], relative to <see cref="Codes"/>.</summary>
     public ReadOnlySpan<int> RowOffsets { get; init; }
-    /// <summary>bf16 bits [Rows, 2] = (min, max) per row (v2: rebuilt in memory at open).</summary>
+    /// <summary>bf16 bits [Rows, 2] = (min, max) per row (v2: rebuilt in memory at open); (0, 0) for an n-bit expert.</summary>
     public ReadOnlySpan<ushort> Scales { get; init; }
+    /// <summary>A coded 2-bit expert's grid scale per row (empty for ternary): its codes index the four-level dictionary.</summary>
+    public ReadOnlySpan<float> GridScales { get; init; }
+    /// <summary>A coded 2-bit expert's grid zero point per row.</summary>
+    public ReadOnlySpan<byte> GridZeros { get; init; }
+
+    /// <summary>The kernels' view: ternary, or coded 2-bit when <see cref="GridScales"/> is set.</summary>
+    public Kernels.CompressedMatrix ToKernel() => GridScales.IsEmpty
+        ? new(Codes, RowOffsets, Scales, Rows, Cols)
+        : new(Codes, RowOffsets, GridScales, GridZeros, Rows, Cols);
 
     /// <summary>Copies into an <see cref="EncodedMatrix"/> (for the encoder/decoder API).</summary>
     public EncodedMatrix ToEncoded() => new(Rows, Cols, Codes.ToArray(), RowOffsets.ToArray());
@@ -97,6 +106,9 @@ public sealed unsafe class CompressedModel : IDisposable
     public int FormatVersion { get; }
     public TensorStore Store { get; }
     public CodeDictionary Dictionary { get; }
+
+    /// <summary>The four-level dictionary of the coded 2-bit experts (docs/FORMAT.md), or null when the file has none.</summary>
+    public CodeDictionary? FourLevelDictionary { get; private init; }
     public IReadOnlyList<ExpertGroup> Groups { get; }
 
     private CompressedModel(string dir, JsonObject config, int version, TensorStore store, CodeDictionary dict, List<ExpertGroup> groups)
@@ -124,8 +136,9 @@ public sealed unsafe class CompressedModel : IDisposable
         try
         {
             var dict = DictionaryRecord.Read(store, version, config["quantization_config"]?["dictionary"] is JsonValue v && v.TryGetValue(out string? src) ? src : null);
-            var groups = ReadGroups(store, config, version, dict);
-            return new CompressedModel(dir, config, version, store, dict, groups);
+            var dict4 = version == CompressedFormat.Version1 ? null : DictionaryRecord.ReadFourLevel(store);
+            var groups = ReadGroups(store, config, version, dict, dict4);
+            return new CompressedModel(dir, config, version, store, dict, groups) { FourLevelDictionary = dict4 };
         }
         catch
         {
@@ -167,7 +180,7 @@ public sealed unsafe class CompressedModel : IDisposable
         return n is JsonValue v && v.TryGetValue(out i);
     }
 
-    private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version, CodeDictionary dict)
+    private static List<ExpertGroup> ReadGroups(TensorStore store, JsonObject config, int version, CodeDictionary dict, CodeDictionary? dict4)
     {
         var groups = new List<ExpertGroup>();
         var shapes = new Dictionary<string, (SafeTensorsFile File, string Value)>(StringComparer.Ordinal);
@@ -198,7 +211,7 @@ public sealed unsafe class CompressedModel : IDisposable
             if (name.EndsWith(".codes", StringComparison.Ordinal) && !shapes.ContainsKey(GroupOfCodes(name[..^".codes".Length])))
                 throw new QmoeException($"{store.FileOf(name).Path}: tensor '{name}' has no {CompressedFormat.ShapeKeyPrefix} metadata");
         foreach (var (name, (file, value)) in shapes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            groups.Add(ReadGroup(store, config, version, dict, name, file, value, ranges.GetValueOrDefault(name)));
+            groups.Add(ReadGroup(store, config, version, dict, dict4, name, file, value, ranges.GetValueOrDefault(name)));
         return groups;
     }
 
@@ -209,7 +222,7 @@ public sealed unsafe class CompressedModel : IDisposable
         return dot > 0 ? partBase[..dot] : partBase;
     }
 
-    private static ExpertGroup ReadGroup(TensorStore store, JsonObject config, int version, CodeDictionary dict, string name,
+    private static ExpertGroup ReadGroup(TensorStore store, JsonObject config, int version, CodeDictionary dict, CodeDictionary? dict4, string name,
         SafeTensorsFile meta, string shapeText, List<(SafeTensorsFile File, string Value)>? rangeList)
     {
         int marker = name.LastIndexOf(".experts.", StringComparison.Ordinal);
@@ -243,7 +256,7 @@ public sealed unsafe class CompressedModel : IDisposable
             if (store.Contains(CompressedFormat.Codes(name)))
                 throw new QmoeException($"{store.FileOf(CompressedFormat.Codes(name)).Path}: group '{name}' is stored both whole and in expert ranges");
         }
-        var groupParts = spans.Select(sp => ReadPart(store, version, dict, name, sp.Base, sp.First, sp.End - sp.First, rows, cols)).ToList();
+        var groupParts = spans.Select(sp => ReadPart(store, version, dict, dict4, name, sp.Base, sp.First, sp.End - sp.First, rows, cols)).ToList();
         if (groupParts.Count > 1 && groupParts.Any(p => p.NBit != null))
             throw new QmoeException($"{store.Directory}: group '{name}' has n-bit experts and is split over shards (not supported)");
         return new ExpertGroup
@@ -253,7 +266,7 @@ public sealed unsafe class CompressedModel : IDisposable
         };
     }
 
-    private static ExpertGroupPart ReadPart(TensorStore store, int version, CodeDictionary dict, string group, string name,
+    private static ExpertGroupPart ReadPart(TensorStore store, int version, CodeDictionary dict, CodeDictionary? dict4, string group, string name,
         int first, int experts, int rows, int cols)
     {
         TensorInfo Tensor(string tensor, DType dtype, params long[] shape)
@@ -278,11 +291,13 @@ public sealed unsafe class CompressedModel : IDisposable
         for (int e = 0; e < experts; e++)
         {
             long n = eo[e + 1] - eo[e];
-            if (nbit != null && nbit.IsNBit(e))
+            if (nbit != null && nbit.IsPacked(e))
             {
-                if (n != 0) throw new QmoeException($"{eoWhere}: expert {e} is n-bit but has {n} dict16 codes");
+                if (n != 0) throw new QmoeException($"{eoWhere}: expert {e} is bit-packed but has {n} dict16 codes");
                 continue;
             }
+            if (nbit != null && nbit.IsCoded(e) && dict4 == null)
+                throw new QmoeException($"{eoWhere}: expert {e} is coded 2-bit, but the file has no '{CompressedFormat.FourLevelDictionaryTensor}'");
             // A row needs at least one code and at most one per pair.
             if (n < rows || n > (long)rows * TernaryEncoder.MaxCodesPerRow(cols))
                 throw new QmoeException($"{eoWhere}: expert {first + e} has {n} codes, impossible for {rows} rows of {cols}");
@@ -334,7 +349,7 @@ public sealed unsafe class CompressedModel : IDisposable
         {
             index = null;
             rowOffsets = RowIndex.FromCodes(codesOf, eo, experts, rows, cols, dict, $"{file.Path}: tensor '{codes.Name}'",
-                nbit == null ? default : nbit.Types);
+                nbit == null ? default : nbit.Types, dict4);
         }
         if (index != null && store.FileOf(index.Name) != file) throw new QmoeException($"{store.FileOf(index.Name).Path}: tensor '{index.Name}' is not in the shard of '{codes.Name}' ({file.Path})");
         return new ExpertGroupPart
@@ -388,12 +403,15 @@ public sealed unsafe class CompressedModel : IDisposable
         var eo = MemoryMarshal.Cast<byte, long>(p.File.Bytes(p.ExpertOffsetsTensor));
         var rowOffsets = p.RowOffsets != null ? (ReadOnlySpan<int>)p.RowOffsets : MemoryMarshal.Cast<byte, int>(p.File.Bytes(p.IndexTensor!));
         var scales = p.Scales != null ? (ReadOnlySpan<ushort>)p.Scales : MemoryMarshal.Cast<byte, ushort>(p.File.Bytes(p.ScalesTensor));
+        bool coded = p.NBit?.IsCoded(e) == true;
         return new ExpertMatrix
         {
             Rows = g.Rows, Cols = g.Cols,
             Codes = ExpertCodeSpan(p.File, p.CodesTensor, eo[e], eo[e + 1]),
             RowOffsets = rowOffsets.Slice(e * (g.Rows + 1), g.Rows + 1),
             Scales = scales.Slice(2 * e * g.Rows, 2 * g.Rows),
+            GridScales = coded ? p.NBit!.GridScales(Store, e) : default,
+            GridZeros = coded ? p.NBit!.GridZeros(Store, e) : default,
         };
     }
 
@@ -404,6 +422,7 @@ public sealed unsafe class CompressedModel : IDisposable
     {
         var grouped = Groups.SelectMany(g => g.Tensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         grouped.Add(DictionaryRecord.TensorName(Store, FormatVersion));
+        grouped.Add(CompressedFormat.FourLevelDictionaryTensor);
         return Store.Names.Where(n => !grouped.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).Select(Store.Info);
     }
 

@@ -55,11 +55,12 @@ public static unsafe class CompressedModelVerifier
 
     private static void CheckDecodable(CompressedModel model, ExpertGroup g)
     {
-        var entries = model.Dictionary.Entries;
         g.NBit?.CheckScales(model.Store, model.Directory);
         for (int e = 0; e < g.Experts; e++)
         {
-            if (g.NBit?.IsNBit(e) == true) continue; // bit-packed: every bit pattern is a valid code
+            if (g.NBit?.IsPacked(e) == true) continue; // bit-packed: every bit pattern is a valid code
+            bool coded = g.NBit?.IsCoded(e) == true; // coded 2-bit: the four-level dictionary's codes, the grid's scales
+            var entries = coded ? model.FourLevelDictionary!.Entries : model.Dictionary.Entries;
             var m = model.Expert(g, e);
             var part = g.PartOf(e);
             for (int r = 0; r < g.Rows; r++)
@@ -75,6 +76,7 @@ public static unsafe class CompressedModelVerifier
                 if (covered < g.Cols)
                     throw new QmoeException($"{part.File.Path}: tensor '{part.CodesTensor.Name}' expert {e} row {r}: codes cover {covered} of {g.Cols} weights");
             }
+            if (coded) continue;
             foreach (var s in m.Scales)
                 if (!float.IsFinite(BFloat16.ToFloat(s)))
                     throw new QmoeException($"{part.File.Path}: tensor '{part.ScalesTensor.Name}' expert {e} has a non-finite scale");

@@ -60,7 +60,12 @@ public sealed class CompressedModelWriter : IDisposable
 
     // A group with n-bit experts (issue 16): types, and from SpoolOffset in the n-bit spool the packed bytes of its
     // NBitExperts experts, then their row scales (f32) and row zeros (u8), [NBitExperts, rows] each.
-    private sealed record NBitPart(byte[] Types, long[] PackedOffsets, long SpoolOffset, int NBitExperts);
+    // SpoolPackedOffsets: where each expert's packed bytes lie in the spool. Complete may turn 2-bit experts into coded
+    // ones (type 5, changing Types) and then sets PackedOffsets, the stored layout, without them.
+    private sealed record NBitPart(byte[] Types, long[] SpoolPackedOffsets, long SpoolOffset, int NBitExperts)
+    {
+        public long[] PackedOffsets { get; } = new long[Types.Length + 1];
+    }
 
     /// <summary>A group after encoding. In the code spool: its codes from CodesOffset, its ternary scales (ScaleCount
     /// bf16, two per row of each ternary expert) from ScalesOffset and, unless the row index is implicit, its row
@@ -83,6 +88,7 @@ public sealed class CompressedModelWriter : IDisposable
     private readonly int _formatVersion, _threads;
     private readonly long _shardBytes;
     private readonly RowIndexKind _rowIndex;
+    private readonly bool _codeTwoBit;
     private readonly List<PlainTensor> _plain = new();
     private readonly List<GroupEntry> _groups = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
@@ -93,6 +99,9 @@ public sealed class CompressedModelWriter : IDisposable
 
     /// <summary>The dictionary Complete chose (null before).</summary>
     public CodeDictionary? Dictionary { get; private set; }
+
+    /// <summary>After <see cref="Complete"/>: the four-level dictionary of the coded 2-bit experts, or null when none was coded.</summary>
+    public CodeDictionary? FourLevelDictionary { get; private set; }
 
     /// <summary>After <see cref="Complete"/>: expert bytes (codes, offsets, row index, scales, dictionary) per expert parameter,
     /// as <c>inspect</c> counts them.</summary>
@@ -114,9 +123,11 @@ public sealed class CompressedModelWriter : IDisposable
     /// (a plain tensor or a single expert larger than that gets a shard of its own)</param>
     /// <param name="dictionaryStorage">v2 only: the dictionary as a trie or as the parameters it is regenerated from;
     /// Auto takes the smaller (<see cref="DictionaryRecord.Encode"/>)</param>
+    /// <param name="codeTwoBit">v2 only: store each 2-bit expert dict16-coded with a four-level dictionary fitted to the
+    /// model's 2-bit experts where that takes fewer bytes than bit-packing (docs/FORMAT.md, "Coded 2-bit experts")</param>
     public CompressedModelWriter(string outDir, JsonObject inputConfig, JsonObject? settings = null,
         DictionaryChoice dictionary = DictionaryChoice.Fitted, int formatVersion = CompressedFormat.LatestVersion, int threads = 0,
-        bool storeRowCounts = false, DictionaryStorage dictionaryStorage = DictionaryStorage.Auto, long shardBytes = 0)
+        bool storeRowCounts = false, DictionaryStorage dictionaryStorage = DictionaryStorage.Auto, long shardBytes = 0, bool codeTwoBit = true)
     {
         if (!CompressedFormat.IsKnownVersion(formatVersion)) throw new QmoeException($"unknown format_version {formatVersion}");
         Directory.CreateDirectory(outDir);
@@ -129,6 +140,7 @@ public sealed class CompressedModelWriter : IDisposable
         _threads = threads;
         _shardBytes = shardBytes;
         _rowIndex = formatVersion == CompressedFormat.Version1 ? RowIndexKind.Offsets : storeRowCounts ? RowIndexKind.Counts : RowIndexKind.Implicit;
+        _codeTwoBit = codeTwoBit && formatVersion != CompressedFormat.Version1;
         _tritSpoolPath = Path.Combine(outDir, $".qmoe-trits.tmp-{Environment.ProcessId}");
         _codeSpoolPath = Path.Combine(outDir, $".qmoe-codes.tmp-{Environment.ProcessId}");
         _nbitSpoolPath = Path.Combine(outDir, $".qmoe-nbit.tmp-{Environment.ProcessId}");
@@ -186,11 +198,11 @@ public sealed class CompressedModelWriter : IDisposable
                     throw new QmoeException($"{name}: expert {e} has shape [{p.Rows}, {p.Cols}], expert 0 has [{rows}, {cols}]");
                 try { _nbitSpool.Write(p.Packed); }
                 catch (IOException x) { Fail(x); }
-                nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e] + p.Packed.Length;
+                nbit.SpoolPackedOffsets[e + 1] = nbit.SpoolPackedOffsets[e] + p.Packed.Length;
                 g.Added++;
                 continue;
             }
-            nbit.PackedOffsets[e + 1] = nbit.PackedOffsets[e];
+            nbit.SpoolPackedOffsets[e + 1] = nbit.SpoolPackedOffsets[e];
             AddExpert(experts[e].Ternary!);
         }
         // The grids after the packed bytes, in the order the group's tensors store them.
@@ -294,7 +306,10 @@ public sealed class CompressedModelWriter : IDisposable
             var dict = _choice == DictionaryChoice.Default || !anyTernary ? CodeDictionary.Default : DictionaryFitter.Fit(SampleRows());
             // v2 stores the trie mask, which numbers codes in breadth-first order: encode with that numbering.
             Dictionary = _formatVersion == CompressedFormat.Version1 ? dict : dict.Canonical();
-            var encoded = EncodeGroups(Dictionary);
+            // The four-level dictionary is only ever stored as its costs, which the reader rebuilds in canonical order.
+            var dict4 = _codeTwoBit ? FitFourLevel()?.Canonical() : null;
+            var encoded = EncodeGroups(Dictionary, dict4);
+            FourLevelDictionary = _groups.Any(g => g.NBit?.Types.Contains(NBitGroup.CodedTwoBitType) == true) ? dict4 : null;
             WriteWeights(encoded, Dictionary);
             WriteConfig(Dictionary);
             _done = true;
@@ -330,10 +345,47 @@ public sealed class CompressedModelWriter : IDisposable
         }
     }
 
+    /// <summary>2-bit expert <paramref name="e"/>'s rows [rows, cols] as symbols (code − zero) mod 4, read from the n-bit
+    /// spool: symbol 0 is the grid's zero level (the most frequent), and the row's zero point gives the code back.</summary>
+    private byte[] TwoBitSymbols(GroupEntry g, int e, int firstRow = 0, int rowCount = -1)
+    {
+        var nb = g.NBit!;
+        if (rowCount < 0) rowCount = g.Rows;
+        int ordinal = 0;
+        for (int k = 0; k < e; k++) if (nb.Types[k] != NBitGroup.TernaryType) ordinal++;
+        long rowBytes = PackedNBitMatrix.RowBytesOf(2, g.Cols);
+        var packed = new byte[rowCount * rowBytes];
+        var zeros = new byte[rowCount];
+        _nbitSpool!.Flush();
+        _nbitSpool.Position = nb.SpoolOffset + nb.SpoolPackedOffsets[e] + firstRow * rowBytes;
+        _nbitSpool.ReadExactly(packed);
+        _nbitSpool.Position = nb.SpoolOffset + nb.SpoolPackedOffsets[^1] + 4L * nb.NBitExperts * g.Rows + (long)ordinal * g.Rows + firstRow;
+        _nbitSpool.ReadExactly(zeros);
+        var symbols = new byte[(long)rowCount * g.Cols];
+        for (int r = 0; r < rowCount; r++)
+        {
+            var row = packed.AsSpan((int)(r * rowBytes), (int)rowBytes);
+            for (int j = 0; j < g.Cols; j++) symbols[(long)r * g.Cols + j] = (byte)((PackedNBitMatrix.Code(row, 2, j) - zeros[r]) & 3);
+        }
+        return symbols;
+    }
+
+    /// <summary>The four-level dictionary for the model's 2-bit experts, built from the pair statistics of a sample of their
+    /// rows (<see cref="DictionaryFitter.SampleRows"/>); null when there are none.</summary>
+    private CodeDictionary? FitFourLevel()
+    {
+        var experts = _groups.Where(g => g.NBit != null)
+            .SelectMany(g => Enumerable.Range(0, g.Experts).Where(e => g.NBit!.Types[e] == 2).Select(e => (Group: g, Expert: e))).ToList();
+        if (experts.Count == 0) return null;
+        return DictionaryFitter.FitFourLevel(DictionaryFitter.SampleRows(experts.Select(x => (x.Group.Rows, x.Group.Cols)).ToList())
+            .Select(x => TwoBitSymbols(experts[x.Matrix].Group, experts[x.Matrix].Expert, x.Row, 1)));
+    }
+
     private static long TernaryExperts(GroupEntry g) => g.NBit == null ? g.Experts : g.NBit.Types.Count(t => t == NBitGroup.TernaryType);
 
-    /// <summary>Encodes each group expert by expert into the code spool.</summary>
-    private List<EncodedGroup> EncodeGroups(CodeDictionary dict)
+    /// <summary>Encodes each group expert by expert into the code spool; a 2-bit expert too, with <paramref name="dict4"/>,
+    /// where its codes take fewer bytes than its packed rows (it becomes a coded 2-bit expert).</summary>
+    private List<EncodedGroup> EncodeGroups(CodeDictionary dict, CodeDictionary? dict4)
     {
         var result = new List<EncodedGroup>();
         using var spool = new FileStream(_codeSpoolPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
@@ -347,9 +399,20 @@ public sealed class CompressedModelWriter : IDisposable
             int e = 0, t = 0;
             foreach (var (trits, s) in ReadSpooledExperts(g))
             {
-                if (trits == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales
+                if (trits == null) // n-bit expert: no codes, rows all empty, (0, 0) ternary scales; unless coded below
                 {
                     expertOffsets[e + 1] = expertOffsets[e];
+                    if (dict4 != null && g.NBit!.Types[e] == 2)
+                    {
+                        var coded = TernaryEncoder.Encode(TwoBitSymbols(g, e), g.Rows, g.Cols, dict4, _threads);
+                        if (2L * coded.Codes.Length < g.NBit.SpoolPackedOffsets[e + 1] - g.NBit.SpoolPackedOffsets[e])
+                        {
+                            g.NBit.Types[e] = NBitGroup.CodedTwoBitType;
+                            spool.Write(MemoryMarshal.AsBytes(coded.Codes.AsSpan()));
+                            expertOffsets[e + 1] = expertOffsets[e] + coded.Codes.Length;
+                            if (rowOffsets != null) coded.RowOffsets.CopyTo(rowOffsets.AsSpan((int)((long)e * (g.Rows + 1))));
+                        }
+                    }
                     e++;
                     continue;
                 }
@@ -360,6 +423,9 @@ public sealed class CompressedModelWriter : IDisposable
                 s.CopyTo(scales, 2L * t * g.Rows);
                 e++; t++;
             }
+            if (g.NBit is { } nb) // the stored packed layout: coded experts have no packed bytes
+                for (int k = 0; k < g.Experts; k++)
+                    nb.PackedOffsets[k + 1] = nb.PackedOffsets[k] + (nb.Types[k] == NBitGroup.CodedTwoBitType ? 0 : nb.SpoolPackedOffsets[k + 1] - nb.SpoolPackedOffsets[k]);
             var table = _formatVersion == CompressedFormat.Version1 ? null : ScaleCoding.Table(scales);
             if (table is { Length: 0 }) table = [0]; // no ternary expert: a one-entry table, no fields
             long scalesOffset = spool.Position;
@@ -423,7 +489,7 @@ public sealed class CompressedModelWriter : IDisposable
     /// Greedy assignment of plain tensors, group pieces and the dictionary (last) to files of at most the shard size:
     /// a group that does not fit in the current shard's room is cut at the last expert that does.
     /// </summary>
-    private List<List<object>> Layout(List<EncodedGroup> groups, StoredDictionary dictItem)
+    private List<List<object>> Layout(List<EncodedGroup> groups, StoredDictionary dictItem, StoredDictionary? dict4Item)
     {
         var shards = new List<List<object>> { new() };
         long room = _shardBytes > 0 ? _shardBytes : long.MaxValue;
@@ -459,6 +525,7 @@ public sealed class CompressedModelWriter : IDisposable
             }
         }
         Place(dictItem, dictItem.Bytes.Length);
+        if (dict4Item != null) Place(dict4Item, dict4Item.Bytes.Length);
         return shards;
     }
 
@@ -467,8 +534,9 @@ public sealed class CompressedModelWriter : IDisposable
         long payload = _plain.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b) * t.DType.Size())
             + groups.Sum(g => PieceBytes(g, 0, g.Group.Experts));
         var storedDict = DictionaryRecord.Encode(dict, _formatVersion, _dictionaryStorage, payload);
-        byte[] dictBytes = storedDict.Bytes;
-        var shards = Layout(groups, storedDict);
+        var stored4 = FourLevelDictionary == null ? null : DictionaryRecord.EncodeFourLevel(FourLevelDictionary);
+        long dictBytes = storedDict.Bytes.Length + (stored4?.Bytes.Length ?? 0);
+        var shards = Layout(groups, storedDict, stored4);
         var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
         long totalBytes = 0, expertBytes = 0;
         using var spool = new FileStream(_codeSpoolPath, FileMode.Open, FileAccess.Read, FileShare.None, 1 << 20);
@@ -511,7 +579,7 @@ public sealed class CompressedModelWriter : IDisposable
                 {
                     case PlainTensor t: WritePlain(w, t); break;
                     case Piece p: WritePiece(w, p, spool); break;
-                    default: w.Write(dictBytes); break;
+                    case StoredDictionary d: w.Write(d.Bytes); break;
                 }
             w.Complete();
             _written.Add(path);
@@ -525,7 +593,7 @@ public sealed class CompressedModelWriter : IDisposable
             AtomicFile.WriteAllText(indexPath, index.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             _written.Add(indexPath);
         }
-        ExpertBitsPerParam = 8.0 * (expertBytes + dictBytes.Length) / groups.Sum(g => g.Group.Parameters);
+        ExpertBitsPerParam = 8.0 * (expertBytes + dictBytes) / groups.Sum(g => g.Group.Parameters);
     }
 
     private static void WritePlain(SafeTensorsWriter w, PlainTensor t)
@@ -577,9 +645,14 @@ public sealed class CompressedModelWriter : IDisposable
         {
             w.Write<byte>(nb.Types);
             _nbitSpool!.Flush();
-            _nbitSpool.Position = nb.SpoolOffset;
-            CopySpool(_nbitSpool, nb.PackedOffsets[^1], w);
+            for (int e = 0; e < g.Group.Experts; e++) // the packed experts' bytes (a coded one's are in the codes)
+                if (nb.PackedOffsets[e + 1] > nb.PackedOffsets[e])
+                {
+                    _nbitSpool.Position = nb.SpoolOffset + nb.SpoolPackedOffsets[e];
+                    CopySpool(_nbitSpool, nb.PackedOffsets[e + 1] - nb.PackedOffsets[e], w);
+                }
             w.Write<long>(nb.PackedOffsets);
+            _nbitSpool.Position = nb.SpoolOffset + nb.SpoolPackedOffsets[^1];
             CopySpool(_nbitSpool, 5L * nb.NBitExperts * g.Group.Rows, w); // row scales (f32), then row zeros (u8)
         }
     }
@@ -609,7 +682,7 @@ public sealed class CompressedModelWriter : IDisposable
         if (_config["quantization_config"] is JsonObject input) q["base_quantization_config"] = input.DeepClone();
         q["quant_method"] = CompressedFormat.QuantMethod;
         q["format_version"] = _formatVersion;
-        var types = _groups.SelectMany(g => g.NBit?.Types ?? [NBitGroup.TernaryType]).Distinct().ToList();
+        var types = _groups.SelectMany(g => g.NBit?.Types ?? [NBitGroup.TernaryType]).Select(t => (byte)NBitGroup.GridBits(t)).Distinct().ToList();
         q["bits"] = types.Count > 1 ? "mixed" : types.Count == 0 || types[0] == NBitGroup.TernaryType ? "ternary" : types[0].ToString();
         q["codebook"] = CompressedFormat.Codebook;
         q["dictionary"] = dict.Source;

@@ -27,6 +27,16 @@ internal static class DictionaryFitter
         }
     }
 
+    /// <summary>The four-level dictionary of coded 2-bit experts (docs/FORMAT.md): built from the pair statistics of
+    /// <paramref name="sampleRows"/>, rows of symbols 0..3 (at least one row).</summary>
+    public static CodeDictionary FitFourLevel(IEnumerable<byte[]> sampleRows)
+    {
+        var counts = new long[16];
+        foreach (var row in sampleRows)
+            for (int j = 0; j + 1 < row.Length; j += 2) counts[row[j] + 4 * row[j + 1]]++;
+        return CodeDictionary.Build(PairModel.Fit(counts), "fitted four-level pair statistics");
+    }
+
     public static CodeDictionary Fit(IEnumerable<byte[]> sampleRows)
     {
         var rows = sampleRows.ToList();

@@ -39,6 +39,9 @@ public static class DictionaryRecord
     /// <summary>Elements of the parameter record: nine costs and the checksum.</summary>
     public const int ParameterElements = PairModel.Symbols + 1;
 
+    /// <summary>Elements of the four-level dictionary's record (<c>qmoe.dictionary4_costs</c>): sixteen costs and the checksum.</summary>
+    public const int FourLevelElements = 16 + 1;
+
     /// <summary>The dictionary tensor a version-<paramref name="version"/> file holds (the trie when neither is present).</summary>
     public static string TensorName(TensorStore store, int version) =>
         version == CompressedFormat.Version1 ? CompressedFormat.DictionaryTensor
@@ -78,10 +81,30 @@ public static class DictionaryRecord
 
     private static byte[] ParameterBytes(CodeDictionary dict)
     {
-        var record = new long[ParameterElements];
+        var record = new long[dict.PairSymbols + 1];
         dict.BuildCosts.CopyTo(record);
-        record[PairModel.Symbols] = (long)Checksum(dict.Canonical());
+        record[^1] = (long)Checksum(dict.Canonical());
         return MemoryMarshal.AsBytes(record.AsSpan()).ToArray();
+    }
+
+    /// <summary>The tensor recording a four-level dictionary (always its costs: it is only ever built from them).</summary>
+    public static StoredDictionary EncodeFourLevel(CodeDictionary dict)
+    {
+        if (dict.Levels != 4 || !dict.IsRegenerable) throw new ArgumentException("a four-level dictionary built from pair costs", nameof(dict));
+        return new(CompressedFormat.FourLevelDictionaryTensor, DType.I64, [FourLevelElements], ParameterBytes(dict));
+    }
+
+    /// <summary>The file's four-level dictionary (coded 2-bit experts), or null when it has none.</summary>
+    public static CodeDictionary? ReadFourLevel(TensorStore store)
+    {
+        string name = CompressedFormat.FourLevelDictionaryTensor;
+        if (!store.Contains(name)) return null;
+        var f = store.FileOf(name);
+        var t = f.Info(name);
+        string where = $"{f.Path}: tensor '{t.Name}'";
+        if (t.DType != DType.I64 || t.Shape is not [FourLevelElements])
+            throw new QmoeException($"{where}: has {t.DType} {t.ShapeText}, expected I64 [{FourLevelElements}]");
+        return FromParameters(MemoryMarshal.Cast<byte, long>(f.Bytes(t)), where, "four-level " + where, FourLevelElements);
     }
 
     private static ulong Checksum(CodeDictionary canonical) => XxHash64.HashToUInt64(canonical.AsBytes());
@@ -116,11 +139,12 @@ public static class DictionaryRecord
     // Regenerated dictionaries by record (a few; files of one writer share one), so reopening a model costs no rebuild.
     private static readonly ConcurrentDictionary<string, CodeDictionary> s_regenerated = new();
 
-    /// <summary>Rebuilds the dictionary of a parameter record, checking the costs' range and the checksum.</summary>
-    public static CodeDictionary FromParameters(ReadOnlySpan<long> record, string where, string? source = null)
+    /// <summary>Rebuilds the dictionary of a parameter record (<paramref name="elements"/>: 10, or 17 for four levels),
+    /// checking the costs' range and the checksum.</summary>
+    public static CodeDictionary FromParameters(ReadOnlySpan<long> record, string where, string? source = null, int elements = ParameterElements)
     {
-        if (record.Length != ParameterElements) throw new QmoeException($"{where}: dictionary record has {record.Length} elements, expected {ParameterElements}");
-        var costs = record[..PairModel.Symbols];
+        if (record.Length != elements) throw new QmoeException($"{where}: dictionary record has {record.Length} elements, expected {elements}");
+        var costs = record[..^1];
         for (int s = 0; s < costs.Length; s++)
             if (costs[s] is < 1 or > CodeDictionary.MaxCost)
                 throw new QmoeException($"{where}: dictionary pair cost {s} is {costs[s]}, outside 1..2^40");
@@ -128,7 +152,7 @@ public static class DictionaryRecord
         if (!s_regenerated.TryGetValue(key, out var dict))
         {
             dict = CodeDictionary.Build(costs).Canonical();
-            ulong actual = Checksum(dict), recorded = (ulong)record[PairModel.Symbols];
+            ulong actual = Checksum(dict), recorded = (ulong)record[^1];
             if (actual != recorded)
                 throw new QmoeException($"{where}: dictionary costs regenerate xxhash64 {actual:x16}, the record says {recorded:x16}");
             if (s_regenerated.Count >= 8) s_regenerated.Clear();

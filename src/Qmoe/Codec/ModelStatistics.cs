@@ -38,8 +38,8 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
             for (int e = 0; e < g.Experts; e++)
             {
                 var m = model.Expert(g, e);
-                trits += TritStatistics.OfCodes(m.Codes, m.RowOffsets, g.Cols, model.Dictionary);
                 codes += m.Codes.Length;
+                if (g.NBit?.IsCoded(e) != true) trits += TritStatistics.OfCodes(m.Codes, m.RowOffsets, g.Cols, model.Dictionary); // coded 2-bit: not trits
             }
             long scaleBytes = g.ScaleBytes;
             long nbitBytes = g.NBit?.Bytes ?? 0;
@@ -47,7 +47,8 @@ public sealed record ModelStatistics(IReadOnlyList<GroupStatistics> Groups, long
             groups.Add(new GroupStatistics(g.Name, g.Experts, g.Rows, g.Cols, codes, g.CodeBytes, offsetBytes,
                 scaleBytes, trits, nbitBytes, g.NBit?.Types.ToArray()));
         }
-        long dictBytes = model.Store.Info(DictionaryRecord.TensorName(model.Store, model.FormatVersion)).ByteLength;
+        long dictBytes = model.Store.Info(DictionaryRecord.TensorName(model.Store, model.FormatVersion)).ByteLength
+            + (model.FourLevelDictionary != null ? model.Store.Info(CompressedFormat.FourLevelDictionaryTensor).ByteLength : 0);
         var plain = model.PlainTensors().ToList();
         return new ModelStatistics(groups,
             ExpertParameters: groups.Sum(g => g.Parameters),

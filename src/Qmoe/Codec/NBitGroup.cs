@@ -11,11 +11,19 @@ namespace Qmoe.Codec;
 /// <c>G.expert_types</c> U8 [E] (0 = ternary, 2/3/4 = bits), <c>G.packed</c> U8 [bytes] (the n-bit experts'
 /// <see cref="PackedNBitMatrix"/> rows, expert after expert), <c>G.packed_offsets</c> I64 [E + 1] (first byte of
 /// each expert; empty for ternary experts), <c>G.row_scales</c> F32 [N, rows] and <c>G.row_zeros</c> U8 [N, rows]
-/// for the N n-bit experts in expert order. An n-bit expert has no dict16 codes and (0, 0) ternary scales.
+/// for the N n-bit experts in expert order. A bit-packed n-bit expert has no dict16 codes and (0, 0) ternary scales.
+/// Type 5, a coded 2-bit expert (docs/FORMAT.md, "Coded 2-bit experts"), has its grid in row_scales / row_zeros like
+/// the packed ones, no packed bytes, and dict16 codes in the group's codes tensor indexing the file's four-level
+/// dictionary.
 /// </summary>
 public sealed class NBitGroup
 {
     public const byte TernaryType = 0;
+    /// <summary>A 2-bit expert whose grid indices are dict16-coded with the four-level dictionary.</summary>
+    public const byte CodedTwoBitType = 5;
+
+    /// <summary>Grid bits of an n-bit type (2, 3, 4; the coded type: 2).</summary>
+    public static int GridBits(byte type) => type == CodedTwoBitType ? 2 : type;
 
     public static string ExpertTypes(string group) => group + ".expert_types";
     public static string Packed(string group) => group + ".packed";
@@ -38,7 +46,7 @@ public sealed class NBitGroup
     /// <summary>The five tensors (types, packed, offsets, scales, zeros).</summary>
     public IReadOnlyList<TensorInfo> Tensors { get; }
 
-    /// <summary>Per expert: 0 = ternary, else bits.</summary>
+    /// <summary>Per expert: 0 = ternary, 2 / 3 / 4 = bits (bit-packed), 5 = coded 2-bit.</summary>
     public ReadOnlySpan<byte> Types => _types;
 
     /// <summary>Experts stored as dict16 ternary codes.</summary>
@@ -59,8 +67,15 @@ public sealed class NBitGroup
         return all;
     }
 
-    /// <summary>True when expert <paramref name="e"/> is stored bit-packed.</summary>
+    /// <summary>True when expert <paramref name="e"/> is an n-bit grid (bit-packed or coded), with a row of
+    /// <c>row_scales</c> / <c>row_zeros</c> per matrix row.</summary>
     public bool IsNBit(int e) => _types[e] != TernaryType;
+
+    /// <summary>True when expert <paramref name="e"/> is stored bit-packed (in <c>G.packed</c>).</summary>
+    public bool IsPacked(int e) => _types[e] is not (TernaryType or CodedTwoBitType);
+
+    /// <summary>True when expert <paramref name="e"/> is a coded 2-bit expert (dict16 codes, four-level dictionary).</summary>
+    public bool IsCoded(int e) => _types[e] == CodedTwoBitType;
 
     /// <summary>Bytes of the n-bit tensors (packed codes, offsets, grids, types): every byte counted.</summary>
     public long Bytes => Tensors.Sum(t => t.ByteLength);
@@ -84,8 +99,8 @@ public sealed class NBitGroup
         int n = 0;
         for (int e = 0; e < experts; e++)
         {
-            if (types[e] != TernaryType && !PackedNBitMatrix.IsSupportedBits(types[e]))
-                throw new QmoeException($"{store.FileOf(typesName).Path}: tensor '{typesName}' expert {e} has type {types[e]} (expected 0 = ternary, 2, 3 or 4)");
+            if (types[e] is not (TernaryType or CodedTwoBitType) && !PackedNBitMatrix.IsSupportedBits(types[e]))
+                throw new QmoeException($"{store.FileOf(typesName).Path}: tensor '{typesName}' expert {e} has type {types[e]} (expected 0 = ternary, 2, 3, 4 or 5 = coded 2-bit)");
             ordinal[e] = types[e] == TernaryType ? -1 : n++;
         }
         var offsetsT = Tensor(PackedOffsets(group), DType.I64, experts + 1L);
@@ -97,7 +112,7 @@ public sealed class NBitGroup
         if (offsets[0] != 0) throw new QmoeException($"{where}: first offset {offsets[0]}, not 0");
         for (int e = 0; e < experts; e++)
         {
-            long expected = types[e] == TernaryType ? 0 : rows * PackedNBitMatrix.RowBytesOf(types[e], cols);
+            long expected = types[e] is TernaryType or CodedTwoBitType ? 0 : rows * PackedNBitMatrix.RowBytesOf(types[e], cols);
             if (offsets[e + 1] - offsets[e] != expected)
                 throw new QmoeException($"{where}: expert {e} has {offsets[e + 1] - offsets[e]} bytes, expected {expected} for type {types[e]} [{rows}, {cols}]");
         }
@@ -108,21 +123,27 @@ public sealed class NBitGroup
         for (int e = 0; e < experts; e++)
             if (ordinal[e] >= 0)
                 for (int r = 0; r < rows; r++)
-                    if (zeros[ordinal[e] * rows + r] >= 1 << types[e])
-                        throw new QmoeException($"{store.FileOf(zerosT.Name).Path}: tensor '{zerosT.Name}' expert {e} row {r}: zero point {zeros[ordinal[e] * rows + r]} exceeds {types[e]} bits");
+                    if (zeros[ordinal[e] * rows + r] >= 1 << GridBits(types[e]))
+                        throw new QmoeException($"{store.FileOf(zerosT.Name).Path}: tensor '{zerosT.Name}' expert {e} row {r}: zero point {zeros[ordinal[e] * rows + r]} exceeds {GridBits(types[e])} bits");
         return new NBitGroup(types, ordinal, offsets, packedT, scalesT, zerosT, [typesT, packedT, offsetsT, scalesT, zerosT], rows, cols);
     }
 
-    /// <summary>Zero-copy kernel views of n-bit expert <paramref name="e"/>.</summary>
+    /// <summary>Zero-copy kernel views of bit-packed n-bit expert <paramref name="e"/>.</summary>
     public NBitMatrix Matrix(TensorStore store, int e)
     {
-        int k = _ordinal[e];
-        if (k < 0) throw new QmoeException($"{_packed.Name}: expert {e} is ternary, not n-bit");
+        if (!IsPacked(e)) throw new QmoeException($"{_packed.Name}: expert {e} is {(IsCoded(e) ? "coded" : "ternary")}, not bit-packed");
         var packed = store.FileOf(_packed.Name).Bytes(_packed)[(int)_offsets[e]..(int)_offsets[e + 1]];
-        var scales = MemoryMarshal.Cast<byte, float>(store.FileOf(_scales.Name).Bytes(_scales)).Slice(k * _rows, _rows);
-        var zeros = store.FileOf(_zeros.Name).Bytes(_zeros).Slice(k * _rows, _rows);
-        return new NBitMatrix(packed, scales, zeros, _types[e], _rows, _cols);
+        return new NBitMatrix(packed, GridScales(store, e), GridZeros(store, e), _types[e], _rows, _cols);
     }
+
+    /// <summary>Zero-copy view of n-bit expert <paramref name="e"/>'s grid scale per row.</summary>
+    public ReadOnlySpan<float> GridScales(TensorStore store, int e) =>
+        MemoryMarshal.Cast<byte, float>(store.FileOf(_scales.Name).Bytes(_scales)).Slice(Ordinal(e) * _rows, _rows);
+
+    /// <summary>Zero-copy view of n-bit expert <paramref name="e"/>'s grid zero point per row.</summary>
+    public ReadOnlySpan<byte> GridZeros(TensorStore store, int e) => store.FileOf(_zeros.Name).Bytes(_zeros).Slice(Ordinal(e) * _rows, _rows);
+
+    private int Ordinal(int e) => _ordinal[e] >= 0 ? _ordinal[e] : throw new QmoeException($"{_scales.Name}: expert {e} is ternary, not n-bit");
 
     /// <summary>Checks every n-bit expert's scales are finite (for <c>verify</c>).</summary>
     public void CheckScales(TensorStore store, string where)

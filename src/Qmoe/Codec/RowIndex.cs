@@ -94,15 +94,18 @@ internal static class RowIndex
     /// <param name="cols">columns of each expert matrix (the width a row's codes must cover)</param>
     /// <param name="dict">the model's dictionary (each code's covered width)</param>
     /// <param name="where">the codes tensor's name, for errors</param>
-    /// <param name="types">per expert 0 = ternary, else n-bit (no codes; its offsets stay 0); empty: all ternary</param>
+    /// <param name="types">per expert 0 = ternary, 5 = coded 2-bit (codes of <paramref name="dict4"/>), else bit-packed (no codes;
+    /// its offsets stay 0); empty: all ternary</param>
+    /// <param name="dict4">the four-level dictionary, for coded 2-bit experts</param>
     public static int[] FromCodes(ExpertCodes codesOf, ReadOnlySpan<long> expertOffsets, int experts, int rows, int cols,
-        CodeDictionary dict, string where, ReadOnlySpan<byte> types = default)
+        CodeDictionary dict, string where, ReadOnlySpan<byte> types = default, CodeDictionary? dict4 = null)
     {
-        var entries = dict.Entries;
         var offsets = new int[(long)experts * (rows + 1)];
         for (int e = 0; e < experts; e++)
         {
-            if (!types.IsEmpty && types[e] != NBitGroup.TernaryType) continue;
+            bool coded = !types.IsEmpty && types[e] == NBitGroup.CodedTwoBitType;
+            if (!types.IsEmpty && types[e] != NBitGroup.TernaryType && !coded) continue; // bit-packed: no codes
+            var entries = coded ? dict4!.Entries : dict.Entries;
             var codes = codesOf(e); // this expert's codes (the part's codes tensor may exceed 2 GiB)
             int start = 0, end = codes.Length, k = start;
             int baseIndex = checked(e * (rows + 1));

@@ -34,21 +34,43 @@ public sealed class AllocationProbe
     /// <summary>The dictionary the ternary candidates' code bytes were counted with (<see cref="RefineTernaryBytes"/>).</summary>
     public string Dictionary { get; set; } = CodeDictionary.Default.Source;
 
+    /// <summary>Whether <see cref="RefineTernaryBytes"/> priced the 2-bit candidates as the writer stores them: dict16-coded
+    /// with a four-level dictionary where that is smaller than bit-packing.</summary>
+    public bool CodedTwoBit { get; set; }
+
     public long Parameters => Matrices.Sum(m => m.Parameters);
 
     private readonly object _lock = new();
-    // Ternary candidates' trits (packed 4 per byte) until RefineTernaryBytes: 0.25 bytes per expert parameter.
+    // Ternary candidates' trits and 2-bit candidates' zero-relative symbols (both packed 4 per byte) until
+    // RefineTernaryBytes: 0.25 bytes per expert parameter each.
     private readonly Dictionary<(string Matrix, string Candidate), (byte[] Packed, int Rows, int Cols)> _trits = new();
+    private readonly Dictionary<string, (byte[] Packed, int Rows, int Cols)> _twoBit = new();
 
     /// <param name="m">the matrix's record: its candidates' errors and bytes</param>
-    /// <param name="ternary">the matrix's ternary candidates by name (their trits are kept for <see cref="RefineTernaryBytes"/>)</param>
-    public void Add(AllocationMatrix m, IEnumerable<(string Candidate, QuantizedWeight Q)> ternary)
+    /// <param name="coded">the matrix's ternary candidates by name, and its 2-bit one (their symbols are kept for
+    /// <see cref="RefineTernaryBytes"/>)</param>
+    public void Add(AllocationMatrix m, IEnumerable<(string Candidate, QuantizedWeight Q)> coded)
     {
         lock (_lock)
         {
             Matrices.Add(m);
-            foreach (var (c, q) in ternary) _trits[(m.Name, c)] = (TritPacking.Pack(q.Codes), q.Rows, q.Cols);
+            foreach (var (c, q) in coded)
+                if (q.Type == QuantType.Ternary) _trits[(m.Name, c)] = (TritPacking.Pack(q.Codes), q.Rows, q.Cols);
+                else if (q.Type == QuantType.Int2) _twoBit[m.Name] = (TritPacking.Pack(TwoBitSymbols(q)), q.Rows, q.Cols);
         }
+    }
+
+    /// <summary>A 2-bit candidate's codes relative to each row's zero point, (code − zero) mod 4: what the writer codes.</summary>
+    internal static byte[] TwoBitSymbols(QuantizedWeight q)
+    {
+        var sz = q.Grid.ScaleAndZero();
+        var symbols = new byte[q.Codes.Length];
+        for (int r = 0; r < q.Rows; r++)
+        {
+            int zero = (int)sz[2 * r + 1];
+            for (int j = 0; j < q.Cols; j++) symbols[(long)r * q.Cols + j] = (byte)((q.Codes[(long)r * q.Cols + j] - zero) & 3);
+        }
+        return symbols;
     }
 
     /// <summary>
@@ -56,8 +78,11 @@ public sealed class AllocationProbe
     /// on rows sampled the same way), instead of QMoE's default: the writer's choice typically takes a few percent
     /// fewer codes, which the allocation would otherwise leave unspent. Then drops the trits.
     /// </summary>
-    public void RefineTernaryBytes()
+    /// <param name="codedTwoBit">also price the 2-bit candidates as the writer codes them (unless <c>--pack-2bit</c>)</param>
+    public void RefineTernaryBytes(bool codedTwoBit = true)
     {
+        if (codedTwoBit) RefineTwoBitBytes();
+        _twoBit.Clear();
         if (_trits.Count == 0) return;
         var matrices = _trits.Values.ToList();
         var sample = DictionaryFitter.SampleRows(matrices.Select(t => (t.Rows, t.Cols)).ToList()).Select(x =>
@@ -81,6 +106,39 @@ public sealed class AllocationProbe
             Matrices[i] = Matrices[i] with { Candidates = Matrices[i].Candidates.Select(c => Recount(Matrices[i].Name, c)).ToList() };
         _trits.Clear();
     }
+
+    /// <summary>
+    /// Recounts the 2-bit candidates as the writer stores them: with a four-level dictionary fitted to their rows (the
+    /// writer's fitting, on rows sampled the same way), each dict16-coded where that takes fewer bytes than its packed
+    /// rows (typically 1.3–1.6 code bits per weight against 2).
+    /// </summary>
+    private void RefineTwoBitBytes()
+    {
+        if (_twoBit.Count == 0) return;
+        var matrices = _twoBit.Values.ToList();
+        var dict4 = DictionaryFitter.FitFourLevel(DictionaryFitter.SampleRows(matrices.Select(t => (t.Rows, t.Cols)).ToList()).Select(x =>
+        {
+            var (packed, _, cols) = matrices[x.Matrix];
+            var row = new byte[cols];
+            TritPacking.Unpack(packed, row, first: (long)x.Row * cols);
+            return row;
+        }));
+        string twoBit = QuantTypeInfo.Of(QuantType.Int2).Name;
+        AllocationCandidate Recount(string matrix, AllocationCandidate c)
+        {
+            if (c.Type != twoBit || !_twoBit.TryGetValue(matrix, out var t)) return c;
+            var symbols = TritPacking.Unpack(t.Packed, (long)t.Rows * t.Cols);
+            long codes = TernaryEncoder.Encode(symbols, t.Rows, t.Cols, dict4, threads: 1).Codes.Length;
+            long packedBytes = t.Rows * PackedNBitMatrix.RowBytesOf(2, t.Cols);
+            return c with { Bytes = c.Bytes - Math.Max(0, packedBytes - 2 * codes) };
+        }
+        for (int i = 0; i < Matrices.Count; i++)
+            Matrices[i] = Matrices[i] with { Candidates = Matrices[i].Candidates.Select(c => Recount(Matrices[i].Name, c)).ToList() };
+        CodedTwoBit = true;
+    }
+
+    /// <summary>The four-level dictionary's record (<c>qmoe.dictionary4_costs</c>, I64 [17]), stored when any 2-bit expert is coded.</summary>
+    public const long FourLevelDictionaryBytes = 8 * DictionaryRecord.FourLevelElements;
 
     /// <summary>Per group: the codes' and packed offsets' extra entry (8 + 8), a scale table of up to 8 patterns (16).</summary>
     public const long GroupFixedBytes = 32;

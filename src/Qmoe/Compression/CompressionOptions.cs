@@ -37,6 +37,9 @@ public sealed record CompressionOptions
     public long ShardBytes { get; init; } = 4L << 30;
     /// <summary>v2: the dictionary as a trie or as the parameters it is regenerated from (default: the smaller).</summary>
     public Codec.DictionaryStorage DictionaryStorage { get; init; } = Codec.DictionaryStorage.Auto;
+    /// <summary>Store 2-bit experts bit-packed even where their dict16 code is smaller (<c>--pack-2bit</c>): faster
+    /// matvecs, more bytes (docs/FORMAT.md, "Coded 2-bit experts"); the allocation probe then prices them packed.</summary>
+    public bool PackTwoBit { get; init; }
 
     /// <summary>Mixed precision (<c>--target-bits</c>): the type of each expert matrix by checkpoint tensor name;
     /// matrices not listed get <see cref="Type"/>.</summary>

@@ -48,7 +48,7 @@ public static class CompressionPipeline
         {
             probe = AllocationProbe.Load(probePath);
             if (probe.Fingerprint != fingerprint)
-                throw new QmoeException($"{probePath}: the probe was measured on another model, calibration set, method or --proxy (fingerprint {probe.Fingerprint}, this run {fingerprint}); delete it or pass another --probe");
+                throw new QmoeException($"{probePath}: the probe was measured on another model, calibration set, method or --proxy, or by an older qmoe (fingerprint {probe.Fingerprint}, this run {fingerprint}); delete it or pass another --probe");
         }
         else
         {
@@ -56,8 +56,9 @@ public static class CompressionPipeline
             progress?.Invoke(new PipelineProgress(-1, -1, "probe", "probe pass: every expert matrix at ternary, 2, 3 and 4 bits"));
             Run(modelDir, outDir + ".probe", calib, options with { Type = QuantType.Int2, Allocation = null, TernaryStretch = null, Probe = probe, FakeQuant = true },
                 null, progress, ct);
-            probe.RefineTernaryBytes();
-            probe.FixedBytes = probe.Matrices.Select(m => m.Group).Distinct().Count() * AllocationProbe.GroupFixedBytes + AllocationProbe.DictionaryBytes;
+            probe.RefineTernaryBytes(codedTwoBit: !options.PackTwoBit);
+            probe.FixedBytes = probe.Matrices.Select(m => m.Group).Distinct().Count() * AllocationProbe.GroupFixedBytes + AllocationProbe.DictionaryBytes
+                + (probe.CodedTwoBit ? AllocationProbe.FourLevelDictionaryBytes : 0);
             if (probePath != null) probe.Save(probePath);
         }
         var plan = BitAllocation.Plan(probe, targetBits);
@@ -82,6 +83,7 @@ public static class CompressionPipeline
         Add($"{o.Method} {o.Damp} {o.BlockSize} {o.ActOrder} {o.Premask} {o.TokenCapFactor} {o.ChunkSequences} {o.ChunkTokens}");
         Add(string.Join(",", Precision.Candidates.Select(c => c.Name)));
         Add("error: gate-weighted"); // probes measured before the gate weighting are not reused
+        Add(o.PackTwoBit ? "2-bit: packed" : "2-bit: coded"); // nor those that priced 2-bit experts otherwise
         if (o.Proxy != AllocationProxy.Output) Add($"proxy: {o.Proxy}"); // (the default adds nothing: older probes stay valid)
         Add(calib.Fingerprint().ToString("x16"));
         return h.GetCurrentHashAsUInt64().ToString("x16");
@@ -242,7 +244,7 @@ public static class CompressionPipeline
             ["calibration"] = new JsonObject { ["source"] = calib.Source, ["samples"] = calib.Samples, ["premask"] = o.Premask },
         };
         using (var writer = new CompressedModelWriter(outDir, config.Json, settings, DictionaryChoice.Fitted, o.FormatVersion,
-            dictionaryStorage: o.DictionaryStorage, shardBytes: o.ShardBytes))
+            dictionaryStorage: o.DictionaryStorage, shardBytes: o.ShardBytes, codeTwoBit: !o.PackTwoBit))
         {
             foreach (var f in store.Files)
                 foreach (var name in f.Names)

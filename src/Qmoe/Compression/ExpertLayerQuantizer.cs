@@ -322,7 +322,7 @@ public sealed class ExpertLayerQuantizer
                 n[i] == 0 ? 0 : ExpertOutputError(prefix, layout, store, lists, g0 + i, stage, kind, byType[type][i].Dequantized, dense, done[i], readers, _ct),
                 AllocationProbe.CandidateBytes(byType[type][i]))).ToList();
             probe.Add(new AllocationMatrix(names[i], Codec.CompressedFormat.Group(prefix, kind), g0 + i, (long)rows * cols, n[i], candidates),
-                Precision.Candidates.Where(c => c.Type == QuantType.Ternary).Select(c => (c.Name, byType[c][i])));
+                Precision.Candidates.Where(c => c.Type is QuantType.Ternary or QuantType.Int2).Select(c => (c.Name, byType[c][i])));
         }
     }
 

@@ -19,8 +19,10 @@ public sealed class CompressedExperts : IDisposable
     public ICompressedMatVec Kernel { get; }
     /// <summary>Decodes rows of ternary experts for products of more input rows than the fused kernel takes.</summary>
     public TernaryRowDecoder Decoder { get; }
-    /// <summary>The kernel of n-bit experts (issue 16).</summary>
+    /// <summary>The kernel of bit-packed n-bit experts (issue 16).</summary>
     public INBitMatVec? NBitKernel { get; }
+    /// <summary>The kernel and row decoder of coded 2-bit experts (the model's four-level dictionary), on the CPU.</summary>
+    public (ICompressedMatVec Kernel, TernaryRowDecoder Decoder)? Coded { get; }
 
     /// <param name="dir">the compressed model directory</param>
     /// <param name="kernel">builds the kernel from the model's decode table; null: the CPU kernel on <see cref="Threads.Count"/> threads</param>
@@ -41,8 +43,13 @@ public sealed class CompressedExperts : IDisposable
             _parallel = new RowParallel(Threads.Count);
             Kernel = new SimdCompressedMatVec(table, _parallel, slots: PreferredSlots(Model, table));
         }
-        // n-bit experts (issue 16) run on the CPU kernel, whatever runs the ternary ones.
+        // n-bit experts (issue 16) run on the CPU kernels, whatever runs the ternary ones.
         if (Model.Groups.Any(g => g.NBit != null)) NBitKernel = new SimdNBitMatVec(_parallel ??= new RowParallel(Threads.Count));
+        if (Model.FourLevelDictionary is { } dict4)
+        {
+            var table4 = DecodeTable.FromDictionary(dict4.Entries, levels: 4);
+            Coded = (new SimdCompressedMatVec(table4, _parallel ??= new RowParallel(Threads.Count)), new TernaryRowDecoder(table4));
+        }
     }
 
     /// <summary>The kernel's slots for this model (<see cref="NonzeroTable.PreferredSlots"/>), from up to 2^20 of its
@@ -54,7 +61,7 @@ public sealed class CompressedExperts : IDisposable
         foreach (var g in model.Groups)
             for (int e = 0, taken = 0; e < g.Experts && taken < PerGroup && sampled < Total; e++)
             {
-                if (g.NBit?.IsNBit(e) == true) continue;
+                if (g.NBit?.IsNBit(e) == true) continue; // bit-packed or coded 2-bit: not the ternary table's codes
                 var codes = model.Expert(g, e).Codes;
                 int n = (int)Math.Min(codes.Length, Math.Min(PerGroup - taken, Total - sampled));
                 dense += NonzeroTable.CountDense(table, codes[..n]);
@@ -68,6 +75,7 @@ public sealed class CompressedExperts : IDisposable
     public IWeightMatrix Weight(string prefix, string kind, int expert)
     {
         var group = Model.Group(prefix, kind);
+        if (group.NBit?.IsCoded(expert) == true) return new CompressedWeight(Model, group, expert, Coded!.Value.Kernel, Coded.Value.Decoder);
         return group.NBit?.IsNBit(expert) == true
             ? new NBitWeight(Model, group, expert, NBitKernel!)
             : new CompressedWeight(Model, group, expert, Kernel, Decoder);

@@ -6,7 +6,8 @@ using Qmoe.Models.Layers;
 namespace Qmoe.Runtime;
 
 /// <summary>
-/// One expert matrix of a compressed model, multiplied from its memory-mapped codes. Generation's few input rows,
+/// One expert matrix of a compressed model (ternary, or coded 2-bit with the model's four-level kernel and decoder),
+/// multiplied from its memory-mapped codes. Generation's few input rows,
 /// and every batch-invariant decode step (<see cref="BatchInvariance"/>), run through the fused decode+matvec kernel,
 /// 8 vectors at a time, never decoding W. Where many rows meet a small enough matrix (<see cref="Decodes"/>: a
 /// prompt's or an evaluation block's tokens routed to the expert) W is decoded once into a pooled scratch buffer and
@@ -60,10 +61,6 @@ public sealed class CompressedWeight(CompressedModel model, ExpertGroup group, i
         finally { ArrayPool<float>.Shared.Return(w); }
     }
 
-    /// <summary>The expert's codes, row offsets and scales as views into the mapped file.</summary>
-    private CompressedMatrix Matrix()
-    {
-        var m = model.Expert(group, expert);
-        return new CompressedMatrix(m.Codes, m.RowOffsets, m.Scales, m.Rows, m.Cols);
-    }
+    /// <summary>The expert's codes, row offsets and scales (or a coded 2-bit expert's grid) as views into the mapped file.</summary>
+    private CompressedMatrix Matrix() => model.Expert(group, expert).ToKernel();
 }

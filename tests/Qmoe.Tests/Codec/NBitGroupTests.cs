@@ -87,7 +87,8 @@ public class NBitGroupTests
                 for (int j = 0; j < cols; j++) codes[r * cols + j] = (byte)(code(r, j, zeros[r]) & ((1 << bits) - 1));
             return new PackedNBitMatrix(bits, rows, cols, PackedNBitMatrix.Pack(codes, bits, rows, cols), Enumerable.Repeat(0.5f, rows).ToArray(), zeros);
         }
-        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject { ["num_experts"] = 2 }, dictionary: DictionaryChoice.Default))
+        // Bit-packed only: coded, the all-zero-level 2-bit experts would take the coded type (CodedTwoBitTests).
+        using (var w = new CompressedModelWriter(tmp.Path, new JsonObject { ["num_experts"] = 2 }, dictionary: DictionaryChoice.Default, codeTwoBit: false))
         {
             w.AddExpertGroup("a", "wi", [StoredExpert.Of(Make(2, (r, j, z) => z)), StoredExpert.Of(Make(2, (r, j, z) => z))]);
             w.AddExpertGroup("b", "wi", [StoredExpert.Of(Make(3, (r, j, z) => z + j)), StoredExpert.Of(Make(3, (r, j, z) => z + j + 8))]);
@@ -179,7 +180,7 @@ public class NBitGroupTests
         long offset;
         using (var f = SafeTensorsFile.Open(path)) offset = f.Info("a.experts.wi.expert_types").Offset;
         var bytes = File.ReadAllBytes(path);
-        bytes[offset + 1] = 5;
+        bytes[offset + 1] = 6;
         File.WriteAllBytes(path, bytes);
         var ex = Assert.Throws<QmoeException>(() => CompressedModel.Open(tmp.Path));
         Assert.Contains("expert_types", ex.Message);

@@ -4,8 +4,8 @@ using Qmoe.Tests.Cli;
 namespace Qmoe.Tests.Runtime;
 
 /// <summary>
-/// n-bit experts stored compressed (issue 16) run from their packed codes like their fake-quant twins: CE within 1e-4,
-/// identical greedy ids; the file verifies and inspects.
+/// n-bit experts stored compressed (issue 16) run from their packed (or, 2-bit, coded) codes like their fake-quant twins:
+/// CE within 1e-4, identical greedy ids; the file verifies and inspects.
 /// </summary>
 public class NBitInferenceTests
 {
@@ -32,9 +32,19 @@ public class NBitInferenceTests
         Run("verify", tmp.File("c"), "--json");
         var inspect = Run("inspect", tmp.File("c"), "--json");
         double b = (double)inspect["expert_bits_per_param"]!;
-        Assert.InRange(b, int.Parse(bits), int.Parse(bits) + 1.0); // packed codes + f32 scale and u8 zero per row (+ the unused dictionary)
         var type = Assert.Single(inspect["expert_types"]!.AsArray());
-        Assert.Equal(bits, (string?)type!["type"]);
+        if (bits == "2")
+        {
+            // GPTQ's 2-bit codes code below their 2 bits with the four-level dictionary, so the writer stores them coded.
+            Assert.Equal("2 coded", (string?)type!["type"]);
+            Assert.InRange(b, 1.0, 2.0);
+            Assert.InRange((double)type["code_bits_per_param"]!, (double)type["entropy_bits_per_param"]!, 2.0);
+        }
+        else
+        {
+            Assert.Equal(bits, (string?)type!["type"]);
+            Assert.InRange(b, int.Parse(bits), int.Parse(bits) + 1.0); // packed codes + f32 scale and u8 zero per row (+ the unused dictionary)
+        }
         Assert.InRange((double)type["entropy_bits_per_param"]!, 0.5, int.Parse(bits)); // GPTQ's codes cluster at the row's zero point
     }
 
@@ -79,6 +89,17 @@ public class NBitInferenceTests
     [Fact]
     public void CompressedTwoBitSwitchEqualsFakeQuant() =>
         AssertTwins(Paths.TinyModel, "2", "The LORD is my shepherd; I shall not <extra_id_0>.", 16);
+
+    /// <summary><c>--pack-2bit</c> keeps 2-bit experts bit-packed (the faster kernel) although their code is smaller.</summary>
+    [Fact]
+    public void PackTwoBitKeepsTwoBitExpertsPacked()
+    {
+        using var tmp = Paths.Temp();
+        Run("compress", "--model", Paths.TinyModel, "--out", tmp.File("p"), "--calib-text", Paths.CalibrationText, "--samples", "8", "--bits", "2", "--pack-2bit", "--json");
+        var inspect = Run("inspect", tmp.File("p"), "--json");
+        Assert.Equal("2", (string?)Assert.Single(inspect["expert_types"]!.AsArray())!["type"]);
+        Assert.InRange((double)inspect["expert_bits_per_param"]!, 2.0, 3.0);
+    }
 
     [FixtureFact("mixtral-tiny-8")]
     public void CompressedThreeBitMixtralEqualsFakeQuant() =>
