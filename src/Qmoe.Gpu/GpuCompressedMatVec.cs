@@ -41,6 +41,7 @@ public sealed class GpuCompressedMatVec : ICompressedMatVec, IDisposable
     public void Multiply(in CompressedMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch = 1)
     {
         w.Validate();
+        if (w.LevelCount != 3) throw new ArgumentException("a coded 2-bit matrix runs on the CPU kernel (the GPU kernels decode ternary codes)");
         w.CheckOperands(x.Length, y.Length, batch);
         using var codes = _accelerator.Allocate1D<ushort>(Math.Max(1, w.Codes.Length));
         using var offsets = _accelerator.Allocate1D<int>(w.RowOffsets.Length);

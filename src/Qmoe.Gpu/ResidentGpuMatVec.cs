@@ -37,6 +37,7 @@ public sealed class ResidentGpuMatVec : ICompressedMatVec, IDisposable
     public unsafe void Multiply(in CompressedMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch = 1)
     {
         w.Validate();
+        if (w.LevelCount != 3) throw new ArgumentException("a coded 2-bit matrix runs on the CPU kernel (the GPU kernels decode ternary codes)");
         w.CheckOperands(x.Length, y.Length, batch);
         lock (_lock)
         {
