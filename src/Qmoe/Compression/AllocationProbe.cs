@@ -31,10 +31,10 @@ public sealed class AllocationProbe
     public long FixedBytes { get; set; }
     public List<AllocationMatrix> Matrices { get; set; } = new();
 
-    /// <summary>The dictionary the ternary candidates' code bytes were counted with (<see cref="RefineTernaryBytes"/>).</summary>
+    /// <summary>The dictionary the ternary candidates' code bytes were counted with (<see cref="RefineCodeBytes"/>).</summary>
     public string Dictionary { get; set; } = CodeDictionary.Default.Source;
 
-    /// <summary>Whether <see cref="RefineTernaryBytes"/> priced the 2-bit candidates as the writer stores them: dict16-coded
+    /// <summary>Whether <see cref="RefineCodeBytes"/> priced the 2-bit candidates as the writer stores them: dict16-coded
     /// with a four-level dictionary where that is smaller than bit-packing.</summary>
     public bool CodedTwoBit { get; set; }
 
@@ -42,13 +42,13 @@ public sealed class AllocationProbe
 
     private readonly object _lock = new();
     // Ternary candidates' trits and 2-bit candidates' zero-relative symbols (both packed 4 per byte) until
-    // RefineTernaryBytes: 0.25 bytes per expert parameter each.
+    // RefineCodeBytes: 0.25 bytes per expert parameter each.
     private readonly Dictionary<(string Matrix, string Candidate), (byte[] Packed, int Rows, int Cols)> _trits = new();
     private readonly Dictionary<string, (byte[] Packed, int Rows, int Cols)> _twoBit = new();
 
     /// <param name="m">the matrix's record: its candidates' errors and bytes</param>
     /// <param name="coded">the matrix's ternary candidates by name, and its 2-bit one (their symbols are kept for
-    /// <see cref="RefineTernaryBytes"/>)</param>
+    /// <see cref="RefineCodeBytes"/>)</param>
     public void Add(AllocationMatrix m, IEnumerable<(string Candidate, QuantizedWeight Q)> coded)
     {
         lock (_lock)
@@ -76,10 +76,11 @@ public sealed class AllocationProbe
     /// <summary>
     /// Recounts the ternary candidates' code bytes with the dictionary the writer would fit to them (the same fitting,
     /// on rows sampled the same way), instead of QMoE's default: the writer's choice typically takes a few percent
-    /// fewer codes, which the allocation would otherwise leave unspent. Then drops the trits.
+    /// fewer codes, which the allocation would otherwise leave unspent; and the 2-bit candidates as the writer stores them
+    /// (<see cref="RefineTwoBitBytes"/>). Then drops the kept symbols.
     /// </summary>
     /// <param name="codedTwoBit">also price the 2-bit candidates as the writer codes them (unless <c>--pack-2bit</c>)</param>
-    public void RefineTernaryBytes(bool codedTwoBit = true)
+    public void RefineCodeBytes(bool codedTwoBit = true)
     {
         if (codedTwoBit) RefineTwoBitBytes();
         _twoBit.Clear();

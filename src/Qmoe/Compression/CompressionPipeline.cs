@@ -56,7 +56,7 @@ public static class CompressionPipeline
             progress?.Invoke(new PipelineProgress(-1, -1, "probe", "probe pass: every expert matrix at ternary, 2, 3 and 4 bits"));
             Run(modelDir, outDir + ".probe", calib, options with { Type = QuantType.Int2, Allocation = null, TernaryStretch = null, Probe = probe, FakeQuant = true },
                 null, progress, ct);
-            probe.RefineTernaryBytes(codedTwoBit: !options.PackTwoBit);
+            probe.RefineCodeBytes(codedTwoBit: !options.PackTwoBit);
             probe.FixedBytes = probe.Matrices.Select(m => m.Group).Distinct().Count() * AllocationProbe.GroupFixedBytes + AllocationProbe.DictionaryBytes
                 + (probe.CodedTwoBit ? AllocationProbe.FourLevelDictionaryBytes : 0);
             if (probePath != null) probe.Save(probePath);
