@@ -117,7 +117,8 @@ internal static unsafe class WindowRows
     // hold level 0, and the next codeword's stores, which come later, overwrite them; so a row's last stores reach up
     // to Padding floats past its end (zeros or the clamped tail of a corrupt row), which the next row overwrites in
     // turn: rows are decoded in order, and dst holds Padding floats past the last row. A row's decoded length is
-    // checked as in the row loops. The values are exactly 0, min and max: the decode is bitwise the scalar one.
+    // checked as in the row loops. The values are exactly the row's levels (0, min, max; or a coded 2-bit row's four):
+    // the decode is bitwise the scalar one.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static void DecodeRows512(ulong* table, ushort* allCodes, int* rowOffsets, RowLevels rowLevels, int r0, int r1, int cols, float* dst)
     {
