@@ -9,7 +9,7 @@ namespace Qmoe.Tests.Hardening;
 
 /// <summary>
 /// Fuzzing of the readers of untrusted files: safetensors headers, the shard index, config.json, tokenizer_config.json
-/// (chat templates) and eval sets. Each mutated input must be read or refused with a one-line QmoeException: no other
+/// (chat templates), eval sets and a compressed model's tensor data. Each mutated input must be read or refused with a one-line QmoeException: no other
 /// exception, no hang, and no single attempt allocating more than <see cref="AllocationLimit"/>. CI runs 200 per kind;
 /// <c>QMOE_FUZZ_ITERATIONS=10000 dotnet test -c Release --filter FullyQualifiedName~FileFuzzTests</c> runs 10^4.
 /// </summary>
@@ -120,6 +120,52 @@ public class FileFuzzTests
             string m = JsonFuzz.Mutate(index, rnd);
             File.WriteAllText(tmp.File("model.safetensors.index.json"), m);
             Survives(i, m, () => { using var s = TensorStore.Open(tmp.Path); foreach (var n in s.Names.ToList()) s.Info(n); });
+        }
+    }
+
+    /// <summary>
+    /// The tensor data of a compressed model with ternary, coded 2-bit and bit-packed 3-bit experts (checksums not
+    /// consulted, so the structural readers and the kernels meet every mutation): opening it and multiplying every
+    /// expert either works or is refused with one line.
+    /// </summary>
+    [Fact]
+    public void CompressedModelTensorData()
+    {
+        using var tmp = Paths.Temp();
+        var rnd = new Random(14);
+        int rows = 12, cols = 40;
+        string good = tmp.File("good"), bad = tmp.File("bad");
+        using (var w = new Qmoe.Codec.CompressedModelWriter(good, new JsonObject { ["num_experts"] = 3 }))
+        {
+            w.AddExpertGroup("a", "wi", [Qmoe.Codec.StoredExpert.Of(Codec.SmallModel.Matrix(rnd, rows, cols)),
+                Qmoe.Codec.StoredExpert.Of(Codec.CodedTwoBitTests.GptqLike(rnd, rows, cols)), Qmoe.Codec.StoredExpert.Of(Kernels.NBitMatVecTests.RandomMatrix(rnd, 3, rows, cols))]);
+            w.AddExpertGroup("b", "wo", Enumerable.Range(0, 3).Select(_ => Qmoe.Codec.StoredExpert.Of(Codec.CodedTwoBitTests.GptqLike(rnd, cols, rows))).ToList());
+            w.Complete();
+        }
+        Directory.CreateDirectory(bad);
+        File.Copy(Path.Combine(good, "config.json"), Path.Combine(bad, "config.json"));
+        var file = File.ReadAllBytes(Path.Combine(good, "model.safetensors"));
+        long data = 8 + BitConverter.ToInt64(file, 0);
+        var x = new float[Math.Max(rows, cols)];
+        for (int i = 0; i < Iterations; i++)
+        {
+            var b = (byte[])file.Clone();
+            for (int k = 1 + rnd.Next(6); k > 0; k--) b[data + rnd.NextInt64(b.Length - data)] = (byte)rnd.Next(256);
+            File.WriteAllBytes(Path.Combine(bad, "model.safetensors"), b);
+            Survives(i, "tensor data", () =>
+            {
+                using var m = Qmoe.Codec.CompressedModel.Open(bad);
+                using var parallel = new Qmoe.Kernels.RowParallel(1);
+                var ternary = new Qmoe.Kernels.SimdCompressedMatVec(Qmoe.Kernels.DecodeTable.FromDictionary(m.Dictionary.Entries), parallel);
+                var coded = m.FourLevelDictionary is { } d4 ? new Qmoe.Kernels.SimdCompressedMatVec(Qmoe.Kernels.DecodeTable.FromDictionary(d4.Entries, levels: 4), parallel) : null;
+                foreach (var g in m.Groups)
+                    for (int e = 0; e < g.Experts; e++)
+                    {
+                        if (g.NBit?.IsPacked(e) == true) continue;
+                        var kernel = g.NBit?.IsCoded(e) == true ? coded! : ternary;
+                        kernel.Multiply(m.Expert(g, e).ToKernel(), x.AsSpan(0, g.Cols), new float[g.Rows]);
+                    }
+            });
         }
     }
 
