@@ -84,11 +84,7 @@ internal sealed class ExpertLayerWorkload
         var layer = SyntheticLayer.Create(rows, cols, Math.Min(2 * cols, 4096), seed);
         var q = Gptq.Quantize(layer.W, rows, cols, layer.H, new GptqOptions { Type = QuantType.Ternary });
         var twoBit = PackedNBitMatrix.FromQuantized(Gptq.Quantize(layer.W, rows, cols, layer.H, new GptqOptions { Type = QuantType.Int2 }));
-        var symbols = new byte[rows * cols];
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < cols; j++)
-                symbols[r * cols + j] = (byte)((PackedNBitMatrix.Code(twoBit.Packed.AsSpan((int)(r * twoBit.RowBytes)), 2, j) - twoBit.RowZeros[r]) & 3);
-        return new Template(q.Codes, q.TernaryScales(), twoBit, symbols);
+        return new Template(q.Codes, q.TernaryScales(), twoBit, PackedNBitMatrix.ZeroRelativeSymbols(twoBit.Packed, twoBit.RowZeros, 2, cols));
     }
 
     private void Fill(MatrixSet set, int e, Template template, int seed)

@@ -31,7 +31,7 @@ internal static class MatVecBenchmark
     public static List<Result> Run(ExpertLayerWorkload layer, IEnumerable<int> threadCounts, int sweeps, KernelIsa isa)
     {
         var table = DecodeTable.FromDictionary(layer.Dictionary.Entries);
-        var table4 = DecodeTable.FromDictionary(layer.FourLevelDictionary.Entries, levels: 4);
+        var table4 = DecodeTable.FromDictionary(layer.FourLevelDictionary);
         var results = new List<Result>();
         var rnd = new Random(5);
         var xWi = Enumerable.Range(0, layer.Wi.Cols).Select(_ => (float)(rnd.NextDouble() - 0.5)).ToArray();

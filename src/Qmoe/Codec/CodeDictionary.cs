@@ -140,7 +140,7 @@ public sealed class CodeDictionary
     public static CodeDictionary Build(ReadOnlySpan<long> costs, string? source = null)
     {
         if (costs.Length is not (9 or 16)) throw new ArgumentException("need 9 or 16 pair costs", nameof(costs));
-        int levels = PairModel.LevelsOf(costs.Length), symbolCount = costs.Length;
+        int symbolCount = costs.Length, levels = symbolCount == 16 ? 4 : 3;
         foreach (long c in costs)
             if (c is < 1 or > MaxCost) throw new ArgumentException($"pair cost {c} outside 1..2^40", nameof(costs));
         long[] cost = costs.ToArray();

@@ -361,13 +361,7 @@ public sealed class CompressedModelWriter : IDisposable
         _nbitSpool.ReadExactly(packed);
         _nbitSpool.Position = nb.SpoolOffset + nb.SpoolPackedOffsets[^1] + 4L * nb.NBitExperts * g.Rows + (long)ordinal * g.Rows + firstRow;
         _nbitSpool.ReadExactly(zeros);
-        var symbols = new byte[(long)rowCount * g.Cols];
-        for (int r = 0; r < rowCount; r++)
-        {
-            var row = packed.AsSpan((int)(r * rowBytes), (int)rowBytes);
-            for (int j = 0; j < g.Cols; j++) symbols[(long)r * g.Cols + j] = (byte)((PackedNBitMatrix.Code(row, 2, j) - zeros[r]) & 3);
-        }
-        return symbols;
+        return PackedNBitMatrix.ZeroRelativeSymbols(packed, zeros, 2, g.Cols);
     }
 
     /// <summary>The four-level dictionary for the model's 2-bit experts, built from the pair statistics of a sample of their

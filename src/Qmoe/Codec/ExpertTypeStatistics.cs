@@ -55,28 +55,21 @@ public sealed record ExpertTypeStatistics(string Type, int Matrices, long Parame
             kv.Value.Matrices, kv.Value.Params, kv.Value.Bytes, kv.Value.Symbols, kv.Value.CodeBytes)).ToList();
     }
 
-    // A coded 2-bit expert's symbols (already code − zero mod 4), decoded through the four-level dictionary.
+    // A coded 2-bit expert's symbols (stored as code − zero mod 4), decoded row by row through the four-level dictionary.
     private static void CountCodedSymbols(CompressedModel model, ExpertGroup g, int e, long[] counts)
     {
-        var dict = model.FourLevelDictionary!;
         var m = model.Expert(g, e);
+        var row = new byte[g.Cols];
         for (int r = 0; r < g.Rows; r++)
         {
-            int pos = 0;
-            foreach (ushort c in m.Codes[m.RowOffsets[r]..m.RowOffsets[r + 1]])
-                for (int k = 0; k < 2 * dict.PairCount(c) && pos < g.Cols; k++, pos++) counts[dict.Trit(c, k)]++;
+            TernaryDecoder.DecodeRow(m.Codes[m.RowOffsets[r]..m.RowOffsets[r + 1]], model.FourLevelDictionary!, row);
+            foreach (byte s in row) counts[s]++;
         }
     }
 
     // counts[(code − zero_r) mod 2^bits] over every weight of m.
     private static void CountSymbols(in Kernels.NBitMatrix m, long[] counts)
     {
-        int mask = (1 << m.Bits) - 1;
-        for (int r = 0; r < m.Rows; r++)
-        {
-            var row = m.Packed.Slice((int)(r * m.RowBytes), (int)m.RowBytes);
-            int zero = m.Zeros[r];
-            for (int j = 0; j < m.Cols; j++) counts[(PackedNBitMatrix.Code(row, m.Bits, j) - zero) & mask]++;
-        }
+        foreach (byte s in PackedNBitMatrix.ZeroRelativeSymbols(m.Packed, m.Zeros, m.Bits, m.Cols)) counts[s]++;
     }
 }

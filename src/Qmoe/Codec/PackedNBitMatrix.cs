@@ -77,6 +77,24 @@ public sealed record PackedNBitMatrix(int Bits, int Rows, int Cols, byte[] Packe
         return ((lo | hi << 8) >> (bit & 7)) & ((1 << bits) - 1);
     }
 
+    /// <summary>
+    /// Rows of packed codes as symbols relative to each row's zero point, (code − zero) mod 2^bits, one byte each
+    /// [rows, cols] with rows = <paramref name="zeros"/>.Length: symbol 0 is the grid's zero level, the most frequent
+    /// under GPTQ. What <c>inspect</c>'s entropy bound counts and what a coded 2-bit expert stores (docs/FORMAT.md).
+    /// </summary>
+    public static byte[] ZeroRelativeSymbols(ReadOnlySpan<byte> packed, ReadOnlySpan<byte> zeros, int bits, int cols)
+    {
+        long rowBytes = RowBytesOf(bits, cols);
+        int mask = (1 << bits) - 1;
+        var symbols = new byte[(long)zeros.Length * cols];
+        for (int r = 0; r < zeros.Length; r++)
+        {
+            var row = packed.Slice((int)(r * rowBytes), (int)rowBytes);
+            for (int j = 0; j < cols; j++) symbols[(long)r * cols + j] = (byte)((Code(row, bits, j) - zeros[r]) & mask);
+        }
+        return symbols;
+    }
+
     /// <summary>Dequantizes row r of a packed matrix into <paramref name="dst"/> [cols]: scale · (code − zero), as the quantizer computes it.</summary>
     public static void DequantizeRow(ReadOnlySpan<byte> row, int bits, float scale, float zero, Span<float> dst)
     {

@@ -11,20 +11,6 @@ public sealed class PairModel
     /// <summary>Pair symbols of the ternary code.</summary>
     public const int Symbols = 9;
 
-    /// <summary>Pair symbols of a code over <paramref name="levels"/> (3 or 4) symbols.</summary>
-    public static int SymbolsOf(int levels) => levels * levels;
-
-    /// <summary>The levels (3 or 4) whose pairs have <paramref name="symbols"/> symbols (9 or 16); throws otherwise.</summary>
-    public static int LevelsOf(int symbols) => symbols switch
-    {
-        9 => 3,
-        16 => 4,
-        _ => throw new ArgumentException($"{symbols} pair symbols: expected 9 (ternary) or 16 (four levels)"),
-    };
-
-    /// <summary>Symbols per weight: 3 (ternary) or 4.</summary>
-    public int Levels => LevelsOf(_p.Length);
-
     /// <summary>QMoE's default zero probability for ternary GPTQ weights.</summary>
     public const double DefaultP0 = 0.885;
 

@@ -34,10 +34,6 @@ public sealed class AllocationProbe
     /// <summary>The dictionary the ternary candidates' code bytes were counted with (<see cref="RefineCodeBytes"/>).</summary>
     public string Dictionary { get; set; } = CodeDictionary.Default.Source;
 
-    /// <summary>Whether <see cref="RefineCodeBytes"/> priced the 2-bit candidates as the writer stores them: dict16-coded
-    /// with a four-level dictionary where that is smaller than bit-packing.</summary>
-    public bool CodedTwoBit { get; set; }
-
     public long Parameters => Matrices.Sum(m => m.Parameters);
 
     private readonly object _lock = new();
@@ -56,21 +52,9 @@ public sealed class AllocationProbe
             Matrices.Add(m);
             foreach (var (c, q) in coded)
                 if (q.Type == QuantType.Ternary) _trits[(m.Name, c)] = (TritPacking.Pack(q.Codes), q.Rows, q.Cols);
-                else if (q.Type == QuantType.Int2) _twoBit[m.Name] = (TritPacking.Pack(TwoBitSymbols(q)), q.Rows, q.Cols);
+                else if (q.Type == QuantType.Int2 && PackedNBitMatrix.FromQuantized(q) is var p) // what the writer codes
+                    _twoBit[m.Name] = (TritPacking.Pack(PackedNBitMatrix.ZeroRelativeSymbols(p.Packed, p.RowZeros, 2, q.Cols)), q.Rows, q.Cols);
         }
-    }
-
-    /// <summary>A 2-bit candidate's codes relative to each row's zero point, (code − zero) mod 4: what the writer codes.</summary>
-    internal static byte[] TwoBitSymbols(QuantizedWeight q)
-    {
-        var sz = q.Grid.ScaleAndZero();
-        var symbols = new byte[q.Codes.Length];
-        for (int r = 0; r < q.Rows; r++)
-        {
-            int zero = (int)sz[2 * r + 1];
-            for (int j = 0; j < q.Cols; j++) symbols[(long)r * q.Cols + j] = (byte)((q.Codes[(long)r * q.Cols + j] - zero) & 3);
-        }
-        return symbols;
     }
 
     /// <summary>
@@ -135,7 +119,6 @@ public sealed class AllocationProbe
         }
         for (int i = 0; i < Matrices.Count; i++)
             Matrices[i] = Matrices[i] with { Candidates = Matrices[i].Candidates.Select(c => Recount(Matrices[i].Name, c)).ToList() };
-        CodedTwoBit = true;
     }
 
     /// <summary>The four-level dictionary's record (<c>qmoe.dictionary4_costs</c>, I64 [17]), stored when any 2-bit expert is coded.</summary>

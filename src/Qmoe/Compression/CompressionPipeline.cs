@@ -58,7 +58,7 @@ public static class CompressionPipeline
                 null, progress, ct);
             probe.RefineCodeBytes(codedTwoBit: !options.PackTwoBit);
             probe.FixedBytes = probe.Matrices.Select(m => m.Group).Distinct().Count() * AllocationProbe.GroupFixedBytes + AllocationProbe.DictionaryBytes
-                + (probe.CodedTwoBit ? AllocationProbe.FourLevelDictionaryBytes : 0);
+                + (options.PackTwoBit ? 0 : AllocationProbe.FourLevelDictionaryBytes);
             if (probePath != null) probe.Save(probePath);
         }
         var plan = BitAllocation.Plan(probe, targetBits);

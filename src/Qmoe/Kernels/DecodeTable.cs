@@ -31,6 +31,9 @@ public sealed class DecodeTable
     public static int Trit(uint word0, uint word1, int k) =>
         (int)(((k < 14 ? word0 : word1) >> (4 + 2 * (k % 14))) & 3);
 
+    /// <summary>The table of <paramref name="dictionary"/>, ternary or four-level as it is.</summary>
+    public static DecodeTable FromDictionary(Codec.CodeDictionary dictionary) => FromDictionary(dictionary.Entries, dictionary.Levels);
+
     /// <summary>Builds the table from the file's dictionary; refuses entries of bad length, or with trit value 3 unless
     /// the dictionary has four levels (<paramref name="levels"/> = 4: a coded 2-bit expert's symbols 0..3).</summary>
     public static DecodeTable FromDictionary(ReadOnlySpan<uint> dictionary, int levels = 3)

@@ -47,7 +47,7 @@ public sealed class CompressedExperts : IDisposable
         if (Model.Groups.Any(g => g.NBit != null)) NBitKernel = new SimdNBitMatVec(_parallel ??= new RowParallel(Threads.Count));
         if (Model.FourLevelDictionary is { } dict4)
         {
-            var table4 = DecodeTable.FromDictionary(dict4.Entries, levels: 4);
+            var table4 = DecodeTable.FromDictionary(dict4);
             Coded = (new SimdCompressedMatVec(table4, _parallel ??= new RowParallel(Threads.Count)), new TernaryRowDecoder(table4));
         }
     }

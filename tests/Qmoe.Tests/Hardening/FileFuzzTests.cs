@@ -157,7 +157,7 @@ public class FileFuzzTests
                 using var m = Qmoe.Codec.CompressedModel.Open(bad);
                 using var parallel = new Qmoe.Kernels.RowParallel(1);
                 var ternary = new Qmoe.Kernels.SimdCompressedMatVec(Qmoe.Kernels.DecodeTable.FromDictionary(m.Dictionary.Entries), parallel);
-                var coded = m.FourLevelDictionary is { } d4 ? new Qmoe.Kernels.SimdCompressedMatVec(Qmoe.Kernels.DecodeTable.FromDictionary(d4.Entries, levels: 4), parallel) : null;
+                var coded = m.FourLevelDictionary is { } d4 ? new Qmoe.Kernels.SimdCompressedMatVec(Qmoe.Kernels.DecodeTable.FromDictionary(d4), parallel) : null;
                 foreach (var g in m.Groups)
                     for (int e = 0; e < g.Experts; e++)
                     {
