@@ -22,8 +22,8 @@ namespace Qmoe.Kernels;
 /// instance serves several threads at once. The position is clamped (a never-taken branch) so a corrupt row
 /// stays inside the zero-padded workspace; a row not decoding to cols (+ &lt; 28 padding) weights throws
 /// <see cref="QmoeException"/>. A coded 2-bit matrix (<see cref="CompressedMatrix.GridScales"/>; the instance built on its
-/// four-level table) runs the window loops at every batch on AVX2 / AVX-512 (the slots hold two sums, not three) and a
-/// scalar loop elsewhere.
+/// four-level table) runs the window loops at every batch on AVX2 / AVX-512 (the slots hold two sums, not three) and
+/// <see cref="FourLevelRows"/> below.
 /// </summary>
 public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
 {
@@ -87,7 +87,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         bool fourLevels = _table == null;
         // Short rows on AVX-512 VBMI: PositionRows for every batch (faster than the slots at 3-8 vectors too, docs/KERNELS.md).
         bool positions = _positionWindows && UsesPositions(Isa, w.Cols);
-        bool windows = positions || UsesWindows(batch) || fourLevels; // four levels below AVX2: the scalar loop, on window copies
+        bool windows = positions || UsesWindows(batch) || fourLevels; // four levels below AVX2: FourLevelRows, on window copies
         int lanes = Lanes(Isa, batch), copies = windows || Isa == KernelIsa.Scalar ? batch : 1;
         // Window copies: x then Padding zeros, each copy 64-byte aligned (16 floats of slack for the first one's start).
         int copyFloats = windows ? (w.Cols + WindowRows.Padding + 15) / 16 * 16 : 3 * lanes * Positions(w.Cols) + 16;
@@ -114,7 +114,7 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
                 var job = new Job
                 {
                     Table = windows ? windowTable : table, Overflow = overflow, OverflowStart = overflowStart, Codes = codes, RowOffsets = offsets,
-                    Scales = scales, GridScales = gridScales, GridZeros = gridZeros, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry,
+                    Scales = scales, GridScales = gridScales, GridZeros = gridZeros, Workspace = copy0, CopyFloats = copyFloats, Y = yp, Empty = windows ? WindowRows.ZeroEntry : EmptyEntry, Steps = FourLevelRows.Steps,
                     Rows = w.Rows, Cols = w.Cols, Batch = batch, Lanes = lanes, Isa = Isa, Windows = windows, FiveSlots = _table?.Slots == 5,
                     Positions = positions,
                 };
@@ -152,6 +152,8 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
         /// with <see cref="Windows"/>. Passed in: a static read in the FullOpts row loops compiled to a class-init helper call,
         /// around which the JIT kept the accumulator in a stack slot (a store and a reload every step).</summary>
         public ulong* Empty;
+        /// <summary><see cref="FourLevelRows.Steps"/> (passed in for the same reason).</summary>
+        public float* Steps;
         public int Rows, Cols, Batch, Lanes;
         public KernelIsa Isa;
         /// <summary>Through <see cref="WindowRows"/> (batches 1-2, or batch-invariant) or <see cref="PositionRows"/>: Table is the <see cref="DecodeTable"/>,
@@ -212,30 +214,15 @@ public sealed unsafe class SimdCompressedMatVec : ICompressedMatVec
             }
         }
 
-        /// <summary>Coded 2-bit rows below AVX2: weight by weight from the entries' 2-bit symbols, the row's level per symbol
-        /// summed in float (x in window copies, zero past cols). As the n-bit kernels' vector128 path, a plain loop.</summary>
+        /// <summary>Coded 2-bit rows below AVX2 (<see cref="FourLevelRows"/>), each vector of the batch on its own.</summary>
         private readonly void RunFourLevelRows(int start, int end)
         {
-            int limit = Cols + DecodeTable.MaxWeights;
             var rowLevels = new RowLevels(Scales, GridScales, GridZeros);
-            float* lv = stackalloc float[4];
-            for (int r = start; r < end; r++)
+            for (int b = 0; b < Batch; b++)
             {
-                rowLevels.Get(r).Store(lv);
-                for (int b = 0; b < Batch; b++)
-                {
-                    float* x = Workspace + (long)b * CopyFloats;
-                    float sum = 0;
-                    long pos = 0;
-                    for (ushort* c = Codes + RowOffsets[r], last = Codes + RowOffsets[r + 1]; c < last && pos < limit; c++)
-                    {
-                        ulong e = Table[*c];
-                        int length = (int)(e >> DecodeTable.LengthShift);
-                        for (int k = 0; k < length && pos < limit; k++, pos++) sum += lv[(int)(e >> (2 * k)) & 3] * x[pos];
-                    }
-                    if (pos < Cols || pos >= limit) throw CompressedMatrix.RowLengthError(r, pos, Cols);
-                    Y[b * Rows + r] = sum;
-                }
+                float* x = Workspace + (long)b * CopyFloats, y = Y + (long)b * Rows;
+                if (Isa == KernelIsa.Vector128) FourLevelRows.Rows128(Table, Steps, Codes, RowOffsets, GridScales, GridZeros, start, end, Cols, x, y);
+                else FourLevelRows.RowsScalar(Table, Codes, RowOffsets, rowLevels, start, end, Cols, x, y);
             }
         }
 

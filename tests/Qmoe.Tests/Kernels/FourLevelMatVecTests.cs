@@ -99,6 +99,24 @@ public class FourLevelMatVecTests
     }
 
     [Fact]
+    public void MalformedRowsAreRefusedOnEveryPath()
+    {
+        var c = Make(new Random(7), 4, 60);
+        // A row missing its last codeword; a stream of the longest codeword, so that every row overshoots.
+        var shortRow = c with { Codes = c.Codes.Where((_, i) => i != c.RowOffsets[2] - 1).ToArray(), RowOffsets = c.RowOffsets.Select((o, r) => r >= 2 ? o - 1 : o).ToArray() };
+        ushort longest = (ushort)Enumerable.Range(0, DecodeTable.Size).MaxBy(code => Table.Entries[code] >> DecodeTable.LengthShift);
+        var overshoot = c with { Codes = Enumerable.Repeat(longest, c.Codes.Length).ToArray() };
+        var x = new float[60]; var y = new float[4];
+        foreach (var (isa, threads) in CompressedMatVecTests.Variants())
+        {
+            using var parallel = new RowParallel(threads);
+            var kernel = new SimdCompressedMatVec(Table, parallel, isa);
+            Assert.Contains("row 1", Assert.Throws<QmoeException>(() => kernel.Multiply(shortRow.Matrix, x, y)).Message);
+            Assert.Throws<QmoeException>(() => kernel.Multiply(overshoot.Matrix, x, y));
+        }
+    }
+
+    [Fact]
     public void KernelsRefuseAMatrixOfTheOtherKind()
     {
         var c = Make(new Random(3), 4, 40);
