@@ -8,7 +8,7 @@ namespace Qmoe.Compression;
 /// G = Σ diag(n) WᵀW diag(n) over those readers (W their weights, n the RMSNorm weight in front of them), Δyᵀ G Δy is
 /// the squared change of their inputs' projections; G is scaled to trace = hidden size, so an isotropic error scores as
 /// ‖Δy‖² does. An error of w1/w3 reaches the residual as W2·Δh, inside W2's column space, where w2's own error spreads
-/// over every direction; plain ‖Δy‖² overrated w2 about threefold against measured CE (README, "Mixed precision").
+/// over every direction; plain ‖Δy‖² overrated w2 about threefold against measured CE (docs/RESULTS.md, "Mixed precision").
 /// Decoder-only checkpoints in Hugging Face naming: layer L's readers are layer L + 1's attention input projections
 /// (every <c>self_attn</c> matrix but <c>o_proj</c>, after <c>input_layernorm</c>) and its MLP's router and input
 /// matrices (every <c>mlp</c> / <c>block_sparse_moe</c> matrix but <c>down_proj</c> / <c>w2</c>, after
