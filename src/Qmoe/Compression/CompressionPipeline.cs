@@ -6,6 +6,7 @@ using Qmoe.IO;
 using Qmoe.Models;
 using Qmoe.Models.Moe;
 using Qmoe.Quantization;
+using Qmoe.Text.Templates;
 
 namespace Qmoe.Compression;
 
@@ -20,9 +21,11 @@ public sealed record CompressionResult(string Out, double Seconds, long PeakRssB
 /// </summary>
 public static class CompressionPipeline
 {
-    /// <summary>Files copied from the input directory when present.</summary>
+    /// <summary>Files copied from the input directory when present: every tokenizer file a checkpoint ships (qmoe reads the
+    /// first six; the rest keep the directory whole for other tools) and the generation settings.</summary>
     public static readonly string[] TokenizerFiles =
-        ["spiece.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.json"];
+        ["tokenizer.json", "tokenizer.model", "spiece.model", "tokenizer_config.json", ChatTemplate.TemplateFile, "generation_config.json",
+         "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", Text.TokenizerLoader.TiktokenModel];
 
     public static CompressionResult Run(string modelDir, string outDir, CalibrationData calib, CompressionOptions options,
         Action<PipelineProgress>? progress = null, CancellationToken ct = default) =>

@@ -11,6 +11,9 @@ public static class TokenizerLoader
 {
     public const string TokenizerJson = "tokenizer.json", TokenizerModel = "tokenizer.model", SpieceModel = "spiece.model";
 
+    /// <summary>Kimi-K2's tokenizer file (tiktoken ranks, read by its own Python code): recognised, not read.</summary>
+    public const string TiktokenModel = "tiktoken.model";
+
     /// <summary>T5 and Switch checkpoints have 100 sentinels <c>&lt;extra_id_0..99&gt;</c> above the SentencePiece pieces.</summary>
     public const int T5Sentinels = 100;
 
@@ -63,6 +66,9 @@ public static class TokenizerLoader
             return new ConfiguredTokenizer(hf, settings, hf.TokenToId, dir);
         }
         string? spm = File.Exists(model) ? model : File.Exists(spiece) ? spiece : null;
+        if (spm == null && File.Exists(Path.Combine(dir, TiktokenModel)))
+            throw new QmoeException($"{dir}: its tokenizer is {TiktokenModel} (Kimi-K2's tiktoken BPE), which qmoe does not read yet; " +
+                "calibrate from token ids instead (compress --calib tokens.safetensors)");
         if (spm == null) throw new QmoeException($"{dir}: no tokenizer ({TokenizerJson}, {TokenizerModel} or {SpieceModel} not found)");
         var sp = SentencePieceTokenizer.Load(spm, SentencePieceOptions.For(spm) with { AddedTokens = settings.AddedTokens });
         return new ConfiguredTokenizer(sp, settings, sp.PieceId, dir);

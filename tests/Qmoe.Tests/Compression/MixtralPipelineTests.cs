@@ -77,6 +77,25 @@ public class MixtralPipelineTests
     }
 
     [Fact]
+    public void TheCheckpointsTokenizerFilesTravelWithTheOutput()
+    {
+        // A checkpoint that ships its SentencePiece model as tokenizer.model (as Mistral / Mixtral repositories do) and its
+        // chat template as chat_template.jinja (as transformers saves it): the compressed directory is usable alone.
+        using var tmp = Paths.Temp();
+        string model = Synth(tmp), outDir = tmp.File("c");
+        File.Move(Path.Combine(model, "spiece.model"), Path.Combine(model, "tokenizer.model"));
+        File.WriteAllText(Path.Combine(model, "chat_template.jinja"), "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}");
+        var r = CliProcess.Run(CompressArgs(model, outDir));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        foreach (var f in new[] { "tokenizer.model", "chat_template.jinja" }) Assert.True(File.Exists(Path.Combine(outDir, f)), f);
+        const string text = "And God said, Let there be light";
+        Assert.Equal(Qmoe.Text.TokenizerLoader.ForDirectory(model).Encode(text, addSpecialTokens: false),
+            Qmoe.Text.TokenizerLoader.ForDirectory(outDir).Encode(text, addSpecialTokens: false));
+        var chat = Qmoe.Text.Templates.ChatTemplate.Load(outDir)!;
+        Assert.Equal("[user] Hi\n", chat.Render([new Qmoe.Text.ChatMessage("user", "Hi")], addGenerationPrompt: false));
+    }
+
+    [Fact]
     public void CompressedModelRunsLikeItsFakeQuantTwin()
     {
         using var tmp = Paths.Temp();

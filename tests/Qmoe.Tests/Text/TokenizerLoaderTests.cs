@@ -60,6 +60,11 @@ public class TokenizerLoaderTests
         using var dir = Paths.Temp();
         var e = Assert.Throws<QmoeException>(() => TokenizerLoader.ForDirectory(dir.Path));
         Assert.Contains("tokenizer.json, tokenizer.model or spiece.model", e.Message);
+        // Kimi-K2 ships tiktoken.model only: named, with the way to calibrate without it.
+        File.WriteAllText(dir.File(TokenizerLoader.TiktokenModel), "IQ== 0\n");
+        e = Assert.Throws<QmoeException>(() => TokenizerLoader.ForDirectory(dir.Path));
+        Assert.Contains("tiktoken.model (Kimi-K2's tiktoken BPE)", e.Message);
+        Assert.Contains("--calib tokens.safetensors", e.Message);
     }
 
     [FixtureFact("mixtral-tiny-8", "model.safetensors")]

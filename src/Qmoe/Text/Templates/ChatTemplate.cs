@@ -26,17 +26,37 @@ public sealed class ChatTemplate
         _specialTokens = specialTokens?.ToDictionary(p => p.Key, p => p.Value) ?? new();
     }
 
-    /// <summary>The template of <paramref name="modelDir"/>'s tokenizer_config.json; null when there is no file or no template.</summary>
+    /// <summary>The file transformers saves a template to (since 4.5x), which wins over tokenizer_config.json's <c>chat_template</c>.</summary>
+    public const string TemplateFile = "chat_template.jinja";
+
+    /// <summary>
+    /// The template of <paramref name="modelDir"/> as transformers loads it: <see cref="TemplateFile"/> when present (it
+    /// replaces any template in the config), else tokenizer_config.json's <c>chat_template</c>; the special tokens come
+    /// from tokenizer_config.json either way. Null when there is no template.
+    /// </summary>
     public static ChatTemplate? Load(string modelDir)
     {
-        string path = Path.Combine(modelDir, "tokenizer_config.json");
-        if (!File.Exists(path)) return null;
+        string path = Path.Combine(modelDir, "tokenizer_config.json"), file = Path.Combine(modelDir, TemplateFile);
+        JsonObject? config = File.Exists(path) ? ReadConfig(path) : null;
+        if (File.Exists(file))
+        {
+            if (new FileInfo(file).Length > MaxConfigBytes) throw new QmoeException($"{file}: larger than {MaxConfigBytes >> 20} MiB");
+            string source;
+            try { source = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(file)); }
+            catch (System.Text.DecoderFallbackException) { throw new QmoeException($"{file}: not valid UTF-8"); }
+            return Create(source, config == null ? new() : SpecialTokens(config, path), file);
+        }
+        return config == null ? null : FromConfig(config, path);
+    }
+
+    private static JsonObject ReadConfig(string path)
+    {
         if (new FileInfo(path).Length > MaxConfigBytes) throw new QmoeException($"{path}: larger than {MaxConfigBytes >> 20} MiB");
         JsonNode? root;
         try { root = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: new JsonDocumentOptions { MaxDepth = 256 }); }
         catch (JsonException e) { throw new QmoeException($"{path}: not valid JSON ({OneLine(e.Message)})"); }
         catch (ArgumentException e) { throw new QmoeException($"{path}: not valid UTF-8 JSON ({OneLine(e.Message)})"); }
-        return FromConfig(root, path);
+        return root as JsonObject ?? throw new QmoeException($"{path}: not a JSON object");
     }
 
     /// <summary>The template of a parsed tokenizer_config.json (<paramref name="path"/> names it in errors).</summary>
@@ -59,9 +79,20 @@ public sealed class ChatTemplate
             source = found ?? throw new QmoeException($"{path}: chat_template has no template named \"default\"");
         }
         else throw new QmoeException($"{path}: chat_template must be a string or a list of {{name, template}}");
+        return Create(source, SpecialTokens(cfg, path), path);
+    }
+
+    /// <summary>The special tokens a template sees (<c>bos_token</c>, <c>eos_token</c>, <c>unk_token</c>, <c>pad_token</c>) as the config sets them.</summary>
+    private static Dictionary<string, string> SpecialTokens(JsonObject cfg, string path)
+    {
         var special = new Dictionary<string, string>();
         foreach (var name in new[] { "bos_token", "eos_token", "unk_token", "pad_token" })
             if (TokenText(cfg[name], path, name) is string s) special[name] = s;
+        return special;
+    }
+
+    private static ChatTemplate Create(string source, Dictionary<string, string> special, string path)
+    {
         try { return new ChatTemplate(source, special); }
         catch (QmoeException e) { throw new QmoeException($"{path}: {e.Message}"); }
     }

@@ -42,6 +42,25 @@ public class ChatTemplateTests
         Assert.True(compared >= 24, $"only {compared} renderings compared");
     }
 
+    [Fact]
+    public void ChatTemplateJinjaWinsOverTheConfigsTemplate()
+    {
+        // transformers: a chat_template.jinja beside tokenizer_config.json replaces the config's chat_template; the
+        // special tokens still come from the config.
+        using var tmp = Paths.Temp();
+        File.WriteAllText(tmp.File("tokenizer_config.json"), """{"chat_template": "config", "bos_token": "<s>"}""");
+        Assert.Equal("config", ChatTemplate.Load(tmp.Path)!.Render([new ChatMessage("user", "x")], false));
+        File.WriteAllText(tmp.File(ChatTemplate.TemplateFile), "{{ bos_token }}file {{ messages[0]['content'] }}");
+        Assert.Equal("<s>file x", ChatTemplate.Load(tmp.Path)!.Render([new ChatMessage("user", "x")], false));
+        // Without a config the file alone is the template; bad bytes or syntax are refused in one line naming it.
+        File.Delete(tmp.File("tokenizer_config.json"));
+        Assert.Equal("file x", ChatTemplate.Load(tmp.Path)!.Render([new ChatMessage("user", "x")], false));
+        File.WriteAllBytes(tmp.File(ChatTemplate.TemplateFile), [0x7B, 0x7B, 0xFF, 0x7D, 0x7D]);
+        Assert.Contains("chat_template.jinja: not valid UTF-8", Assert.Throws<QmoeException>(() => ChatTemplate.Load(tmp.Path)).Message);
+        File.WriteAllText(tmp.File(ChatTemplate.TemplateFile), "{% if %}");
+        Assert.Contains("chat_template.jinja:", Assert.Throws<QmoeException>(() => ChatTemplate.Load(tmp.Path)).Message);
+    }
+
     private static string Render(string source, string json = "{}")
     {
         var vars = (Dictionary<string, object?>)TemplateValues.FromJson(JsonNode.Parse(json))!;
