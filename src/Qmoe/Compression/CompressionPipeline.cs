@@ -6,6 +6,7 @@ using Qmoe.IO;
 using Qmoe.Models;
 using Qmoe.Models.Moe;
 using Qmoe.Quantization;
+using Qmoe.Text;
 using Qmoe.Text.Templates;
 
 namespace Qmoe.Compression;
@@ -24,8 +25,9 @@ public static class CompressionPipeline
     /// <summary>Files copied from the input directory when present: every tokenizer file a checkpoint ships (qmoe reads the
     /// first six; the rest keep the directory whole for other tools) and the generation settings.</summary>
     public static readonly string[] TokenizerFiles =
-        ["tokenizer.json", "tokenizer.model", "spiece.model", "tokenizer_config.json", ChatTemplate.TemplateFile, "generation_config.json",
-         "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", Text.TokenizerLoader.TiktokenModel];
+        [TokenizerLoader.TokenizerJson, TokenizerLoader.TokenizerModel, TokenizerLoader.SpieceModel, TokenizerSettings.TokenizerConfigFile,
+         ChatTemplate.TemplateFile, TokenizerSettings.GenerationConfigFile,
+         "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", TokenizerLoader.TiktokenModel];
 
     public static CompressionResult Run(string modelDir, string outDir, CalibrationData calib, CompressionOptions options,
         Action<PipelineProgress>? progress = null, CancellationToken ct = default) =>

@@ -36,24 +36,29 @@ public sealed class ChatTemplate
     /// </summary>
     public static ChatTemplate? Load(string modelDir)
     {
-        string path = Path.Combine(modelDir, "tokenizer_config.json"), file = Path.Combine(modelDir, TemplateFile);
+        string path = Path.Combine(modelDir, TokenizerSettings.TokenizerConfigFile), file = Path.Combine(modelDir, TemplateFile);
         JsonObject? config = File.Exists(path) ? ReadConfig(path) : null;
         if (File.Exists(file))
         {
-            if (new FileInfo(file).Length > MaxConfigBytes) throw new QmoeException($"{file}: larger than {MaxConfigBytes >> 20} MiB");
             string source;
-            try { source = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(file)); }
+            try { source = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(ReadBounded(file)); }
             catch (System.Text.DecoderFallbackException) { throw new QmoeException($"{file}: not valid UTF-8"); }
             return Create(source, config == null ? new() : SpecialTokens(config, path), file);
         }
         return config == null ? null : FromConfig(config, path);
     }
 
-    private static JsonObject ReadConfig(string path)
+    /// <summary>The bytes of a template or config file, refused above <see cref="MaxConfigBytes"/> before reading.</summary>
+    private static byte[] ReadBounded(string path)
     {
         if (new FileInfo(path).Length > MaxConfigBytes) throw new QmoeException($"{path}: larger than {MaxConfigBytes >> 20} MiB");
+        return File.ReadAllBytes(path);
+    }
+
+    private static JsonObject ReadConfig(string path)
+    {
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: new JsonDocumentOptions { MaxDepth = 256 }); }
+        try { root = JsonNode.Parse(ReadBounded(path), documentOptions: new JsonDocumentOptions { MaxDepth = 256 }); }
         catch (JsonException e) { throw new QmoeException($"{path}: not valid JSON ({OneLine(e.Message)})"); }
         catch (ArgumentException e) { throw new QmoeException($"{path}: not valid UTF-8 JSON ({OneLine(e.Message)})"); }
         return root as JsonObject ?? throw new QmoeException($"{path}: not a JSON object");
